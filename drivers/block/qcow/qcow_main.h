@@ -1,14 +1,209 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * qcow: shared definitions of the module's layers.
+ * qcow: definitions shared by the module's layers.
  *
- * Lock order (outermost first), fixed once here for every later layer:
- *   qcow_ctl_mutex (device index) -> qcow_device.lock (state machine)
- *   -> metadata cache locks -> allocator lock
+ * Objects:
+ *   struct qcow_device  one /dev/qcowN: gendisk, tag set, state, layers
+ *   struct qcow_layer   one file of the chain: the top qcow2 image or a
+ *                       backing layer (qcow2 or raw), opened by qcowctl
+ *   struct qcow_image   the qcow2 state of a qcow2 layer: header, L1 table,
+ *                       L2 slice cache, metadata regions, decompressor
+ *   struct qcow_cache   LRU of L2 slices (qcow_cache.c)
+ *
+ * Lock order (outermost first):
+ *   qcow_ctl_mutex (device index, attach/detach)
+ *     -> qcow_device.lock (state machine)
+ *       -> qcow_image.decomp_lock (last decompressed cluster)
+ *         -> qcow_cache.lock (spinlock, never held across I/O)
  */
 #ifndef QCOW_MAIN_H
 #define QCOW_MAIN_H
 
-#define QCOW_MAX_DEVICES_LIMIT	(1U << 20)
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/fs.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include <linux/qcow.h>
+
+#include "qcow2_format.h"
+
+#define QCOW_MAX_DEVICES_LIMIT	(1U << 16)	/* 16 minors each, 20-bit minors */
+#define QCOW_SLICE_SIZE		4096U
+#define QCOW_CACHE_MIN		(64U << 10)
+#define QCOW_CACHE_DEFAULT_MIN	(1U << 20)
+#define QCOW_CACHE_DEFAULT_MAX	(32U << 20)
+#define QCOW_CACHE_MAX		(1ULL << 30)
+
+struct qcow_cache;
+struct qcow_image;
+
+/**
+ * struct qcow_layer - one file of the backing chain
+ * @file: the file, reference held by the device
+ * @format: QCOW_FMT_QCOW2 or QCOW_FMT_RAW
+ * @dio: reads may use direct I/O (aligned, the file supports it)
+ * @size: bytes the layer presents: the virtual size for qcow2, the file
+ *	  size for raw; reads past it return zeros
+ * @img: qcow2 state, NULL for raw
+ * @backing: next layer down, or NULL
+ * @depth: 0 for the top image
+ */
+struct qcow_layer {
+	struct file *file;
+	u32 format;
+	bool dio;
+	u64 size;
+	struct qcow_image *img;
+	struct qcow_layer *backing;
+	unsigned int depth;
+};
+
+/**
+ * struct qcow_image - qcow2 state of one qcow2 layer
+ * @layer: the layer this image belongs to
+ * @qi: parsed first cluster (header and extensions)
+ * @hdr: shortcut to @qi->hdr
+ * @file_size: image file size at attach
+ * @l1: active L1 table as read from disk (big endian, never converted)
+ * @regions: header-level metadata regions, to refuse data pointers into them
+ * @nr_regions: entries in @regions
+ * @cache: L2 slice cache
+ * @slice_size: bytes per L2 slice
+ * @decomp_lock: protects the decompressor and the last-cluster cache
+ * @decomp_buf: last decompressed cluster
+ * @decomp_valid: @decomp_buf holds the cluster at @decomp_host
+ * @decomp_host: host offset of the compressed data in @decomp_buf
+ * @comp_buf: compressed input (2 clusters + a sector)
+ * @zlib_ws: inflate workspace
+ * @zstd_ws: zstd stream workspace
+ * @zstd_ws_size: bytes in @zstd_ws
+ * @corrupt: metadata inconsistency was found; reported once
+ */
+struct qcow_image {
+	struct qcow_layer *layer;
+	struct qcow2_image *qi;
+	struct qcow2_header *hdr;
+	u64 file_size;
+	__be64 *l1;
+	struct qcow2_region regions[8];
+	unsigned int nr_regions;
+	struct qcow_cache *cache;
+	u32 slice_size;
+
+	struct mutex decomp_lock;
+	void *decomp_buf;
+	bool decomp_valid;
+	u64 decomp_host;
+	void *comp_buf;
+	void *zlib_ws;
+	void *zstd_ws;
+	size_t zstd_ws_size;
+
+	atomic_t corrupt;
+};
+
+enum qcow_state {
+	QCOW_STATE_BOUND,	/* attached, serving I/O */
+	QCOW_STATE_RUNDOWN,	/* detach in progress */
+};
+
+/**
+ * struct qcow_device - one /dev/qcowN
+ * @index: N
+ * @lock: protects @state and @autoclear
+ * @state: enum qcow_state
+ * @autoclear: detach when the last opener closes
+ * @read_only: the disk is read-only
+ * @disk: the gendisk
+ * @tag_set: blk-mq tag set, one hardware queue per CPU
+ * @wq: workqueue requests are handed to
+ * @top: top layer (the attached image)
+ * @nr_layers: layers in the chain, top included
+ * @layers: the chain, top first
+ * @remove_work: deferred detach after the last close
+ */
+struct qcow_device {
+	int index;
+	struct mutex lock;
+	enum qcow_state state;
+	bool autoclear;
+	bool read_only;
+	struct gendisk *disk;
+	struct blk_mq_tag_set tag_set;
+	struct workqueue_struct *wq;
+	struct qcow_layer *top;
+	struct work_struct remove_work;
+	unsigned int nr_layers;
+	struct qcow_layer layers[];
+};
+
+/**
+ * struct qcow_cmd - per-request state (blk-mq PDU)
+ * @work: the work item running the request
+ * @dev: device
+ */
+struct qcow_cmd {
+	struct work_struct work;
+	struct qcow_device *dev;
+};
+
+/* qcow_io.c */
+int qcow_file_read(struct qcow_layer *l, void *buf, size_t len, loff_t pos);
+int qcow_file_read_iter(struct qcow_layer *l, struct iov_iter *iter,
+			size_t len, loff_t pos);
+bool qcow_file_can_dio(struct file *file);
+
+/* qcow_cache.c */
+struct qcow_cache_entry;
+struct qcow_cache *qcow_cache_create(struct qcow_layer *l, u32 slice_size,
+				     u64 bytes);
+void qcow_cache_destroy(struct qcow_cache *c);
+struct qcow_cache_entry *qcow_cache_get(struct qcow_cache *c, u64 offset);
+void qcow_cache_put(struct qcow_cache *c, struct qcow_cache_entry *e);
+const void *qcow_cache_data(struct qcow_cache_entry *e);
+u64 qcow_cache_bytes(struct qcow_cache *c);
+void qcow_cache_stats(struct qcow_cache *c, u64 *hits, u64 *misses);
+
+/* qcow_map.c */
+
+/**
+ * struct qcow_extent - a run of guest bytes that read the same way
+ * @type: what the bytes are (QCOW2_SUBCLUSTER_*)
+ * @len: bytes in the run
+ * @host: host offset of the first byte (NORMAL)
+ * @comp_offset: compressed data offset (COMPRESSED)
+ * @comp_len: compressed data span (COMPRESSED)
+ */
+struct qcow_extent {
+	enum qcow2_subcluster_type type;
+	u64 len;
+	u64 host;
+	u64 comp_offset;
+	u64 comp_len;
+};
+
+int qcow_image_open(struct qcow_layer *l, u64 cache_bytes);
+void qcow_image_close(struct qcow_image *img);
+int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext);
+void qcow_image_corrupt(struct qcow_image *img, const char *fmt, ...);
+
+/* qcow_read.c */
+int qcow_layer_read(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
+		    size_t len);
+int qcow_decompress_init(struct qcow_image *img);
+void qcow_decompress_free(struct qcow_image *img);
+
+/* qcow_dev.c */
+extern unsigned int qcow_max_devices;
+int qcow_dev_init(void);
+void qcow_dev_exit(void);
+int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs);
+int qcow_dev_detach(const struct qcow_detach *d);
 
 #endif /* QCOW_MAIN_H */

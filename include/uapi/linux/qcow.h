@@ -28,7 +28,13 @@
 /* Feature bits granted back by QCOW_CTL_GET_FEATURES. */
 #define QCOW_FEAT_FORMAT_V2		(1ULL << 0)	/* qcow2 version 2 images */
 #define QCOW_FEAT_FORMAT_V3		(1ULL << 1)	/* qcow2 version 3 images */
-#define QCOW_FEAT_ALL			(QCOW_FEAT_FORMAT_V2 | QCOW_FEAT_FORMAT_V3)
+#define QCOW_FEAT_READ			(1ULL << 2)	/* attach, read path */
+#define QCOW_FEAT_BACKING		(1ULL << 3)	/* backing chains (raw, qcow2) */
+#define QCOW_FEAT_COMPRESSED		(1ULL << 4)	/* deflate and zstd clusters */
+#define QCOW_FEAT_EXTENDED_L2		(1ULL << 5)	/* subclusters */
+#define QCOW_FEAT_ALL			(QCOW_FEAT_FORMAT_V2 | QCOW_FEAT_FORMAT_V3 | \
+					 QCOW_FEAT_READ | QCOW_FEAT_BACKING | \
+					 QCOW_FEAT_COMPRESSED | QCOW_FEAT_EXTENDED_L2)
 
 /**
  * struct qcow_features - result of QCOW_CTL_GET_FEATURES
@@ -46,6 +52,78 @@ struct qcow_features {
 	__u32 reserved[9];
 };
 
+/* Image layer formats (struct qcow_layer_desc.format). */
+#define QCOW_FMT_QCOW2		1
+#define QCOW_FMT_RAW		2
+
+/* Deepest backing chain accepted, top image included. */
+#define QCOW_MAX_LAYERS		16
+
+/**
+ * struct qcow_layer_desc - one backing layer passed to QCOW_CTL_ATTACH
+ * @fd: file descriptor opened by the caller (read access suffices)
+ * @format: QCOW_FMT_QCOW2 or QCOW_FMT_RAW; the kernel never probes
+ * @reserved: must be zero
+ */
+struct qcow_layer_desc {
+	__u32 fd;
+	__u32 format;
+	__u64 reserved;
+};
+
+/* struct qcow_attach.flags */
+#define QCOW_ATTACH_READ_ONLY	(1U << 0)	/* expose the disk read-only */
+#define QCOW_ATTACH_PARTSCAN	(1U << 1)	/* scan partitions: /dev/qcowNpM */
+#define QCOW_ATTACH_ALL		(QCOW_ATTACH_READ_ONLY | QCOW_ATTACH_PARTSCAN)
+
+/**
+ * struct qcow_attach - argument of QCOW_CTL_ATTACH
+ * @image_fd: the top qcow2 image (in); opened read-write unless READ_ONLY
+ * @flags: QCOW_ATTACH_* (in)
+ * @layers: user pointer to @nr_layers struct qcow_layer_desc, the backing chain
+ *	    from the top image's backing file down (in)
+ * @nr_layers: number of backing layers, 0..QCOW_MAX_LAYERS - 1 (in)
+ * @reserved0: must be zero
+ * @cache_size: L2 cache size in bytes, 0 for the default (in)
+ * @index: N of the new /dev/qcowN (out)
+ * @reserved: must be zero
+ *
+ * The call is atomic: on success the disk exists, fully configured; on
+ * failure nothing was created.  Problems with the image are logged to the
+ * kernel log with the offending field named.
+ */
+struct qcow_attach {
+	__u32 image_fd;
+	__u32 flags;
+	__u64 layers;
+	__u32 nr_layers;
+	__u32 reserved0;
+	__u64 cache_size;
+	__u32 index;
+	__u32 reserved[7];
+};
+
+/* struct qcow_detach.flags */
+#define QCOW_DETACH_LAZY	(1U << 0)	/* detach on last close if busy */
+#define QCOW_DETACH_ALL		(QCOW_DETACH_LAZY)
+
+/**
+ * struct qcow_detach - argument of QCOW_CTL_DETACH
+ * @index: N of /dev/qcowN (in)
+ * @flags: QCOW_DETACH_* (in)
+ * @reserved: must be zero
+ *
+ * Fails with -EBUSY while the disk is open, unless QCOW_DETACH_LAZY is
+ * given: then the disk goes away when its last opener closes it.
+ */
+struct qcow_detach {
+	__u32 index;
+	__u32 flags;
+	__u32 reserved[6];
+};
+
 #define QCOW_CTL_GET_FEATURES	_IOWR(QCOW_IOCTL_MAGIC, 0x00, struct qcow_features)
+#define QCOW_CTL_ATTACH		_IOWR(QCOW_IOCTL_MAGIC, 0x01, struct qcow_attach)
+#define QCOW_CTL_DETACH		_IOW(QCOW_IOCTL_MAGIC, 0x02, struct qcow_detach)
 
 #endif /* _UAPI_LINUX_QCOW_H */

@@ -1,0 +1,593 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow: /dev/qcowN devices.
+ *
+ * A device is created fully configured by one QCOW_CTL_ATTACH call and
+ * destroyed by QCOW_CTL_DETACH (or on last close after a lazy detach).
+ * States, changed under qcow_device.lock:
+ *
+ *   (attach) -> BOUND -> RUNDOWN -> (freed on the last gendisk reference)
+ *
+ * Requests: queue_rq hands each request to an unbound workqueue, because
+ * image I/O sleeps (metadata reads, backing files, decompression).  The
+ * request PDU holds the work item, so nothing is allocated per request in
+ * the common single-bio case.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blk-mq.h>
+#include <linux/file.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+
+#include "qcow_main.h"
+
+#define QCOW_PART_SHIFT		4
+#define QCOW_QUEUE_DEPTH	128
+#define QCOW_MAX_SECTORS	2048U	/* 1 MiB requests */
+
+static int qcow_major;
+static DEFINE_IDR(qcow_idr);
+/* Serializes attach/detach and protects qcow_idr. */
+static DEFINE_MUTEX(qcow_ctl_mutex);
+unsigned int qcow_max_devices = 256;
+
+static void qcow_dev_remove_work(struct work_struct *work);
+
+/* ------------------------------------------------------------------------
+ * requests
+ */
+
+static void qcow_cmd_work(struct work_struct *work)
+{
+	struct qcow_cmd *cmd = container_of(work, struct qcow_cmd, work);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct qcow_device *dev = rq->q->queuedata;
+	struct bio_vec *bvec = NULL, *bv;
+	struct req_iterator rq_iter;
+	struct bio_vec tmp;
+	struct iov_iter iter;
+	struct bio *bio = rq->bio;
+	unsigned int nr_bvec = 0, i = 0;
+	size_t len = blk_rq_bytes(rq);
+	blk_status_t sts = BLK_STS_OK;
+	int err;
+
+	rq_for_each_bvec(tmp, rq, rq_iter)
+		nr_bvec++;
+
+	if (rq->bio != rq->biotail) {
+		/* Several bios: gather their segments into one array. */
+		bvec = kmalloc_array(nr_bvec, sizeof(*bvec), GFP_NOIO);
+		if (!bvec) {
+			sts = BLK_STS_RESOURCE;
+			goto out;
+		}
+		rq_for_each_bvec(tmp, rq, rq_iter)
+			bvec[i++] = tmp;
+		iov_iter_bvec(&iter, READ, bvec, nr_bvec, len);
+	} else {
+		bv = __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter);
+		iov_iter_bvec(&iter, READ, bv, nr_bvec, len);
+		iter.iov_offset = bio->bi_iter.bi_bvec_done;
+	}
+
+	err = qcow_layer_read(dev->top, (u64)blk_rq_pos(rq) << SECTOR_SHIFT,
+			      &iter, len);
+	if (err)
+		sts = errno_to_blk_status(err == -ENOMEM ? -ENOMEM : -EIO);
+	kfree(bvec);
+out:
+	blk_mq_end_request(rq, sts);
+}
+
+static blk_status_t qcow_queue_rq(struct blk_mq_hw_ctx *hctx,
+				  const struct blk_mq_queue_data *bd)
+{
+	struct request *rq = bd->rq;
+	struct qcow_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct qcow_device *dev = rq->q->queuedata;
+
+	blk_mq_start_request(rq);
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		queue_work(dev->wq, &cmd->work);
+		return BLK_STS_OK;
+	case REQ_OP_FLUSH:
+		/* Read-only: nothing is ever dirty. */
+		blk_mq_end_request(rq, BLK_STS_OK);
+		return BLK_STS_OK;
+	default:
+		/* The block layer lets writes to read-only disks through. */
+		return BLK_STS_IOERR;
+	}
+}
+
+static int qcow_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			     unsigned int hctx_idx, unsigned int numa_node)
+{
+	struct qcow_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	INIT_WORK(&cmd->work, qcow_cmd_work);
+	return 0;
+}
+
+static const struct blk_mq_ops qcow_mq_ops = {
+	.queue_rq	= qcow_queue_rq,
+	.init_request	= qcow_init_request,
+};
+
+/* ------------------------------------------------------------------------
+ * block device operations
+ */
+
+static int qcow_open(struct block_device *bdev, fmode_t mode)
+{
+	struct qcow_device *dev = bdev->bd_disk->private_data;
+	int err = 0;
+
+	mutex_lock(&dev->lock);
+	if (dev->state != QCOW_STATE_BOUND)
+		err = -ENXIO;
+	mutex_unlock(&dev->lock);
+	return err;
+}
+
+static void qcow_release(struct gendisk *disk, fmode_t mode)
+{
+	struct qcow_device *dev = disk->private_data;
+
+	mutex_lock(&dev->lock);
+	if (dev->autoclear && dev->state == QCOW_STATE_BOUND &&
+	    !disk_openers(disk)) {
+		dev->state = QCOW_STATE_RUNDOWN;
+		/* del_gendisk() cannot run under the open mutex held here. */
+		queue_work(system_long_wq, &dev->remove_work);
+	}
+	mutex_unlock(&dev->lock);
+}
+
+static void qcow_free_disk(struct gendisk *disk)
+{
+	struct qcow_device *dev = disk->private_data;
+
+	if (!dev)
+		return;		/* attach failed: its unwind frees dev */
+	mutex_destroy(&dev->lock);
+	kfree(dev);
+}
+
+static const struct block_device_operations qcow_fops = {
+	.owner		= THIS_MODULE,
+	.open		= qcow_open,
+	.release	= qcow_release,
+	.free_disk	= qcow_free_disk,
+};
+
+/* ------------------------------------------------------------------------
+ * sysfs: /sys/block/qcowN/qcow/
+ */
+
+static struct qcow_device *qcow_sysfs_dev(struct device *d)
+{
+	return dev_to_disk(d)->private_data;
+}
+
+static ssize_t image_show(struct device *d, struct device_attribute *attr,
+			  char *buf)
+{
+	struct qcow_device *dev = qcow_sysfs_dev(d);
+	char *tmp, *p;
+	ssize_t n;
+
+	tmp = kmalloc(PATH_MAX, GFP_KERNEL);
+	if (!tmp)
+		return -ENOMEM;
+	p = file_path(dev->top->file, tmp, PATH_MAX);
+	n = IS_ERR(p) ? PTR_ERR(p) : sysfs_emit(buf, "%s\n", p);
+	kfree(tmp);
+	return n;
+}
+static DEVICE_ATTR_RO(image);
+
+static ssize_t backing_show(struct device *d, struct device_attribute *attr,
+			    char *buf)
+{
+	struct qcow_device *dev = qcow_sysfs_dev(d);
+	struct qcow_layer *l;
+	ssize_t n = 0;
+	char *tmp, *p;
+
+	tmp = kmalloc(PATH_MAX, GFP_KERNEL);
+	if (!tmp)
+		return -ENOMEM;
+	for (l = dev->top->backing; l; l = l->backing) {
+		p = file_path(l->file, tmp, PATH_MAX);
+		if (IS_ERR(p))
+			p = "?";
+		n += sysfs_emit_at(buf, n, "%s %s\n",
+				   l->format == QCOW_FMT_RAW ? "raw" : "qcow2", p);
+	}
+	kfree(tmp);
+	return n;
+}
+static DEVICE_ATTR_RO(backing);
+
+#define QCOW_HDR_ATTR(name, expr)					\
+static ssize_t name##_show(struct device *d,				\
+			   struct device_attribute *attr, char *buf)	\
+{									\
+	struct qcow_image *img = qcow_sysfs_dev(d)->top->img;		\
+									\
+	return sysfs_emit(buf, "%llu\n", (unsigned long long)(expr));	\
+}									\
+static DEVICE_ATTR_RO(name)
+
+QCOW_HDR_ATTR(virtual_size, img->hdr->size);
+QCOW_HDR_ATTR(cluster_size, img->hdr->cluster_size);
+QCOW_HDR_ATTR(version, img->hdr->version);
+QCOW_HDR_ATTR(cache_size, qcow_cache_bytes(img->cache));
+QCOW_HDR_ATTR(corrupt, atomic_read(&img->corrupt) != 0);
+
+static ssize_t read_only_show(struct device *d, struct device_attribute *attr,
+			      char *buf)
+{
+	return sysfs_emit(buf, "%d\n", qcow_sysfs_dev(d)->read_only);
+}
+static DEVICE_ATTR_RO(read_only);
+
+static ssize_t cache_hits_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	u64 hits, misses;
+
+	qcow_cache_stats(qcow_sysfs_dev(d)->top->img->cache, &hits, &misses);
+	return sysfs_emit(buf, "%llu\n", hits);
+}
+static DEVICE_ATTR_RO(cache_hits);
+
+static ssize_t cache_misses_show(struct device *d,
+				 struct device_attribute *attr, char *buf)
+{
+	u64 hits, misses;
+
+	qcow_cache_stats(qcow_sysfs_dev(d)->top->img->cache, &hits, &misses);
+	return sysfs_emit(buf, "%llu\n", misses);
+}
+static DEVICE_ATTR_RO(cache_misses);
+
+static struct attribute *qcow_attrs[] = {
+	&dev_attr_image.attr,
+	&dev_attr_backing.attr,
+	&dev_attr_virtual_size.attr,
+	&dev_attr_cluster_size.attr,
+	&dev_attr_version.attr,
+	&dev_attr_read_only.attr,
+	&dev_attr_cache_size.attr,
+	&dev_attr_cache_hits.attr,
+	&dev_attr_cache_misses.attr,
+	&dev_attr_corrupt.attr,
+	NULL,
+};
+
+static const struct attribute_group qcow_attr_group = {
+	.name = "qcow",
+	.attrs = qcow_attrs,
+};
+
+static const struct attribute_group *qcow_attr_groups[] = {
+	&qcow_attr_group,
+	NULL,
+};
+
+/* ------------------------------------------------------------------------
+ * attach / detach
+ */
+
+static void qcow_layers_put(struct qcow_device *dev)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->nr_layers; i++) {
+		struct qcow_layer *l = &dev->layers[i];
+
+		qcow_image_close(l->img);
+		l->img = NULL;
+		if (l->file)
+			fput(l->file);
+		l->file = NULL;
+	}
+}
+
+static const char *qcow_fmt_name(u32 format)
+{
+	return format == QCOW_FMT_RAW ? "raw" : "qcow2";
+}
+
+/* Open and cross-check every layer of the chain, top first. */
+static int qcow_layers_get(struct qcow_device *dev, struct qcow_attach *a,
+			   const struct qcow_layer_desc *descs)
+{
+	unsigned int i, j;
+	int err;
+
+	for (i = 0; i < dev->nr_layers; i++) {
+		struct qcow_layer *l = &dev->layers[i];
+		u32 fd = i ? descs[i - 1].fd : a->image_fd;
+		struct inode *inode;
+
+		l->depth = i;
+		l->format = i ? descs[i - 1].format : QCOW_FMT_QCOW2;
+		l->file = fget(fd);
+		if (!l->file)
+			return -EBADF;
+		if (!(l->file->f_mode & FMODE_READ))
+			return -EBADF;
+		inode = l->file->f_mapping->host;
+		if (!S_ISREG(inode->i_mode) && !S_ISBLK(inode->i_mode)) {
+			pr_err("layer %u: not a regular file or block device\n", i);
+			return -EINVAL;
+		}
+		for (j = 0; j < i; j++) {
+			if (dev->layers[j].file->f_mapping->host == inode) {
+				pr_err("%pD: backing chain loops (layer %u is layer %u)\n",
+				       l->file, i, j);
+				return -ELOOP;
+			}
+		}
+		if (i)
+			dev->layers[i - 1].backing = l;
+		l->dio = qcow_file_can_dio(l->file);
+
+		if (l->format == QCOW_FMT_RAW) {
+			l->size = i_size_read(inode);
+			if (i + 1 < dev->nr_layers) {
+				pr_err("%pD: a raw layer cannot have a backing layer\n",
+				       l->file);
+				return -EINVAL;
+			}
+			continue;
+		}
+		err = qcow_image_open(l, i ? 0 : a->cache_size);
+		if (err)
+			return err;
+	}
+
+	/* Each qcow2 layer must get exactly the backing layer it names. */
+	for (i = 0; i < dev->nr_layers; i++) {
+		struct qcow_layer *l = &dev->layers[i];
+		const struct qcow2_extensions *ext;
+
+		if (!l->img)
+			continue;
+		ext = &l->img->qi->ext;
+		if (ext->has_backing_file && !l->backing) {
+			pr_err("%pD: image has backing file '%s' but no backing layer was given\n",
+			       l->file, ext->backing_file);
+			return -EINVAL;
+		}
+		if (!ext->has_backing_file && l->backing) {
+			pr_err("%pD: image has no backing file but a backing layer was given\n",
+			       l->file);
+			return -EINVAL;
+		}
+		if (l->backing && ext->has_backing_format &&
+		    strcmp(ext->backing_format, qcow_fmt_name(l->backing->format))) {
+			pr_err("%pD: backing format is '%s' but a %s layer was given\n",
+			       l->file, ext->backing_format,
+			       qcow_fmt_name(l->backing->format));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void qcow_set_limits(struct qcow_device *dev)
+{
+	struct request_queue *q = dev->disk->queue;
+	const struct qcow2_header *h = dev->top->img->hdr;
+
+	blk_queue_logical_block_size(q, SECTOR_SIZE);
+	blk_queue_physical_block_size(q, min_t(u64, h->cluster_size, PAGE_SIZE));
+	blk_queue_io_min(q, min_t(u64, h->cluster_size, PAGE_SIZE));
+	blk_queue_io_opt(q, h->cluster_size);
+	blk_queue_max_hw_sectors(q, QCOW_MAX_SECTORS);
+	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
+	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
+}
+
+/**
+ * qcow_dev_attach() - create /dev/qcowN for an image and its backing chain
+ * @a: attach arguments, already checked for flags and reserved fields;
+ *     @a->index is set on success
+ * @descs: @a->nr_layers backing layer descriptors
+ *
+ * Return: 0, or a negative errno; on failure nothing is left behind.
+ */
+int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
+{
+	unsigned int nr = a->nr_layers + 1;
+	struct qcow_device *dev;
+	struct gendisk *disk;
+	int err, idx;
+
+	if (!(a->flags & QCOW_ATTACH_READ_ONLY))
+		return -EOPNOTSUPP;	/* the write path is not there yet */
+
+	dev = kzalloc(struct_size(dev, layers, nr), GFP_KERNEL);
+	if (!dev)
+		return -ENOMEM;
+	mutex_init(&dev->lock);
+	INIT_WORK(&dev->remove_work, qcow_dev_remove_work);
+	dev->nr_layers = nr;
+	dev->top = &dev->layers[0];
+	dev->read_only = true;
+
+	err = qcow_layers_get(dev, a, descs);
+	if (err)
+		goto err_layers;
+
+	mutex_lock(&qcow_ctl_mutex);
+	/* Reserve the index; detach cannot find dev until it is complete. */
+	idx = idr_alloc(&qcow_idr, NULL, 0, qcow_max_devices, GFP_KERNEL);
+	mutex_unlock(&qcow_ctl_mutex);
+	if (idx < 0) {
+		err = idx == -ENOSPC ? -ENOSPC : idx;
+		goto err_layers;
+	}
+	dev->index = idx;
+
+	dev->wq = alloc_workqueue("qcow%d", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, idx);
+	if (!dev->wq) {
+		err = -ENOMEM;
+		goto err_idr;
+	}
+
+	dev->tag_set.ops = &qcow_mq_ops;
+	dev->tag_set.nr_hw_queues = nr_cpu_ids;
+	dev->tag_set.queue_depth = QCOW_QUEUE_DEPTH;
+	dev->tag_set.numa_node = NUMA_NO_NODE;
+	dev->tag_set.cmd_size = sizeof(struct qcow_cmd);
+	dev->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+	dev->tag_set.driver_data = dev;
+	err = blk_mq_alloc_tag_set(&dev->tag_set);
+	if (err)
+		goto err_wq;
+
+	disk = blk_mq_alloc_disk(&dev->tag_set, dev);
+	if (IS_ERR(disk)) {
+		err = PTR_ERR(disk);
+		goto err_tags;
+	}
+	dev->disk = disk;
+	qcow_set_limits(dev);
+	disk->major = qcow_major;
+	disk->first_minor = idx << QCOW_PART_SHIFT;
+	disk->minors = 1 << QCOW_PART_SHIFT;
+	disk->fops = &qcow_fops;
+	disk->private_data = dev;
+	snprintf(disk->disk_name, DISK_NAME_LEN, "qcow%d", idx);
+	if (!(a->flags & QCOW_ATTACH_PARTSCAN))
+		disk->flags |= GENHD_FL_NO_PART;
+	set_capacity(disk, DIV_ROUND_UP_ULL(dev->top->size, SECTOR_SIZE));
+	set_disk_ro(disk, dev->read_only);
+	dev->state = QCOW_STATE_BOUND;
+
+	/* Devices pin the module: rmmod is refused while one exists. */
+	__module_get(THIS_MODULE);
+	err = device_add_disk(NULL, disk, qcow_attr_groups);
+	if (err)
+		goto err_disk;
+
+	mutex_lock(&qcow_ctl_mutex);
+	idr_replace(&qcow_idr, dev, idx);
+	mutex_unlock(&qcow_ctl_mutex);
+	a->index = idx;
+	pr_info("qcow%d: attached %pD (%llu bytes, %u layer%s, read-only)\n",
+		idx, dev->top->file, dev->top->size, nr, nr > 1 ? "s" : "");
+	return 0;
+
+err_disk:
+	module_put(THIS_MODULE);
+	/* put_disk() frees dev through ->free_disk: undo the rest first. */
+	disk->private_data = NULL;
+	put_disk(disk);
+	dev->disk = NULL;
+err_tags:
+	blk_mq_free_tag_set(&dev->tag_set);
+err_wq:
+	destroy_workqueue(dev->wq);
+err_idr:
+	mutex_lock(&qcow_ctl_mutex);
+	idr_remove(&qcow_idr, idx);
+	mutex_unlock(&qcow_ctl_mutex);
+err_layers:
+	qcow_layers_put(dev);
+	mutex_destroy(&dev->lock);
+	kfree(dev);
+	return err;
+}
+
+/* Tear down a device in RUNDOWN state; dev is freed on the last disk put. */
+static void qcow_dev_remove(struct qcow_device *dev)
+{
+	struct gendisk *disk = dev->disk;
+	int idx = dev->index;
+
+	del_gendisk(disk);		/* drains in-flight requests */
+	destroy_workqueue(dev->wq);
+	blk_mq_free_tag_set(&dev->tag_set);
+	qcow_layers_put(dev);
+	mutex_lock(&qcow_ctl_mutex);
+	idr_remove(&qcow_idr, idx);
+	mutex_unlock(&qcow_ctl_mutex);
+	pr_info("qcow%d: detached\n", idx);
+	put_disk(disk);
+	module_put(THIS_MODULE);
+}
+
+static void qcow_dev_remove_work(struct work_struct *work)
+{
+	qcow_dev_remove(container_of(work, struct qcow_device, remove_work));
+}
+
+/**
+ * qcow_dev_detach() - remove /dev/qcowN
+ * @d: detach arguments, already checked for flags and reserved fields
+ *
+ * Return: 0; -ENXIO when there is no such device; -EBUSY when it is open
+ * (unless lazy: then it goes away on last close) or already going away.
+ */
+int qcow_dev_detach(const struct qcow_detach *d)
+{
+	struct qcow_device *dev;
+	bool remove = false;
+	int err = 0;
+
+	mutex_lock(&qcow_ctl_mutex);
+	dev = idr_find(&qcow_idr, d->index);
+	if (!dev) {
+		mutex_unlock(&qcow_ctl_mutex);
+		return -ENXIO;
+	}
+	mutex_lock(&dev->lock);
+	if (dev->state != QCOW_STATE_BOUND) {
+		err = -EBUSY;
+	} else if (disk_openers(dev->disk)) {
+		if (d->flags & QCOW_DETACH_LAZY)
+			dev->autoclear = true;
+		else
+			err = -EBUSY;
+	} else {
+		dev->state = QCOW_STATE_RUNDOWN;
+		remove = true;
+	}
+	mutex_unlock(&dev->lock);
+	mutex_unlock(&qcow_ctl_mutex);
+
+	if (remove)
+		qcow_dev_remove(dev);
+	return err;
+}
+
+/**
+ * qcow_dev_init() - register the qcow block major
+ *
+ * Return: 0 or a negative errno.
+ */
+int qcow_dev_init(void)
+{
+	qcow_major = register_blkdev(0, "qcow");
+	return qcow_major < 0 ? qcow_major : 0;
+}
+
+/**
+ * qcow_dev_exit() - unregister the block major; no device may exist
+ */
+void qcow_dev_exit(void)
+{
+	unregister_blkdev(qcow_major, "qcow");
+	idr_destroy(&qcow_idr);
+}

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow: image file I/O.
+ *
+ * Reads go through a kiocb on the layer's struct file, the way loop does:
+ * with IOCB_DIRECT when the file supports direct I/O and the request is
+ * aligned (the page cache is bypassed and the data path is one copy-free
+ * I/O), buffered otherwise.  Reads that end past EOF are completed with
+ * zeros: the format allows the last cluster of a file to be short.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+#include <linux/uio.h>
+
+#include "qcow_main.h"
+
+/**
+ * qcow_file_can_dio() - whether direct I/O may be used on @file
+ * @file: an image or backing file
+ *
+ * Return: true when the file's address space implements direct I/O and
+ * its block device accepts 512-byte aligned I/O (our logical block size).
+ */
+bool qcow_file_can_dio(struct file *file)
+{
+	struct inode *inode = file_inode(file);
+	struct super_block *sb = inode->i_sb;
+
+	if (!S_ISREG(inode->i_mode) || !file->f_mapping->a_ops->direct_IO)
+		return false;
+	if (sb->s_bdev && bdev_logical_block_size(sb->s_bdev) > SECTOR_SIZE)
+		return false;
+	return true;
+}
+
+static bool qcow_dio_aligned(struct iov_iter *iter, loff_t pos)
+{
+	/* Direct I/O pins pages: only bvec iterators (block requests) qualify. */
+	return iov_iter_is_bvec(iter) && !(pos & (SECTOR_SIZE - 1)) &&
+		!(iov_iter_alignment(iter) & (SECTOR_SIZE - 1));
+}
+
+/**
+ * qcow_file_read_iter() - read @len bytes at @pos of a layer's file
+ * @l: layer whose file is read
+ * @iter: destination; advanced by @len on success
+ * @len: bytes to read (<= iov_iter_count(@iter))
+ * @pos: file offset
+ *
+ * Bytes past the end of the file read as zeros.
+ *
+ * Return: 0 or -EIO.
+ */
+int qcow_file_read_iter(struct qcow_layer *l, struct iov_iter *iter,
+			size_t len, loff_t pos)
+{
+	struct iov_iter sub = *iter;
+	struct kiocb kiocb;
+	size_t done = 0;
+	ssize_t ret;
+
+	iov_iter_truncate(&sub, len);
+	while (done < len) {
+		init_sync_kiocb(&kiocb, l->file);
+		kiocb.ki_pos = pos + done;
+		if (l->dio && qcow_dio_aligned(&sub, kiocb.ki_pos) &&
+		    !((len - done) & (SECTOR_SIZE - 1)))
+			kiocb.ki_flags |= IOCB_DIRECT;
+		ret = call_read_iter(l->file, &kiocb, &sub);
+		if (ret < 0) {
+			pr_err_ratelimited("read of %zu bytes at %lld failed: %zd\n",
+					   len - done, pos + done, ret);
+			return -EIO;
+		}
+		if (!ret) {
+			/* EOF: the rest reads as zeros. */
+			if (iov_iter_zero(len - done, &sub) != len - done)
+				return -EIO;
+			break;
+		}
+		done += ret;
+	}
+	iov_iter_advance(iter, len);
+	return 0;
+}
+
+/**
+ * qcow_file_read() - read into a kernel buffer (buffered I/O)
+ * @l: layer whose file is read
+ * @buf: destination
+ * @len: bytes
+ * @pos: file offset
+ *
+ * Return: 0 or -EIO; bytes past EOF read as zeros.
+ */
+int qcow_file_read(struct qcow_layer *l, void *buf, size_t len, loff_t pos)
+{
+	struct iov_iter iter;
+	struct kvec kv = { .iov_base = buf, .iov_len = len };
+
+	iov_iter_kvec(&iter, READ, &kv, 1, len);
+	return qcow_file_read_iter(l, &iter, len, pos);
+}
