@@ -319,6 +319,7 @@ static int qcow_layers_get(struct qcow_device *dev, struct qcow_attach *a,
 		struct inode *inode;
 
 		l->depth = i;
+		l->ops = &qcow_file_layer_ops;
 		l->format = i ? descs[i - 1].format : QCOW_FMT_QCOW2;
 		l->file = fget(fd);
 		if (!l->file)

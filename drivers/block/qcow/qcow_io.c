@@ -41,19 +41,9 @@ static bool qcow_dio_aligned(struct iov_iter *iter, loff_t pos)
 		!(iov_iter_alignment(iter) & (SECTOR_SIZE - 1));
 }
 
-/**
- * qcow_file_read_iter() - read @len bytes at @pos of a layer's file
- * @l: layer whose file is read
- * @iter: destination; advanced by @len on success
- * @len: bytes to read (<= iov_iter_count(@iter))
- * @pos: file offset
- *
- * Bytes past the end of the file read as zeros.
- *
- * Return: 0 or -EIO.
- */
-int qcow_file_read_iter(struct qcow_layer *l, struct iov_iter *iter,
-			size_t len, loff_t pos)
+/* Read @len bytes at @pos of the layer's struct file; zeros past EOF. */
+static int qcow_kiocb_read(struct qcow_layer *l, struct iov_iter *iter,
+			   size_t len, loff_t pos)
 {
 	struct iov_iter sub = *iter;
 	struct kiocb kiocb;
@@ -84,6 +74,16 @@ int qcow_file_read_iter(struct qcow_layer *l, struct iov_iter *iter,
 	iov_iter_advance(iter, len);
 	return 0;
 }
+
+static u64 qcow_kiocb_size(struct qcow_layer *l)
+{
+	return i_size_read(l->file->f_mapping->host);
+}
+
+const struct qcow_layer_ops qcow_file_layer_ops = {
+	.read_iter	= qcow_kiocb_read,
+	.size		= qcow_kiocb_size,
+};
 
 /**
  * qcow_file_read() - read into a kernel buffer (buffered I/O)

@@ -43,8 +43,27 @@
 struct qcow_cache;
 struct qcow_image;
 
+struct qcow_layer;
+
+/**
+ * struct qcow_layer_ops - how a layer's bytes are read
+ * @read_iter: read @len bytes at @pos into @iter (advancing it); bytes
+ *	       past the end read as zeros; 0 or -EIO
+ * @size: current size of the layer's file in bytes
+ *
+ * The module uses qcow_file_layer_ops (a struct file); KUnit suites plug in
+ * an in-memory image.
+ */
+struct qcow_layer_ops {
+	int (*read_iter)(struct qcow_layer *l, struct iov_iter *iter,
+			 size_t len, loff_t pos);
+	u64 (*size)(struct qcow_layer *l);
+};
+
 /**
  * struct qcow_layer - one file of the backing chain
+ * @ops: I/O operations
+ * @priv: private data of @ops (KUnit's in-memory image)
  * @file: the file, reference held by the device
  * @format: QCOW_FMT_QCOW2 or QCOW_FMT_RAW
  * @dio: reads may use direct I/O (aligned, the file supports it)
@@ -55,6 +74,8 @@ struct qcow_image;
  * @depth: 0 for the top image
  */
 struct qcow_layer {
+	const struct qcow_layer_ops *ops;
+	void *priv;
 	struct file *file;
 	u32 format;
 	bool dio;
@@ -154,10 +175,25 @@ struct qcow_cmd {
 };
 
 /* qcow_io.c */
+extern const struct qcow_layer_ops qcow_file_layer_ops;
 int qcow_file_read(struct qcow_layer *l, void *buf, size_t len, loff_t pos);
-int qcow_file_read_iter(struct qcow_layer *l, struct iov_iter *iter,
-			size_t len, loff_t pos);
 bool qcow_file_can_dio(struct file *file);
+
+/**
+ * qcow_file_read_iter() - read bytes of a layer's file
+ * @l: layer
+ * @iter: destination, advanced by @len on success
+ * @len: bytes
+ * @pos: file offset
+ *
+ * Return: 0 or -EIO; bytes past the end of the file read as zeros.
+ */
+static inline int qcow_file_read_iter(struct qcow_layer *l,
+				      struct iov_iter *iter, size_t len,
+				      loff_t pos)
+{
+	return l->ops->read_iter(l, iter, len, pos);
+}
 
 /* qcow_cache.c */
 struct qcow_cache_entry;

@@ -125,7 +125,7 @@ int qcow_image_open(struct qcow_layer *l, u64 cache_bytes)
 	img->layer = l;
 	mutex_init(&img->decomp_lock);
 	atomic_set(&img->corrupt, 0);
-	img->file_size = i_size_read(l->file->f_mapping->host);
+	img->file_size = l->ops->size(l);
 
 	img->qi = kvzalloc(sizeof(*img->qi), GFP_KERNEL);
 	if (!img->qi) {
