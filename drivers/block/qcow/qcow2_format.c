@@ -1313,7 +1313,8 @@ qcow2_region_find(const struct qcow2_region *r, unsigned int n,
  * @len: bytes available from @buf
  * @file_size: image file size, for the snapshot's L1 table bounds
  * @sn: decoded entry; @sn->id, @sn->name and @sn->extra_data point into @buf
- * @consumed: size of the entry including padding
+ * @consumed: size of the entry including its padding (the padding of an
+ *	      entry that ends the buffer may be absent)
  * @diag: optional failure description
  *
  * Return: 0 or -EINVAL.
@@ -1360,7 +1361,11 @@ int qcow2_snapshot_parse(const struct qcow2_header *h, const void *buf,
 				      "name length %u exceeds %u", name_len,
 				      QCOW2_MAX_SNAPSHOT_NAME_LEN);
 
-	size = round_up(sizeof(*d) + sn->extra_data_size + id_len + name_len, 8);
+	/*
+	 * Entries are padded to 8 bytes, but writers (QEMU) do not pad the
+	 * last one: only its unpadded size has to be there.
+	 */
+	size = sizeof(*d) + sn->extra_data_size + id_len + name_len;
 	if (size > len)
 		return qcow2_diag_set(diag, "snapshot table",
 				      "entry of %zu bytes runs past the table (%zu bytes left)",
@@ -1399,7 +1404,7 @@ int qcow2_snapshot_parse(const struct qcow2_header *h, const void *buf,
 		if (err)
 			return err;
 	}
-	*consumed = size;
+	*consumed = min_t(size_t, round_up(size, 8), len);
 	return 0;
 }
 
@@ -1432,11 +1437,14 @@ int qcow2_snapshot_table_check(const struct qcow2_header *h, const void *buf,
 		if (err) {
 			/* Prefix which entry failed, keeping the field name. */
 			if (diag) {
-				char tmp[sizeof(diag->msg)];
+				char pre[24];
+				size_t plen, mlen;
 
-				memcpy(tmp, diag->msg, sizeof(tmp));
-				snprintf(diag->msg, sizeof(diag->msg),
-					 "snapshot %u: %s", i, tmp);
+				plen = snprintf(pre, sizeof(pre), "snapshot %u: ", i);
+				mlen = strnlen(diag->msg, sizeof(diag->msg) - 1 - plen);
+				memmove(diag->msg + plen, diag->msg, mlen);
+				memcpy(diag->msg, pre, plen);
+				diag->msg[plen + mlen] = '\0';
 			}
 			return err;
 		}

@@ -1,0 +1,411 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Userspace tests for qcowctl, which runs the module's format core
+# (drivers/block/qcow/qcow2_format.c) compiled unchanged.
+#
+#  1. build qcowctl twice: the normal -Werror build and an ASan + UBSan one
+#     (make SANITIZE=1); every test below runs the sanitized binary;
+#  2. make varied images with the real qemu-img (v2/v3, every cluster size
+#     class, refcount widths, lazy refcounts, extended L2, zstd, backing
+#     files, preallocation, internal snapshots, 4 TiB, external data file,
+#     bitmaps, dirty and corrupt bits, names that need JSON escaping) and
+#     compare `qcowctl info --json` with `qemu-img info --output=json`
+#     field by field (qemu-info.jq / qcowctl-info.jq say which);
+#  3. feed the CLI bad input (missing file, raw file, truncated and patched
+#     headers, encryption): each must exit 1 with exactly one stderr line
+#     naming the offending field;
+#  4. a few command-line conventions (--help, --version, usage errors).
+#
+# One "PASS|FAIL userspace/<case>" line per case goes to $QCOW_RESULTS
+# (default build/results-userspace.txt); the exit status is non-zero if any
+# case failed.  QCOW_KEEP=1 keeps the work directory.  Needs qemu-img,
+# qemu-io, jq, make and a C compiler.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+
+if [ -z "${QCOW_RESULTS:-}" ]; then
+	QCOW_RESULTS=$top/build/results-userspace.txt
+	mkdir -p "$(dirname "$QCOW_RESULTS")"
+	: > "$QCOW_RESULTS"
+fi
+export QCOW_RESULTS
+
+suite=userspace
+failures=0
+
+pass() {
+	echo "PASS $suite/$1" | tee -a "$QCOW_RESULTS"
+}
+
+# fail CASE [DETAIL...]: record the failure, show the details indented.
+fail() {
+	local name=$1
+	shift
+	echo "FAIL $suite/$name" | tee -a "$QCOW_RESULTS"
+	if [ $# -gt 0 ]; then
+		printf '%s\n' "$@" | sed 's/^/    /'
+	fi
+	failures=$((failures + 1))
+}
+
+for tool in qemu-img qemu-io jq make cc; do
+	if ! command -v "$tool" >/dev/null; then
+		fail prerequisites "missing $tool (scripts/install-deps.sh installs it)"
+		exit 1
+	fi
+done
+
+# --- build ------------------------------------------------------------------
+
+log=$(mktemp)
+if make -s -C "$top/userspace" >"$log" 2>&1; then
+	pass build
+else
+	fail build "$(tail -n 20 "$log")"
+fi
+if make -s -C "$top/userspace" SANITIZE=1 >"$log" 2>&1; then
+	pass build-sanitize
+else
+	fail build-sanitize "$(tail -n 20 "$log")"
+	rm -f "$log"
+	exit 1
+fi
+rm -f "$log"
+
+QCOWCTL=$top/build/userspace-san/qcowctl
+# A sanitizer report must not pass for qcowctl's own "exit 1".
+export ASAN_OPTIONS=detect_leaks=1:exitcode=86:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/qcow-utest.XXXXXX")
+# QCOW_KEEP=1 keeps the images and outputs for a look after a failure.
+if [ -n "${QCOW_KEEP:-}" ]; then
+	trap 'echo "userspace: kept $work"' EXIT
+else
+	trap 'rm -rf "$work"' EXIT
+fi
+cd "$work"
+
+# --- helpers ----------------------------------------------------------------
+
+# mk NAME SIZE [qemu-img create -o options]: a qcow2 image NAME.qcow2
+mk() {
+	local name=$1 size=$2
+	shift 2
+	qemu-img create -q -f qcow2 ${1:+-o "$1"} "$name.qcow2" "$size"
+}
+
+# io IMAGE CMD...: run qemu-io commands on a qcow2 image
+io() {
+	local img=$1 c args=()
+	shift
+	for c in "$@"; do
+		args+=(-c "$c")
+	done
+	qemu-io -f qcow2 "${args[@]}" "$img" >/dev/null
+}
+
+# poke FILE OFFSET HEX: overwrite bytes at OFFSET, e.g. poke f 32 00000001
+poke() {
+	local file=$1 off=$2 hex=$3 esc=
+	while [ -n "$hex" ]; do
+		esc+="\\x${hex:0:2}"
+		hex=${hex:2}
+	done
+	# shellcheck disable=SC2059
+	printf "$esc" | dd of="$file" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# --- images -----------------------------------------------------------------
+# Each img_NAME function creates NAME.qcow2 in the work directory.
+
+img_v2() { mk v2 1G compat=0.10; }
+img_v3() { mk v3 1G compat=1.1; }
+img_cluster-512() { mk cluster-512 128M cluster_size=512; }
+img_cluster-4k() { mk cluster-4k 1G cluster_size=4k; }
+img_cluster-2m() { mk cluster-2m 16G cluster_size=2M; }
+img_refcount-1() { mk refcount-1 1G refcount_bits=1; }
+img_refcount-8() { mk refcount-8 1G refcount_bits=8; }
+img_refcount-64() { mk refcount-64 1G refcount_bits=64; }
+img_lazy-refcounts() { mk lazy-refcounts 1G lazy_refcounts=on; }
+img_extended-l2() { mk extended-l2 1G extended_l2=on,cluster_size=32k; }
+img_extended-l2-2m() { mk extended-l2-2m 8G extended_l2=on,cluster_size=2M; }
+img_zstd() {
+	mk zstd 256M compression_type=zstd
+	io zstd.qcow2 'write -c -P 0x5a 0 64k'
+}
+img_large-4t() { mk large-4t 4T; }
+img_prealloc-metadata() { mk prealloc-metadata 256M preallocation=metadata; }
+
+img_backing-raw() {
+	truncate -s 64M base.raw
+	qemu-img create -q -f qcow2 -b base.raw -F raw backing-raw.qcow2
+}
+
+img_backing-qcow2() {
+	mk base 64M
+	io base.qcow2 'write -P 0x11 0 1M'
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 backing-qcow2.qcow2 128M
+}
+
+img_backing-v2() {
+	mk base-v2 64M compat=0.10
+	qemu-img create -q -f qcow2 -o compat=0.10 -b base-v2.qcow2 -F qcow2 \
+		backing-v2.qcow2
+}
+
+# A backing file name that needs JSON escaping: space, quotes, UTF-8.
+img_backing-odd-name() {
+	truncate -s 16M 'bäse "q" \ x.raw'
+	qemu-img create -q -f qcow2 -b 'bäse "q" \ x.raw' -F raw \
+		backing-odd-name.qcow2
+}
+
+img_snapshots() {
+	mk snapshots 1G
+	io snapshots.qcow2 'write -P 0xab 0 1M'
+	qemu-img snapshot -c first snapshots.qcow2
+	io snapshots.qcow2 'write -P 0xcd 1M 1M'
+	qemu-img snapshot -c 'second one' snapshots.qcow2
+	qemu-img snapshot -c third snapshots.qcow2
+	qemu-img snapshot -d 'second one' snapshots.qcow2
+	qemu-img snapshot -c fourth snapshots.qcow2
+}
+
+img_snapshots-v2() {
+	mk snapshots-v2 256M compat=0.10
+	io snapshots-v2.qcow2 'write -P 0xab 0 1M'
+	qemu-img snapshot -c s1 snapshots-v2.qcow2
+	qemu-img snapshot -c s2 snapshots-v2.qcow2
+}
+
+img_snapshots-resized() {
+	mk snapshots-resized 64M
+	io snapshots-resized.qcow2 'write -P 0x01 0 64k'
+	qemu-img snapshot -c small snapshots-resized.qcow2
+	qemu-img resize -q snapshots-resized.qcow2 1G
+	qemu-img snapshot -c big snapshots-resized.qcow2
+}
+
+img_snapshot-odd-name() {
+	mk snapshot-odd-name 64M
+	qemu-img snapshot -c 'snäp "quoted" \ tab	end' snapshot-odd-name.qcow2
+	qemu-img snapshot -c '日本語' snapshot-odd-name.qcow2
+}
+
+# Invalid UTF-8 and a control character: both tools must print U+FFFD.
+img_snapshot-bad-utf8() {
+	mk snapshot-bad-utf8 64M
+	qemu-img snapshot -c $'a\xffb\xc3\x28c\x01' snapshot-bad-utf8.qcow2
+	qemu-img snapshot -c ok snapshot-bad-utf8.qcow2
+}
+
+img_data-file() { mk data-file 64M data_file=data-file.data; }
+img_data-file-raw() {
+	mk data-file-raw 64M data_file=data-file-raw.data,data_file_raw=on
+}
+
+img_bitmaps() {
+	mk bitmaps 1G
+	qemu-img bitmap --add bitmaps.qcow2 bm0
+	qemu-img bitmap --add -g 128k bitmaps.qcow2 'bm 1'
+}
+
+# qemu-io dies with the dirty bit still set (lazy refcounts use it).
+img_dirty() {
+	mk dirty 64M lazy_refcounts=on
+	(ulimit -c 0; qemu-io -f qcow2 -c 'write 0 64k' -c abort dirty.qcow2) \
+		>/dev/null 2>&1 || true
+}
+
+# The corrupt bit (incompatible bit 1, byte 79) is known: info shows it.
+img_corrupt() {
+	mk corrupt 64M
+	poke corrupt.qcow2 79 02
+}
+
+images=(
+	v2 v3 cluster-512 cluster-4k cluster-2m refcount-1 refcount-8
+	refcount-64 lazy-refcounts extended-l2 extended-l2-2m zstd large-4t
+	prealloc-metadata backing-raw backing-qcow2 backing-v2 backing-odd-name
+	snapshots snapshots-v2 snapshots-resized snapshot-odd-name
+	snapshot-bad-utf8 data-file
+	data-file-raw bitmaps dirty corrupt
+)
+
+# check_info NAME: compare qcowctl and qemu-img on NAME.qcow2.
+check_info() {
+	local name=$1 img=$1.qcow2 case=info-$1 rc=0 q m diffs
+
+	# a subshell outside any condition, so that set -e holds inside it
+	set +e
+	(set -e; "img_$name") >"$name.create.log" 2>&1
+	rc=$?
+	set -e
+	if [ "$rc" -ne 0 ]; then
+		fail "$case" "creating the image failed:" "$(cat "$name.create.log")"
+		return
+	fi
+	if ! q=$(qemu-img info -U --output=json "$img" | jq -f "$here/qemu-info.jq"); then
+		fail "$case" "qemu-img info failed"
+		return
+	fi
+
+	"$QCOWCTL" info --json "$img" >"$name.json" 2>"$name.err" || rc=$?
+	if [ "$rc" -ne 0 ] || [ -s "$name.err" ]; then
+		fail "$case" "qcowctl info --json exited $rc" "$(head -n 30 "$name.err")"
+		return
+	fi
+	if ! m=$(jq -f "$here/qcowctl-info.jq" "$name.json"); then
+		fail "$case" "qcowctl printed invalid JSON" "$(head -n 30 "$name.json")"
+		return
+	fi
+	diffs=$(jq -rn --argjson q "$q" --argjson m "$m" '
+		($q | keys) + ($m | keys) | unique[] as $k
+		| select($q[$k] != $m[$k])
+		| "\($k): qemu-img=\($q[$k] | tojson) qcowctl=\($m[$k] | tojson)"')
+	if [ -n "$diffs" ]; then
+		fail "$case" "$diffs"
+		return
+	fi
+
+	# The text output must work too (and stay clean under the sanitizers).
+	rc=0
+	"$QCOWCTL" info "$img" >"$name.txt" 2>"$name.err" || rc=$?
+	if [ "$rc" -ne 0 ] || [ -s "$name.err" ] || ! [ -s "$name.txt" ]; then
+		fail "$case" "qcowctl info (text) exited $rc" "$(head -n 30 "$name.err")"
+		return
+	fi
+	pass "$case"
+}
+
+for name in "${images[@]}"; do
+	check_info "$name"
+done
+
+# --- bad input --------------------------------------------------------------
+
+# expect_error CASE FIELD FILE: qcowctl info FILE must exit 1, print nothing
+# on stdout and exactly one stderr line "qcowctl: FILE: FIELD...".
+expect_error() {
+	local case=bad-$1 field=$2 file=$3 rc=0 lines
+
+	"$QCOWCTL" info "$file" >"$1.out" 2>"$1.err" || rc=$?
+	lines=$(wc -l <"$1.err")
+	if [ "$rc" -ne 1 ]; then
+		fail "$case" "exit status $rc, expected 1" "$(head -n 30 "$1.err")"
+	elif [ "$lines" -ne 1 ]; then
+		fail "$case" "$lines lines on stderr, expected 1" "$(head -n 30 "$1.err")"
+	elif [ -s "$1.out" ]; then
+		fail "$case" "unexpected output on stdout" "$(head -n 5 "$1.out")"
+	elif ! grep -qF "qcowctl: $file: $field" "$1.err"; then
+		fail "$case" "expected 'qcowctl: $file: $field...', got:" "$(cat "$1.err")"
+	else
+		pass "$case"
+	fi
+}
+
+# bad_image CASE: a fresh 64 MiB v3 image CASE.qcow2 to damage
+bad_image() {
+	qemu-img create -q -f qcow2 "$1.qcow2" 64M
+}
+
+expect_error nonexistent "No such file" no-such.qcow2
+
+truncate -s 1M raw.img
+expect_error raw-file "magic" raw.img
+
+: > empty.img
+expect_error empty-file "header" empty.img
+
+bad_image full
+head -c 50 full.qcow2 > truncated-50.qcow2
+expect_error truncated-50 "header" truncated-50.qcow2
+head -c 100 full.qcow2 > truncated-100.qcow2
+expect_error truncated-100 "header_length" truncated-100.qcow2
+
+bad_image version-4
+poke version-4.qcow2 4 00000004
+expect_error version-4 "version" version-4.qcow2
+
+bad_image cluster-bits-22
+poke cluster-bits-22.qcow2 20 00000016
+expect_error cluster-bits-22 "cluster_bits" cluster-bits-22.qcow2
+
+# incompatible bit 10: byte 78 holds bits 15..8
+bad_image unknown-incompat
+poke unknown-incompat.qcow2 78 04
+expect_error unknown-incompat "incompatible_features" unknown-incompat.qcow2
+
+bad_image crypt-aes
+poke crypt-aes.qcow2 32 00000001
+expect_error crypt-aes "crypt_method" crypt-aes.qcow2
+
+# crypt_method 2 (LUKS); a real LUKS image would need qemu-img's PBKDF
+# benchmark, slow and flaky on a loaded machine
+bad_image crypt-luks
+poke crypt-luks.qcow2 32 00000002
+expect_error crypt-luks "crypt_method" crypt-luks.qcow2
+
+bad_image l1-past-eof
+poke l1-past-eof.qcow2 40 0000001000000000
+expect_error l1-past-eof "l1_table_offset" l1-past-eof.qcow2
+
+bad_image refcount-order-7
+poke refcount-order-7.qcow2 96 00000007
+expect_error refcount-order-7 "refcount_order" refcount-order-7.qcow2
+
+qemu-img create -q -f qcow2 -b full.qcow2 -F qcow2 backing-too-long.qcow2
+poke backing-too-long.qcow2 16 00000800
+expect_error backing-too-long "backing_file_size" backing-too-long.qcow2
+
+# One more snapshot than the table holds: the entry after the last is junk
+# or past the end of the file.
+bad_image snapshot-count
+qemu-img snapshot -c only snapshot-count.qcow2
+poke snapshot-count.qcow2 60 00000002
+expect_error snapshot-count "snapshot" snapshot-count.qcow2
+
+# --- command line -----------------------------------------------------------
+
+# expect_cli CASE STATUS STREAM PATTERN ARGS...: qcowctl ARGS exits STATUS
+# and STREAM (out|err) matches the extended regex PATTERN; usage errors
+# must be one line.
+expect_cli() {
+	local case=cli-$1 want=$2 stream=$3 pattern=$4 rc=0
+	shift 4
+
+	"$QCOWCTL" "$@" >cli.out 2>cli.err || rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "$case" "qcowctl $* exited $rc, expected $want" "$(head -n 20 cli.err)"
+	elif ! grep -qE "$pattern" "cli.$stream"; then
+		fail "$case" "qcowctl $*: std$stream does not match '$pattern'" \
+			"$(head -n 20 "cli.$stream")"
+	elif [ "$want" -eq 2 ] && [ "$(wc -l <cli.err)" -ne 1 ]; then
+		fail "$case" "usage error is not one line" "$(cat cli.err)"
+	else
+		pass "$case"
+	fi
+}
+
+expect_cli help 0 out '^usage: qcowctl ' --help
+expect_cli version 0 out '^qcowctl [^ ]+ \(qcow ABI [0-9]+\)$' --version
+expect_cli info-help 0 out '^usage: qcowctl info ' info --help
+expect_cli no-command 2 err '^qcowctl: missing command'
+expect_cli unknown-command 2 err "^qcowctl: unknown command 'frobnicate'" frobnicate
+expect_cli info-no-image 2 err '^qcowctl: info: missing IMAGE' info
+expect_cli info-bad-option 2 err "^qcowctl: info: invalid option '--frob'" info --frob v3.qcow2
+expect_cli info-json-after-image 0 out '"virtual-size": 1073741824' info v3.qcow2 --json
+
+if [ -e /dev/qcow-control ]; then
+	echo "SKIP $suite/cli-features-no-module (qcow module loaded here)" |
+		tee -a "$QCOW_RESULTS"
+else
+	expect_cli features-no-module 1 err '^qcowctl: /dev/qcow-control: ' features
+fi
+
+echo "userspace: $failures failed"
+[ "$failures" -eq 0 ]

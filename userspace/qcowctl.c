@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcowctl: command-line tool for qcow, qcow2 images as block devices.
+ *
+ * Commands are rows of qc_cmds[] below: adding one means writing its
+ * function (taking argv with argv[0] == command name and returning a
+ * QC_EXIT_* status) and a row.  Conventions every command keeps:
+ *   - `qcowctl CMD --help` prints usage on stdout and exits 0;
+ *   - a bad command line prints one line (with the usage) on stderr and
+ *     exits 2;
+ *   - a failed operation prints one line on stderr naming the cause
+ *     ("qcowctl: disk.qcow2: cluster_bits: ...") and exits 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/qcow.h>
+
+#include "json.h"
+#include "qcowctl.h"
+
+#ifndef QCOWCTL_VERSION
+#define QCOWCTL_VERSION "unknown"
+#endif
+
+#define QCOW_CTRL_PATH	"/dev/" QCOW_CTRL_DEV_NAME
+
+const char *qc_progname = "qcowctl";
+
+/* The option getopt_long() just refused (it prints nothing: opterr = 0). */
+static char **qc_argv;
+
+static void qc_put_bad_option(FILE *out)
+{
+	if (optopt)
+		fprintf(out, "invalid option '-%c'", optopt);
+	else if (optind > 0 && qc_argv[optind - 1])
+		fprintf(out, "invalid option '%s'", qc_argv[optind - 1]);
+	else
+		fputs("invalid option", out);
+}
+
+void qc_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", qc_progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void qc_cmd_usage(const struct qc_cmd *cmd, FILE *out)
+{
+	fprintf(out, "usage: %s %s %s\n", qc_progname, cmd->name, cmd->args);
+	if (cmd->help)
+		fprintf(out, "\n%s", cmd->help);
+}
+
+/*
+ * Report a bad command line for @cmd as one line on stderr and return
+ * QC_EXIT_USAGE.  With a NULL @fmt, the problem is the option getopt just
+ * refused.
+ */
+int qc_usage_error(const struct qc_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: %s: ", qc_progname, cmd->name);
+	if (fmt) {
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+	} else {
+		qc_put_bad_option(stderr);
+	}
+	fprintf(stderr, " (usage: %s %s %s)\n", qc_progname, cmd->name,
+		cmd->args);
+	return QC_EXIT_USAGE;
+}
+
+/* --- features ---------------------------------------------------------- */
+
+static const struct {
+	u64 bit;
+	const char *name;
+} qc_feature_names[] = {
+	{ QCOW_FEAT_FORMAT_V2, "format-v2" },
+	{ QCOW_FEAT_FORMAT_V3, "format-v3" },
+};
+
+static const char *qc_feature_name(u64 bit)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(qc_feature_names); i++)
+		if (qc_feature_names[i].bit == bit)
+			return qc_feature_names[i].name;
+	return NULL;
+}
+
+int cmd_features(const struct qc_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct qcow_features f = {};
+	struct json_writer w;
+	bool json = false;
+	unsigned int bit;
+	const char *sep = "";
+	int c, fd, ret;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			qc_cmd_usage(cmd, stdout);
+			return QC_EXIT_OK;
+		default:
+			return qc_usage_error(cmd, NULL);
+		}
+	}
+	if (optind != argc)
+		return qc_usage_error(cmd, "too many arguments");
+
+	fd = open(QCOW_CTRL_PATH, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		qc_err("%s: %s%s", QCOW_CTRL_PATH, strerror(errno),
+		       errno == ENOENT ? " (is the qcow module loaded?)" : "");
+		return QC_EXIT_FAIL;
+	}
+	ret = ioctl(fd, QCOW_CTL_GET_FEATURES, &f);
+	if (ret < 0) {
+		qc_err("%s: QCOW_CTL_GET_FEATURES: %s", QCOW_CTRL_PATH,
+		       strerror(errno));
+		close(fd);
+		return QC_EXIT_FAIL;
+	}
+	close(fd);
+
+	if (json) {
+		json_init(&w, stdout);
+		json_object_begin(&w, NULL);
+		json_u64(&w, "abi-version", f.abi_version);
+		json_u64(&w, "tool-abi-version", QCOW_ABI_VERSION);
+		json_u64(&w, "features-mask", f.features);
+		json_array_begin(&w, "features");
+		for (bit = 0; bit < 64; bit++) {
+			char unknown[16];
+			const char *name;
+
+			if (!(f.features & BIT_ULL(bit)))
+				continue;
+			name = qc_feature_name(BIT_ULL(bit));
+			if (!name) {
+				snprintf(unknown, sizeof(unknown), "bit%u", bit);
+				name = unknown;
+			}
+			json_string(&w, NULL, name);
+		}
+		json_array_end(&w);
+		json_u64(&w, "max-devices", f.max_devices);
+		json_object_end(&w);
+	} else {
+		printf("ABI version: %u (qcowctl built for %u)\n",
+		       f.abi_version, QCOW_ABI_VERSION);
+		printf("features:");
+		for (bit = 0; bit < 64; bit++) {
+			const char *name;
+
+			if (!(f.features & BIT_ULL(bit)))
+				continue;
+			name = qc_feature_name(BIT_ULL(bit));
+			if (name)
+				printf("%s %s", sep, name);
+			else
+				printf("%s bit%u", sep, bit);
+		}
+		printf("%s\n", f.features ? "" : " none");
+		printf("max devices: %u\n", f.max_devices);
+	}
+	if (fflush(stdout) || ferror(stdout)) {
+		qc_err("write error on standard output");
+		return QC_EXIT_FAIL;
+	}
+	return QC_EXIT_OK;
+}
+
+/* --- dispatch ---------------------------------------------------------- */
+
+static int cmd_help(const struct qc_cmd *cmd, int argc, char **argv);
+
+static const struct qc_cmd qc_cmds[] = {
+	{
+		.name = "info",
+		.fn = cmd_info,
+		.args = "[--json] IMAGE",
+		.summary = "show what an image's header, extensions and snapshot table say",
+		.help =
+		"Decode the header, header extensions, backing file name and snapshot\n"
+		"table of the qcow2 image IMAGE with the kernel module's format code.\n"
+		"\n"
+		"  -j, --json   print one JSON object (names as `qemu-img info --output=json`)\n"
+		"  -h, --help   show this help\n",
+	},
+	{
+		.name = "features",
+		.fn = cmd_features,
+		.args = "[--json]",
+		.summary = "show the ABI version and features of the loaded module",
+		.help =
+		"Ask /dev/" QCOW_CTRL_DEV_NAME " (QCOW_CTL_GET_FEATURES) for the module's ABI\n"
+		"version, feature flags and device limit.\n"
+		"\n"
+		"  -j, --json   print one JSON object\n"
+		"  -h, --help   show this help\n",
+	},
+	{
+		.name = "help",
+		.fn = cmd_help,
+		.args = "[COMMAND]",
+		.summary = "show help for qcowctl or one command",
+	},
+};
+
+static const struct qc_cmd *qc_find_cmd(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(qc_cmds); i++)
+		if (!strcmp(qc_cmds[i].name, name))
+			return &qc_cmds[i];
+	return NULL;
+}
+
+static void qc_usage(FILE *out)
+{
+	unsigned int i;
+
+	fprintf(out,
+		"usage: %s [--help] [--version] COMMAND [ARGS]\n"
+		"\n"
+		"qcow exposes qcow2 images as block devices (/dev/qcowN).\n"
+		"\n"
+		"commands:\n", qc_progname);
+	for (i = 0; i < ARRAY_SIZE(qc_cmds); i++)
+		fprintf(out, "  %-10s %s\n", qc_cmds[i].name,
+			qc_cmds[i].summary);
+	fprintf(out, "\nRun '%s COMMAND --help' for a command's options.\n",
+		qc_progname);
+}
+
+static int cmd_help(const struct qc_cmd *cmd, int argc, char **argv)
+{
+	const struct qc_cmd *c;
+
+	if (argc > 2)
+		return qc_usage_error(cmd, "too many arguments");
+	if (argc < 2) {
+		qc_usage(stdout);
+		return QC_EXIT_OK;
+	}
+	c = qc_find_cmd(argv[1]);
+	if (!c) {
+		qc_err("unknown command '%s'", argv[1]);
+		return QC_EXIT_USAGE;
+	}
+	qc_cmd_usage(c, stdout);
+	return QC_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	const struct qc_cmd *cmd;
+	int c;
+
+	opterr = 0;
+	qc_argv = argv;
+	/* '+': stop at the command, its options are its own */
+	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			qc_usage(stdout);
+			return QC_EXIT_OK;
+		case 'V':
+			printf("qcowctl %s (qcow ABI %u)\n", QCOWCTL_VERSION,
+			       QCOW_ABI_VERSION);
+			return QC_EXIT_OK;
+		default:
+			fprintf(stderr, "%s: ", qc_progname);
+			qc_put_bad_option(stderr);
+			fprintf(stderr, " (try '%s --help')\n", qc_progname);
+			return QC_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		qc_err("missing command (try '%s --help')", qc_progname);
+		return QC_EXIT_USAGE;
+	}
+	cmd = qc_find_cmd(argv[optind]);
+	if (!cmd) {
+		qc_err("unknown command '%s' (try '%s --help')", argv[optind],
+		       qc_progname);
+		return QC_EXIT_USAGE;
+	}
+	qc_argv = argv + optind;
+	return cmd->fn(cmd, argc - optind, argv + optind);
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * qcowctl: shared declarations of the command-line tool.
+ *
+ * Every subcommand is a row of the command table in qcowctl.c; a command
+ * gets argv with argv[0] set to its own name, returns the process exit
+ * status, and reports failures as one line on stderr through qc_err().
+ */
+#ifndef QCOWCTL_H
+#define QCOWCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "qcow2_format.h"
+
+#define QC_EXIT_OK		0
+#define QC_EXIT_FAIL		1	/* the operation failed */
+#define QC_EXIT_USAGE		2	/* bad command line */
+
+/**
+ * struct qc_cmd - one subcommand
+ * @name: word on the command line
+ * @fn: implementation; returns a QC_EXIT_* status
+ * @args: argument synopsis shown in usage lines
+ * @summary: one line for `qcowctl --help`
+ * @help: full help text for `qcowctl CMD --help` (after the usage line)
+ */
+struct qc_cmd {
+	const char *name;
+	int (*fn)(const struct qc_cmd *cmd, int argc, char **argv);
+	const char *args;
+	const char *summary;
+	const char *help;
+};
+
+extern const char *qc_progname;
+
+__printf(1, 2) void qc_err(const char *fmt, ...);
+int qc_usage_error(const struct qc_cmd *cmd, const char *fmt, ...)
+	__printf(2, 3);
+void qc_cmd_usage(const struct qc_cmd *cmd, FILE *out);
+
+/* Commands. */
+int cmd_info(const struct qc_cmd *cmd, int argc, char **argv);
+int cmd_features(const struct qc_cmd *cmd, int argc, char **argv);
+
+/* image.c: reading an image file through the format core. */
+
+/**
+ * struct qc_image - an image file opened for inspection
+ * @path: as given on the command line
+ * @fd: read-only file descriptor
+ * @file_size: bytes in the file (or block device)
+ * @img: header and extensions decoded by qcow2_image_parse()
+ */
+struct qc_image {
+	const char *path;
+	int fd;
+	u64 file_size;
+	struct qcow2_image img;
+};
+
+/**
+ * struct qc_snapshots - the snapshot table read from an image
+ * @buf: the raw table (entries point into it)
+ * @nr: number of entries
+ * @sn: decoded entries
+ */
+struct qc_snapshots {
+	void *buf;
+	unsigned int nr;
+	struct qcow2_snapshot *sn;
+};
+
+struct qc_image *qc_image_open(const char *path);
+void qc_image_close(struct qc_image *qi);
+int qc_image_read_snapshots(struct qc_image *qi, struct qc_snapshots *sns);
+void qc_snapshots_free(struct qc_snapshots *sns);
+int qc_pread_full(int fd, void *buf, size_t len, u64 off);
+
+/* util.c */
+void qc_size_str(char *buf, size_t len, u64 size);
+void qc_put_text(FILE *out, const char *s, size_t len);
+const char *qc_compression_name(unsigned int type);
+const char *qc_crypt_name(unsigned int method);
+
+#endif /* QCOWCTL_H */

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Userspace shim for <linux/stdarg.h>. */
+#include <stdarg.h>
