@@ -32,9 +32,11 @@
 #define QCOW_FEAT_BACKING		(1ULL << 3)	/* backing chains (raw, qcow2) */
 #define QCOW_FEAT_COMPRESSED		(1ULL << 4)	/* deflate and zstd clusters */
 #define QCOW_FEAT_EXTENDED_L2		(1ULL << 5)	/* subclusters */
+#define QCOW_FEAT_WRITE			(1ULL << 6)	/* read-write attach */
 #define QCOW_FEAT_ALL			(QCOW_FEAT_FORMAT_V2 | QCOW_FEAT_FORMAT_V3 | \
 					 QCOW_FEAT_READ | QCOW_FEAT_BACKING | \
-					 QCOW_FEAT_COMPRESSED | QCOW_FEAT_EXTENDED_L2)
+					 QCOW_FEAT_COMPRESSED | QCOW_FEAT_EXTENDED_L2 | \
+					 QCOW_FEAT_WRITE)
 
 /**
  * struct qcow_features - result of QCOW_CTL_GET_FEATURES
