@@ -40,47 +40,94 @@ static void qcow_dev_remove_work(struct work_struct *work);
  * requests
  */
 
+static void qcow_aio_done(struct kiocb *iocb, long ret)
+{
+	struct qcow_cmd *cmd = container_of(iocb, struct qcow_cmd, iocb);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+	if (ret != blk_rq_bytes(rq)) {
+		pr_err_ratelimited("%s: read of %u bytes at sector %llu failed: %ld\n",
+				   rq->q->disk->disk_name, blk_rq_bytes(rq),
+				   (unsigned long long)blk_rq_pos(rq), ret);
+		cmd->sts = BLK_STS_IOERR;
+	}
+	kfree(cmd->bvec);
+	cmd->bvec = NULL;
+	blk_mq_complete_request(rq);
+}
+
+/*
+ * Fast path: a read that maps to one run of data clusters inside the file
+ * becomes one asynchronous direct read, as loop does; the worker does not
+ * wait for it.
+ */
+static bool qcow_read_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
+			   struct iov_iter *iter, u64 pos, size_t len)
+{
+	struct qcow_layer *l = dev->top;
+	struct qcow_extent ext;
+
+	if (qcow_map(l->img, pos, len, &ext) ||
+	    ext.type != QCOW2_SUBCLUSTER_NORMAL || ext.len != len ||
+	    ext.host + len > l->img->file_size)
+		return false;
+	return !qcow_file_read_async(l, &cmd->iocb, iter, ext.host,
+				     qcow_aio_done);
+}
+
 static void qcow_cmd_work(struct work_struct *work)
 {
 	struct qcow_cmd *cmd = container_of(work, struct qcow_cmd, work);
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct qcow_device *dev = rq->q->queuedata;
-	struct bio_vec *bvec = NULL, *bv;
+	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
+	size_t len = blk_rq_bytes(rq);
 	struct req_iterator rq_iter;
-	struct bio_vec tmp;
-	struct iov_iter iter;
 	struct bio *bio = rq->bio;
 	unsigned int nr_bvec = 0, i = 0;
-	size_t len = blk_rq_bytes(rq);
-	blk_status_t sts = BLK_STS_OK;
+	struct iov_iter iter;
+	struct bio_vec tmp;
 	int err;
 
+	cmd->sts = BLK_STS_OK;
+	cmd->bvec = NULL;
 	rq_for_each_bvec(tmp, rq, rq_iter)
 		nr_bvec++;
 
 	if (rq->bio != rq->biotail) {
 		/* Several bios: gather their segments into one array. */
-		bvec = kmalloc_array(nr_bvec, sizeof(*bvec), GFP_NOIO);
-		if (!bvec) {
-			sts = BLK_STS_RESOURCE;
+		cmd->bvec = kmalloc_array(nr_bvec, sizeof(*cmd->bvec), GFP_NOIO);
+		if (!cmd->bvec) {
+			cmd->sts = BLK_STS_RESOURCE;
 			goto out;
 		}
 		rq_for_each_bvec(tmp, rq, rq_iter)
-			bvec[i++] = tmp;
-		iov_iter_bvec(&iter, READ, bvec, nr_bvec, len);
+			cmd->bvec[i++] = tmp;
+		iov_iter_bvec(&iter, READ, cmd->bvec, nr_bvec, len);
 	} else {
-		bv = __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter);
-		iov_iter_bvec(&iter, READ, bv, nr_bvec, len);
+		iov_iter_bvec(&iter, READ,
+			      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter),
+			      nr_bvec, len);
 		iter.iov_offset = bio->bi_iter.bi_bvec_done;
 	}
 
-	err = qcow_layer_read(dev->top, (u64)blk_rq_pos(rq) << SECTOR_SHIFT,
-			      &iter, len);
+	if (qcow_read_fast(dev, cmd, &iter, pos, len))
+		return;		/* qcow_aio_done() completes the request */
+
+	err = qcow_layer_read(dev->top, pos, &iter, len);
 	if (err)
-		sts = errno_to_blk_status(err == -ENOMEM ? -ENOMEM : -EIO);
-	kfree(bvec);
+		cmd->sts = err == -ENOMEM ? BLK_STS_RESOURCE : BLK_STS_IOERR;
+	kfree(cmd->bvec);
+	cmd->bvec = NULL;
 out:
-	blk_mq_end_request(rq, sts);
+	blk_mq_end_request(rq, cmd->sts);
+}
+
+static void qcow_complete_rq(struct request *rq)
+{
+	struct qcow_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	blk_mq_end_request(rq, cmd->sts);
 }
 
 static blk_status_t qcow_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -116,6 +163,7 @@ static int qcow_init_request(struct blk_mq_tag_set *set, struct request *rq,
 
 static const struct blk_mq_ops qcow_mq_ops = {
 	.queue_rq	= qcow_queue_rq,
+	.complete	= qcow_complete_rq,
 	.init_request	= qcow_init_request,
 };
 

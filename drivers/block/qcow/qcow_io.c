@@ -11,6 +11,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
+#include <linux/ioprio.h>
 #include <linux/uio.h>
 
 #include "qcow_main.h"
@@ -84,6 +85,41 @@ const struct qcow_layer_ops qcow_file_layer_ops = {
 	.read_iter	= qcow_kiocb_read,
 	.size		= qcow_kiocb_size,
 };
+
+/**
+ * qcow_file_read_async() - start an asynchronous direct read
+ * @l: layer whose file is read
+ * @iocb: kiocb owned by the caller until @done runs
+ * @iter: destination (a bvec iterator over a block request)
+ * @pos: file offset
+ * @done: completion, called exactly once with the byte count or an error,
+ *	  possibly before this function returns and possibly in IRQ context
+ *
+ * Return: 0 when the read was started (@done will run), -EAGAIN when it
+ * cannot be done asynchronously (no direct I/O, unaligned): the caller
+ * then reads synchronously.
+ */
+int qcow_file_read_async(struct qcow_layer *l, struct kiocb *iocb,
+			 struct iov_iter *iter, loff_t pos,
+			 void (*done)(struct kiocb *iocb, long ret))
+{
+	ssize_t ret;
+
+	if (l->ops != &qcow_file_layer_ops || !l->dio ||
+	    !qcow_dio_aligned(iter, pos) ||
+	    (iov_iter_count(iter) & (SECTOR_SIZE - 1)))
+		return -EAGAIN;
+	memset(iocb, 0, sizeof(*iocb));
+	iocb->ki_filp = l->file;
+	iocb->ki_pos = pos;
+	iocb->ki_complete = done;
+	iocb->ki_flags = IOCB_DIRECT;
+	iocb->ki_ioprio = IOPRIO_PRIO_VALUE(IOPRIO_CLASS_NONE, 0);
+	ret = call_read_iter(l->file, iocb, iter);
+	if (ret != -EIOCBQUEUED)
+		done(iocb, ret);
+	return 0;
+}
 
 /**
  * qcow_file_read() - read into a kernel buffer (buffered I/O)

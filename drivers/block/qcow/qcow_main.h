@@ -167,16 +167,23 @@ struct qcow_device {
 /**
  * struct qcow_cmd - per-request state (blk-mq PDU)
  * @work: the work item running the request
- * @dev: device
+ * @iocb: kiocb of the asynchronous direct read fast path
+ * @bvec: segment array when the request has several bios, else NULL
+ * @sts: status the request completes with
  */
 struct qcow_cmd {
 	struct work_struct work;
-	struct qcow_device *dev;
+	struct kiocb iocb;
+	struct bio_vec *bvec;
+	blk_status_t sts;
 };
 
 /* qcow_io.c */
 extern const struct qcow_layer_ops qcow_file_layer_ops;
 int qcow_file_read(struct qcow_layer *l, void *buf, size_t len, loff_t pos);
+int qcow_file_read_async(struct qcow_layer *l, struct kiocb *iocb,
+			 struct iov_iter *iter, loff_t pos,
+			 void (*done)(struct kiocb *iocb, long ret));
 bool qcow_file_can_dio(struct file *file);
 
 /**
