@@ -332,6 +332,12 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 	ext->host = e.host_offset + in_cluster;
 	ext->comp_offset = e.comp_offset;
 	ext->comp_len = e.comp_len;
+	if (t == QCOW2_SUBCLUSTER_COMPRESSED) {
+		/* Compressed clusters have no subclusters: one whole cluster. */
+		ext->len = min(h->cluster_size - in_cluster, len);
+		qcow_cache_put(img->cache, ce);
+		return 0;
+	}
 	run = qcow2_l2e_subcluster_run(h, &e, sc);
 	bytes = ((u64)(sc + run) << h->subcluster_bits) - in_cluster;
 
