@@ -266,8 +266,8 @@ static int qcow2_header_decode(const void *buf, size_t len, u64 file_size,
 					      "header_length %u exceeds the %llu bytes available",
 					      h->header_length,
 					      (unsigned long long)min_t(u64, len, file_size));
-		if (h->header_length > offsetof(struct qcow2_header_disk,
-						 compression_type))
+		if (h->header_length >
+		    offsetof(struct qcow2_header_disk, compression_type))
 			h->compression_type = d->compression_type;
 	}
 

@@ -55,9 +55,9 @@
 #define QCOW2_MAX_SNAPSHOT_ID_LEN	127U
 #define QCOW2_MAX_SNAPSHOT_NAME_LEN	1023U
 /* Host offsets (L1/L2/reftable entries) are bits 9..55: below 64 PiB. */
-#define QCOW2_MAX_HOST_OFFSET		(1ULL << 56)
+#define QCOW2_MAX_HOST_OFFSET		BIT_ULL(56)
 /* Largest virtual size we accept: 2^61 bytes, as QEMU (INT64_MAX / 4). */
-#define QCOW2_MAX_VIRTUAL_SIZE		(1ULL << 61)
+#define QCOW2_MAX_VIRTUAL_SIZE		BIT_ULL(61)
 
 /* Incompatible feature bits. */
 #define QCOW2_INCOMPAT_DIRTY		BIT_ULL(0)

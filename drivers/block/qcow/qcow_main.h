@@ -33,12 +33,12 @@
 
 #include "qcow2_format.h"
 
-#define QCOW_MAX_DEVICES_LIMIT	(1U << 16)	/* 16 minors each, 20-bit minors */
+#define QCOW_MAX_DEVICES_LIMIT	65536U	/* 16 minors each, 20-bit minors */
 #define QCOW_SLICE_SIZE		4096U
 #define QCOW_CACHE_MIN		(64U << 10)
-#define QCOW_CACHE_DEFAULT_MIN	(1U << 20)
+#define QCOW_CACHE_DEFAULT_MIN	BIT(20)
 #define QCOW_CACHE_DEFAULT_MAX	(32U << 20)
-#define QCOW_CACHE_MAX		(1ULL << 30)
+#define QCOW_CACHE_MAX		BIT_ULL(30)
 
 struct qcow_cache;
 struct qcow_image;
@@ -117,7 +117,7 @@ struct qcow_image {
 	struct qcow_cache *cache;
 	u32 slice_size;
 
-	struct mutex decomp_lock;
+	struct mutex decomp_lock;	/* the decompressor and decomp_* */
 	void *decomp_buf;
 	bool decomp_valid;
 	u64 decomp_host;
@@ -151,7 +151,7 @@ enum qcow_state {
  */
 struct qcow_device {
 	int index;
-	struct mutex lock;
+	struct mutex lock;		/* state, autoclear */
 	enum qcow_state state;
 	bool autoclear;
 	bool read_only;

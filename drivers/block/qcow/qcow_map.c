@@ -308,15 +308,15 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 
 	qcow2_l2_get(h, slice, idx, &word, &bitmap);
 	if (qcow2_l2e_decode(h, word, bitmap, img->file_size, &e)) {
-		qcow_image_corrupt(img, "L2 entry for guest offset 0x%llx (0x%llx/0x%llx) is invalid",
-				   pos, word, bitmap);
+		qcow_image_corrupt(img, "invalid L2 entry 0x%llx/0x%llx for guest 0x%llx",
+				   word, bitmap, pos);
 		goto err_io;
 	}
 	sc = qcow2_subcluster_index(h, pos);
 	t = qcow2_l2e_subcluster_type(h, &e, sc);
 	if (t == QCOW2_SUBCLUSTER_INVALID) {
-		qcow_image_corrupt(img, "L2 entry for guest offset 0x%llx has an invalid subcluster %u",
-				   pos, sc);
+		qcow_image_corrupt(img, "invalid subcluster %u in L2 entry for guest 0x%llx",
+				   sc, pos);
 		goto err_io;
 	}
 	if (t == QCOW2_SUBCLUSTER_NORMAL &&

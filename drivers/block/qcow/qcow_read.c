@@ -149,7 +149,7 @@ static int qcow_read_compressed(struct qcow_layer *l, const struct qcow_extent *
 			err = qcow_inflate(img, img->comp_buf, rlen,
 					   img->decomp_buf, h->cluster_size);
 		if (err) {
-			qcow_image_corrupt(img, "compressed cluster at 0x%llx (guest 0x%llx) does not decompress",
+			qcow_image_corrupt(img, "bad compressed data at 0x%llx (guest 0x%llx)",
 					   ext->comp_offset, pos);
 			goto out;
 		}
