@@ -32,6 +32,8 @@ static int qcow_major;
 static DEFINE_IDR(qcow_idr);
 /* Serializes attach/detach and protects qcow_idr. */
 static DEFINE_MUTEX(qcow_ctl_mutex);
+/* Runs lazy detaches; destroyed (drained) at module exit. */
+static struct workqueue_struct *qcow_remove_wq;
 unsigned int qcow_max_devices = 256;
 
 static void qcow_dev_remove_work(struct work_struct *work);
@@ -192,7 +194,7 @@ static void qcow_release(struct gendisk *disk, fmode_t mode)
 	    !disk_openers(disk)) {
 		dev->state = QCOW_STATE_RUNDOWN;
 		/* del_gendisk() cannot run under the open mutex held here. */
-		queue_work(system_long_wq, &dev->remove_work);
+		queue_work(qcow_remove_wq, &dev->remove_work);
 	}
 	mutex_unlock(&dev->lock);
 }
@@ -628,8 +630,15 @@ int qcow_dev_detach(const struct qcow_detach *d)
  */
 int qcow_dev_init(void)
 {
+	qcow_remove_wq = alloc_workqueue("qcow_remove", WQ_UNBOUND, 0);
+	if (!qcow_remove_wq)
+		return -ENOMEM;
 	qcow_major = register_blkdev(0, "qcow");
-	return qcow_major < 0 ? qcow_major : 0;
+	if (qcow_major < 0) {
+		destroy_workqueue(qcow_remove_wq);
+		return qcow_major;
+	}
+	return 0;
 }
 
 /**
@@ -638,5 +647,7 @@ int qcow_dev_init(void)
 void qcow_dev_exit(void)
 {
 	unregister_blkdev(qcow_major, "qcow");
+	/* A lazy detach's work may still be returning from its module_put(). */
+	destroy_workqueue(qcow_remove_wq);
 	idr_destroy(&qcow_idr);
 }
