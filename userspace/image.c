@@ -83,6 +83,25 @@ static int qc_file_size(struct qc_image *qi)
  */
 struct qc_image *qc_image_open(const char *path)
 {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		qc_err("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	return qc_image_open_fd(path, fd);
+}
+
+/**
+ * qc_image_open_fd() - decode the first cluster of an image already open
+ * @path: name of the image in messages (kept, not copied)
+ * @fd: file descriptor open for reading; the image owns it from now on,
+ *	it is closed on failure too
+ *
+ * Return: the image, or NULL after printing one line on stderr.
+ */
+struct qc_image *qc_image_open_fd(const char *path, int fd)
+{
 	struct qcow2_diag diag = {};
 	struct qc_image *qi;
 	void *buf = NULL, *nbuf;
@@ -92,14 +111,11 @@ struct qc_image *qc_image_open(const char *path)
 	qi = calloc(1, sizeof(*qi));
 	if (!qi) {
 		qc_err("%s: %s", path, strerror(ENOMEM));
+		close(fd);
 		return NULL;
 	}
 	qi->path = path;
-	qi->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (qi->fd < 0) {
-		qc_err("%s: %s", path, strerror(errno));
-		goto out_free;
-	}
+	qi->fd = fd;
 	ret = qc_file_size(qi);
 	if (ret == -EINVAL) {
 		qc_err("%s: not a regular file or block device", path);
@@ -158,7 +174,6 @@ out_buf:
 	free(buf);
 out_close:
 	close(qi->fd);
-out_free:
 	free(qi);
 	return NULL;
 }

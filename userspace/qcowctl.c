@@ -11,13 +11,11 @@
  *   - a failed operation prints one line on stderr naming the cause
  *     ("qcowctl: disk.qcow2: cluster_bits: ...") and exits 1.
  */
-#include <errno.h>
-#include <fcntl.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 #include <linux/qcow.h>
 
@@ -28,8 +26,6 @@
 #define QCOWCTL_VERSION "unknown"
 #endif
 
-#define QCOW_CTRL_PATH	"/dev/" QCOW_CTRL_DEV_NAME
-
 const char *qc_progname = "qcowctl";
 
 /* The option getopt_long() just refused (it prints nothing: opterr = 0). */
@@ -37,7 +33,8 @@ static char **qc_argv;
 
 static void qc_put_bad_option(FILE *out)
 {
-	if (optopt)
+	/* optopt of a long option is its val, not a character */
+	if (optopt > 0 && optopt < 0x7f && isgraph(optopt))
 		fprintf(out, "invalid option '-%c'", optopt);
 	else if (optind > 0 && qc_argv[optind - 1])
 		fprintf(out, "invalid option '%s'", qc_argv[optind - 1]);
@@ -93,6 +90,11 @@ static const struct {
 } qc_feature_names[] = {
 	{ QCOW_FEAT_FORMAT_V2, "format-v2" },
 	{ QCOW_FEAT_FORMAT_V3, "format-v3" },
+	{ QCOW_FEAT_READ, "read" },
+	{ QCOW_FEAT_BACKING, "backing" },
+	{ QCOW_FEAT_COMPRESSED, "compressed" },
+	{ QCOW_FEAT_EXTENDED_L2, "extended-l2" },
+	{ QCOW_FEAT_WRITE, "write" },
 };
 
 static const char *qc_feature_name(u64 bit)
@@ -112,7 +114,7 @@ int cmd_features(const struct qc_cmd *cmd, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct qcow_features f = {};
+	struct qcow_features f;
 	struct json_writer w;
 	bool json = false;
 	unsigned int bit;
@@ -135,20 +137,13 @@ int cmd_features(const struct qc_cmd *cmd, int argc, char **argv)
 	if (optind != argc)
 		return qc_usage_error(cmd, "too many arguments");
 
-	fd = open(QCOW_CTRL_PATH, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		qc_err("%s: %s%s", QCOW_CTRL_PATH, strerror(errno),
-		       errno == ENOENT ? " (is the qcow module loaded?)" : "");
+	fd = qc_ctl_open();
+	if (fd < 0)
 		return QC_EXIT_FAIL;
-	}
-	ret = ioctl(fd, QCOW_CTL_GET_FEATURES, &f);
-	if (ret < 0) {
-		qc_err("%s: QCOW_CTL_GET_FEATURES: %s", QCOW_CTRL_PATH,
-		       strerror(errno));
-		close(fd);
-		return QC_EXIT_FAIL;
-	}
+	ret = qc_ctl_get_features(fd, &f);
 	close(fd);
+	if (ret)
+		return QC_EXIT_FAIL;
 
 	if (json) {
 		json_init(&w, stdout);
@@ -203,6 +198,56 @@ int cmd_features(const struct qc_cmd *cmd, int argc, char **argv)
 static int cmd_help(const struct qc_cmd *cmd, int argc, char **argv);
 
 static const struct qc_cmd qc_cmds[] = {
+	{
+		.name = "attach",
+		.fn = cmd_attach,
+		.args = "[-r] [-P] [--cache-size SIZE] IMAGE",
+		.summary = "expose a qcow2 image as /dev/qcowN (prints the device)",
+		.help =
+		"Check the qcow2 image IMAGE with the module's format code, open it and\n"
+		"its backing chain, and attach it as a new /dev/qcowN, printed on stdout.\n"
+		"\n"
+		"  -r, --read-only      expose the disk read-only (read-write attach is not\n"
+		"                       implemented yet)\n"
+		"  -P, --partscan       scan the partition table: /dev/qcowNpM\n"
+		"      --cache-size SIZE\n"
+		"                       L2 metadata cache in bytes, or with a K, M or G suffix\n"
+		"                       (binary: 1K = 1024), 64K..1G; 0 or absent: default\n"
+		"  -h, --help           show this help\n"
+		"\n"
+		"Backing files: a relative name is resolved against the directory of the\n"
+		"image that names it; the format comes from the image's backing-format\n"
+		"extension (qcow2 or raw), or, when it has none, from the file's first\n"
+		"bytes (qcow2 magic: qcow2, else raw).  This probing happens only here:\n"
+		"the kernel never opens a path named in an image and never guesses a\n"
+		"format; it gets the open files.  At most 16 layers, the image included.\n",
+	},
+	{
+		.name = "detach",
+		.fn = cmd_detach,
+		.args = "[-l] DEV|IMAGE... | -a",
+		.summary = "remove /dev/qcowN devices",
+		.help =
+		"Remove the qcow device DEV (/dev/qcowN, qcowN or N), or the one IMAGE is\n"
+		"attached as.  A device that is open (mounted) is refused unless --lazy.\n"
+		"\n"
+		"  -l, --lazy   if the device is open, remove it on its last close\n"
+		"  -a, --all    remove every qcow device\n"
+		"  -h, --help   show this help\n",
+	},
+	{
+		.name = "list",
+		.fn = cmd_list,
+		.args = "[--json]",
+		.summary = "show the qcow devices and their images",
+		.help =
+		"Show every /dev/qcowN from /sys/block/qcowN/qcow/: image, virtual size,\n"
+		"cluster size, read-only flag, backing chain (deepest file first), L2\n"
+		"cache size and hit rate.  Prints nothing when there are no devices.\n"
+		"\n"
+		"  -j, --json   print {\"devices\": [...]} with every attribute\n"
+		"  -h, --help   show this help\n",
+	},
 	{
 		.name = "info",
 		.fn = cmd_info,

@@ -45,6 +45,16 @@ void qc_cmd_usage(const struct qc_cmd *cmd, FILE *out);
 /* Commands. */
 int cmd_info(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_features(const struct qc_cmd *cmd, int argc, char **argv);
+int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv);
+int cmd_detach(const struct qc_cmd *cmd, int argc, char **argv);
+int cmd_list(const struct qc_cmd *cmd, int argc, char **argv);
+
+/* dev.c: the control device and /sys/block/qcowN/qcow/. */
+
+struct qcow_features;
+
+int qc_ctl_open(void);
+int qc_ctl_get_features(int fd, struct qcow_features *f);
 
 /* image.c: reading an image file through the format core. */
 
@@ -75,6 +85,7 @@ struct qc_snapshots {
 };
 
 struct qc_image *qc_image_open(const char *path);
+struct qc_image *qc_image_open_fd(const char *path, int fd);
 void qc_image_close(struct qc_image *qi);
 int qc_image_read_snapshots(struct qc_image *qi, struct qc_snapshots *sns);
 void qc_snapshots_free(struct qc_snapshots *sns);
@@ -82,7 +93,10 @@ int qc_pread_full(int fd, void *buf, size_t len, u64 off);
 
 /* util.c */
 void qc_size_str(char *buf, size_t len, u64 size);
+void qc_size_short(char *buf, size_t len, u64 size);
+int qc_parse_size(const char *s, u64 *out);
 void qc_put_text(FILE *out, const char *s, size_t len);
+char *qc_escape(const char *s);
 const char *qc_compression_name(unsigned int type);
 const char *qc_crypt_name(unsigned int method);
 

@@ -2,7 +2,11 @@
 /*
  * qcowctl: small formatting helpers shared by the commands.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "qcowctl.h"
 
@@ -28,6 +32,76 @@ void qc_size_str(char *buf, size_t len, u64 size)
 }
 
 /*
+ * "0B", "512B", "64K", "1.5G", "4T": the compact form of lsblk, for table
+ * columns that must not contain spaces.
+ */
+void qc_size_short(char *buf, size_t len, u64 size)
+{
+	static const char units[] = "BKMGTPE";
+	unsigned int u = 0;
+	double v = (double)size;
+
+	if (size < 1024) {
+		snprintf(buf, len, "%lluB", size);
+		return;
+	}
+	while (v >= 1024.0 && u < sizeof(units) - 2) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, "%.3g%c", v, units[u]);
+}
+
+/**
+ * qc_parse_size() - parse a byte count with an optional binary suffix
+ * @s: "65536", "64K", "64k", "64KiB", "1M", "1G" (K = 1024 bytes)
+ * @out: the number of bytes
+ *
+ * Return: 0, -EINVAL for anything else, -ERANGE when it overflows 64 bits.
+ */
+int qc_parse_size(const char *s, u64 *out)
+{
+	unsigned long long v;
+	unsigned int shift;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;	/* strtoull takes " 1" and "-1" */
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -errno;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		shift = 0;
+		break;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (shift) {
+		end++;
+		/* an IEC spelling of the same unit is fine */
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+	}
+	if (*end)
+		return -EINVAL;
+	if (v > (U64_MAX >> shift))
+		return -ERANGE;
+	*out = (u64)v << shift;
+	return 0;
+}
+
+/*
  * Print an image-supplied string for a terminal: printable ASCII and
  * UTF-8 bytes as they are, control characters and DEL as \xNN, so that a
  * crafted snapshot name cannot drive the terminal.
@@ -46,6 +120,31 @@ void qc_put_text(FILE *out, const char *s, size_t len)
 		else
 			fputc(c, out);
 	}
+}
+
+/**
+ * qc_escape() - a copy of @s that is safe to print, see qc_put_text()
+ * @s: string, possibly from an image
+ *
+ * For messages that quote names found inside an image.
+ *
+ * Return: the copy (free() it); NULL only when out of memory.
+ */
+char *qc_escape(const char *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	qc_put_text(f, s, strlen(s));
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
 }
 
 const char *qc_compression_name(unsigned int type)

@@ -400,11 +400,71 @@ expect_cli info-no-image 2 err '^qcowctl: info: missing IMAGE' info
 expect_cli info-bad-option 2 err "^qcowctl: info: invalid option '--frob'" info --frob v3.qcow2
 expect_cli info-json-after-image 0 out '"virtual-size": 1073741824' info v3.qcow2 --json
 
-if [ -e /dev/qcow-control ]; then
-	echo "SKIP $suite/cli-features-no-module (qcow module loaded here)" |
-		tee -a "$QCOW_RESULTS"
+# Device commands: their command lines, and the backing chain resolution
+# that attach does before it talks to the module (the module itself is
+# exercised in the VM, tests/vm/guest/t-cli.sh).
+expect_cli attach-help 0 out '^usage: qcowctl attach ' attach --help
+expect_cli detach-help 0 out '^usage: qcowctl detach ' detach --help
+expect_cli list-help 0 out '^usage: qcowctl list ' list --help
+expect_cli attach-no-image 2 err '^qcowctl: attach: missing IMAGE' attach
+expect_cli attach-no-image-ro 2 err '^qcowctl: attach: missing IMAGE' attach -r -P
+expect_cli attach-too-many 2 err '^qcowctl: attach: too many arguments' attach -r v3.qcow2 v2.qcow2
+expect_cli attach-bad-option 2 err "^qcowctl: attach: invalid option '-x'" attach -x v3.qcow2
+expect_cli attach-cache-size-missing 2 err "^qcowctl: attach: option '--cache-size' needs an argument" attach v3.qcow2 --cache-size
+expect_cli attach-cache-size-junk 2 err "^qcowctl: attach: invalid cache size '12X'" attach -r --cache-size 12X v3.qcow2
+expect_cli attach-cache-size-negative 2 err "^qcowctl: attach: invalid cache size '-1'" attach -r --cache-size=-1 v3.qcow2
+expect_cli attach-cache-size-overflow 2 err "^qcowctl: attach: invalid cache size '99999999999G'" attach -r --cache-size 99999999999G v3.qcow2
+expect_cli attach-cache-size-small 2 err "^qcowctl: attach: cache size '1K' out of range" attach -r --cache-size 1K v3.qcow2
+expect_cli attach-cache-size-large 2 err "^qcowctl: attach: cache size '2G' out of range" attach -r --cache-size 2G v3.qcow2
+expect_cli detach-no-arg 2 err '^qcowctl: detach: missing DEV or IMAGE' detach
+expect_cli detach-all-and-dev 2 err '^qcowctl: detach: --all takes no DEV or IMAGE' detach -a /dev/qcow0
+expect_cli detach-bad-option 2 err "^qcowctl: detach: invalid option '--frob'" detach --frob 0
+expect_cli list-extra-arg 2 err '^qcowctl: list: too many arguments' list x
+expect_cli detach-no-such-file 1 err '^qcowctl: no-such.qcow2: No such file or directory$' detach no-such.qcow2
+expect_cli attach-raw-image 1 err '^qcowctl: raw.img: magic: ' attach -r raw.img
+
+# Backing chains, resolved and checked by the tool alone.
+mkdir -p chain loop
+qemu-img create -q -f qcow2 loop/a.qcow2 16M
+qemu-img create -q -f qcow2 -b a.qcow2 -F qcow2 loop/b.qcow2
+qemu-img rebase -u -b b.qcow2 -F qcow2 loop/a.qcow2
+expect_cli attach-backing-loop 1 err '^qcowctl: loop/a.qcow2: backing chain loops: loop/a.qcow2 is already in the chain' attach -r loop/a.qcow2
+qemu-img create -q -f qcow2 -u -b gone.raw -F raw chain/missing.qcow2 16M
+expect_cli attach-backing-missing 1 err '^qcowctl: chain/missing.qcow2: backing file chain/gone.raw \(named by chain/missing.qcow2\): No such file or directory$' attach -r chain/missing.qcow2
+qemu-img create -q -f qcow2 -u -b base.vmdk -F vmdk chain/vmdk.qcow2 16M
+expect_cli attach-backing-format 1 err '^qcowctl: chain/vmdk.qcow2: unsupported backing format vmdk' attach -r chain/vmdk.qcow2
+qemu-img create -q -f qcow2 chain/l0.qcow2 4M
+for i in $(seq 1 16); do
+	qemu-img create -q -f qcow2 -b "l$((i - 1)).qcow2" -F qcow2 "chain/l$i.qcow2"
+done
+expect_cli attach-backing-depth 1 err '^qcowctl: chain/l16.qcow2: backing chain deeper than 16 layers$' attach -r chain/l16.qcow2
+# a damaged backing file is reported with its own field
+bad_image chain/bad-base
+poke chain/bad-base.qcow2 20 00000016
+qemu-img create -q -f qcow2 -u -b bad-base.qcow2 -F qcow2 chain/bad-top.qcow2 64M
+expect_cli attach-backing-invalid 1 err '^qcowctl: chain/bad-base.qcow2: cluster_bits: ' attach -r chain/bad-top.qcow2
+
+# Without the module: past the chain, attach needs /dev/qcow-control.
+if [ -e /dev/qcow-control ] || compgen -G '/sys/block/qcow[0-9]*' >/dev/null; then
+	for c in features-no-module attach-no-module attach-chain-no-module \
+		 detach-no-module list-no-devices; do
+		echo "SKIP $suite/cli-$c (qcow module loaded here)" | tee -a "$QCOW_RESULTS"
+	done
 else
-	expect_cli features-no-module 1 err '^qcowctl: /dev/qcow-control: ' features
+	expect_cli features-no-module 1 err '^qcowctl: the qcow module is not loaded \(/dev/qcow-control missing\)$' features
+	expect_cli attach-no-module 1 err '^qcowctl: the qcow module is not loaded' attach -r v3.qcow2
+	expect_cli attach-chain-no-module 1 err '^qcowctl: the qcow module is not loaded' attach -r chain/l15.qcow2
+	expect_cli detach-no-module 1 err '^qcowctl: the qcow module is not loaded' detach /dev/qcow0
+	# like losetup: no devices, no output at all (not even a header)
+	rc=0
+	"$QCOWCTL" list >cli.out 2>cli.err || rc=$?
+	if [ "$rc" -ne 0 ] || [ -s cli.out ] || [ -s cli.err ]; then
+		fail cli-list-no-devices "list exited $rc or printed something:" \
+			"$(cat cli.out cli.err)"
+	else
+		pass cli-list-no-devices
+	fi
+	expect_cli list-json-no-devices 0 out '"devices": \[\]' list --json
 fi
 
 echo "userspace: $failures failed"

@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcowctl attach: check an image, resolve and open its backing chain, and
+ * hand the open files to the module in one QCOW_CTL_ATTACH call.
+ *
+ * The module never opens a path named inside an image and never guesses a
+ * format (Documentation/ioctl-abi.rst).  Both happen here, in the tool:
+ *   - a backing file name is resolved relative to the directory of the
+ *     image that names it (as QEMU does); an absolute name is used as is;
+ *   - the backing-format extension says "qcow2" or "raw"; when an image has
+ *     none, the backing file's first four bytes decide (the qcow2 magic
+ *     means qcow2, anything else raw).  This probe exists only in qcowctl.
+ * Every image of the chain is decoded by the format core before the module
+ * sees it, so most problems are reported here with the offending field
+ * named, without a trip to the kernel log.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/qcow.h>
+
+#include "qcowctl.h"
+
+/* The L2 cache budget the module accepts (Documentation/ioctl-abi.rst). */
+#define QC_CACHE_MIN		(64ULL << 10)
+#define QC_CACHE_MAX		BIT_ULL(30)
+
+/**
+ * struct qc_layer - one file of the chain
+ * @path: name the file was opened by (allocated)
+ * @disp: @path escaped for messages (allocated): names come from images
+ * @fd: read-only file descriptor
+ * @format: QCOW_FMT_QCOW2 or QCOW_FMT_RAW
+ * @dev: st_dev of the file, with @ino its identity for loop detection
+ * @ino: st_ino of the file
+ * @qi: decoded header of a qcow2 layer (owns @fd); NULL for raw
+ */
+struct qc_layer {
+	char *path;
+	char *disp;
+	int fd;
+	u32 format;
+	dev_t dev;
+	ino_t ino;
+	struct qc_image *qi;
+};
+
+/**
+ * struct qc_chain - an image and its backing files, top first
+ * @nr: number of layers in @l
+ * @l: the layers
+ */
+struct qc_chain {
+	unsigned int nr;
+	struct qc_layer l[QCOW_MAX_LAYERS];
+};
+
+static const char *qc_disp(const struct qc_layer *l)
+{
+	return l->disp ? l->disp : l->path;
+}
+
+static void qc_layer_free(struct qc_layer *l)
+{
+	if (l->qi)
+		qc_image_close(l->qi);	/* closes l->fd */
+	else if (l->fd >= 0)
+		close(l->fd);
+	free(l->path);
+	free(l->disp);
+	memset(l, 0, sizeof(*l));
+	l->fd = -1;
+}
+
+static void qc_chain_free(struct qc_chain *ch)
+{
+	unsigned int i;
+
+	for (i = 0; i < ch->nr; i++)
+		qc_layer_free(&ch->l[i]);
+	ch->nr = 0;
+}
+
+/* @name relative to the directory of @parent, unless it is absolute. */
+static char *qc_backing_path(const char *parent, const char *name)
+{
+	const char *slash = strrchr(parent, '/');
+	char *path;
+	int dirlen;
+
+	if (name[0] == '/' || !slash)
+		return strdup(name);
+	dirlen = (int)(slash - parent);
+	if (asprintf(&path, "%.*s/%s", dirlen, parent, name) < 0)
+		return NULL;
+	return path;
+}
+
+static int qc_layer_set_identity(struct qc_layer *l)
+{
+	struct stat st;
+
+	if (fstat(l->fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return -EINVAL;
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	return 0;
+}
+
+/* The qcow2 magic at offset 0 means qcow2; anything else is raw. */
+static int qc_probe_format(int fd, u32 *format)
+{
+	__be32 magic;
+	int ret;
+
+	ret = qc_pread_full(fd, &magic, sizeof(magic), 0);
+	if (ret == -EIO) {
+		*format = QCOW_FMT_RAW;	/* shorter than a magic */
+		return 0;
+	}
+	if (ret)
+		return ret;
+	*format = be32_to_cpu(magic) == QCOW2_MAGIC ? QCOW_FMT_QCOW2 :
+						      QCOW_FMT_RAW;
+	return 0;
+}
+
+static int qc_check_data_file(const struct qc_layer *l)
+{
+	if (!(l->qi->img.hdr.incompatible_features & QCOW2_INCOMPAT_DATA_FILE))
+		return 0;
+	qc_err("%s: incompatible_features: images with an external data file cannot be attached",
+	       qc_disp(l));
+	return -EOPNOTSUPP;
+}
+
+/*
+ * Open the backing file named by the last layer of @ch and append it.
+ * Messages name @image, the image the user asked for, and the layer that
+ * names the file.
+ */
+static int qc_chain_add_backing(struct qc_chain *ch, const char *image)
+{
+	const struct qc_layer *parent = &ch->l[ch->nr - 1];
+	const struct qcow2_extensions *ext = &parent->qi->img.ext;
+	struct qc_layer *l = &ch->l[ch->nr];
+	unsigned int i;
+	char *fmt;
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	l->fd = -1;
+	if (ext->has_backing_format) {
+		if (!strcmp(ext->backing_format, "qcow2")) {
+			l->format = QCOW_FMT_QCOW2;
+		} else if (!strcmp(ext->backing_format, "raw")) {
+			l->format = QCOW_FMT_RAW;
+		} else {
+			fmt = qc_escape(ext->backing_format);
+			qc_err("%s: unsupported backing format %s (named by %s; qcow2 and raw are)",
+			       image, fmt ? fmt : "?", qc_disp(parent));
+			free(fmt);
+			return -EOPNOTSUPP;
+		}
+	}
+	l->path = qc_backing_path(parent->path, ext->backing_file);
+	if (!l->path) {
+		qc_err("%s: %s", image, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	l->disp = qc_escape(l->path);
+	/* the chain owns l from here: qc_chain_free() undoes it */
+	ch->nr++;
+
+	l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
+	if (l->fd < 0) {
+		ret = -errno;
+		qc_err("%s: backing file %s (named by %s): %s", image,
+		       qc_disp(l), qc_disp(parent), strerror(-ret));
+		return ret;
+	}
+	ret = qc_layer_set_identity(l);
+	if (ret) {
+		qc_err("%s: backing file %s (named by %s): %s", image,
+		       qc_disp(l), qc_disp(parent), ret == -EINVAL ?
+		       "not a regular file or block device" : strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i + 1 < ch->nr; i++) {
+		if (ch->l[i].dev == l->dev && ch->l[i].ino == l->ino) {
+			qc_err("%s: backing chain loops: %s is already in the chain (named by %s)",
+			       image, qc_disp(l), qc_disp(parent));
+			return -ELOOP;
+		}
+	}
+	if (!ext->has_backing_format) {
+		ret = qc_probe_format(l->fd, &l->format);
+		if (ret) {
+			qc_err("%s: backing file %s (named by %s): read: %s",
+			       image, qc_disp(l), qc_disp(parent),
+			       strerror(-ret));
+			return ret;
+		}
+	}
+	if (l->format == QCOW_FMT_QCOW2) {
+		l->qi = qc_image_open_fd(l->path, l->fd);
+		if (!l->qi) {
+			l->fd = -1;	/* closed by qc_image_open_fd() */
+			return -EINVAL;
+		}
+		ret = qc_check_data_file(l);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Open @image and its backing chain into @ch.  On failure one line was
+ * printed and @ch is empty.
+ */
+static int qc_chain_open(struct qc_chain *ch, const char *image)
+{
+	struct qc_layer *top = &ch->l[0];
+	int ret;
+
+	memset(ch, 0, sizeof(*ch));
+	top->fd = -1;
+	top->path = strdup(image);
+	if (!top->path) {
+		qc_err("%s: %s", image, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	top->disp = qc_escape(image);
+	top->format = QCOW_FMT_QCOW2;
+	ch->nr = 1;
+	top->qi = qc_image_open(top->path);
+	if (!top->qi) {
+		ret = -EINVAL;
+		goto fail;
+	}
+	top->fd = top->qi->fd;
+	ret = qc_layer_set_identity(top);
+	if (ret) {
+		qc_err("%s: %s", qc_disp(top), ret == -EINVAL ?
+		       "not a regular file or block device" : strerror(-ret));
+		goto fail;
+	}
+	ret = qc_check_data_file(top);
+	if (ret)
+		goto fail;
+
+	for (;;) {
+		const struct qc_layer *last = &ch->l[ch->nr - 1];
+
+		if (last->format != QCOW_FMT_QCOW2 ||
+		    !last->qi->img.ext.has_backing_file)
+			break;
+		if (ch->nr == QCOW_MAX_LAYERS) {
+			qc_err("%s: backing chain deeper than %u layers",
+			       qc_disp(top), QCOW_MAX_LAYERS);
+			ret = -E2BIG;
+			goto fail;
+		}
+		ret = qc_chain_add_backing(ch, qc_disp(top));
+		if (ret)
+			goto fail;
+	}
+	return 0;
+
+fail:
+	qc_chain_free(ch);
+	return ret;
+}
+
+/* Refuse what the loaded module says it cannot do, before asking it. */
+static int qc_check_features(const struct qc_chain *ch,
+			     const struct qcow_features *f, bool read_only,
+			     const char *image)
+{
+	unsigned int i;
+
+	if (!(f->features & QCOW_FEAT_READ)) {
+		qc_err("%s: the loaded qcow module cannot attach images (no QCOW_FEAT_READ)",
+		       image);
+		return -EOPNOTSUPP;
+	}
+	if (!read_only && !(f->features & QCOW_FEAT_WRITE)) {
+		qc_err("%s: read-write attach is not supported yet (the write path has not landed); use -r to attach read-only",
+		       image);
+		return -EOPNOTSUPP;
+	}
+	if (ch->nr > 1 && !(f->features & QCOW_FEAT_BACKING)) {
+		qc_err("%s: the loaded qcow module does not support backing files",
+		       image);
+		return -EOPNOTSUPP;
+	}
+	for (i = 0; i < ch->nr; i++) {
+		const struct qc_layer *l = &ch->l[i];
+		const struct qcow2_header *h;
+
+		if (!l->qi)
+			continue;
+		h = &l->qi->img.hdr;
+		if ((h->version == 2 && !(f->features & QCOW_FEAT_FORMAT_V2)) ||
+		    (h->version == 3 && !(f->features & QCOW_FEAT_FORMAT_V3))) {
+			qc_err("%s: version: the loaded qcow module does not support qcow2 version %u",
+			       qc_disp(l), h->version);
+			return -EOPNOTSUPP;
+		}
+		if (h->extended_l2 && !(f->features & QCOW_FEAT_EXTENDED_L2)) {
+			qc_err("%s: incompatible_features: the loaded qcow module does not support extended L2 entries",
+			       qc_disp(l));
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+/* One line for a failed QCOW_CTL_ATTACH. */
+static void qc_attach_error(const char *image, int err)
+{
+	switch (err) {
+	case EINVAL:
+		qc_err("%s: the kernel refused the image (see dmesg)", image);
+		break;
+	case EOPNOTSUPP:
+		qc_err("%s: the kernel does not support this image (see dmesg)",
+		       image);
+		break;
+	case ELOOP:
+		qc_err("%s: the kernel found the same file twice in the backing chain (see dmesg)",
+		       image);
+		break;
+	case E2BIG:
+		qc_err("%s: backing chain deeper than the kernel accepts (%u layers)",
+		       image, QCOW_MAX_LAYERS);
+		break;
+	case ENOSPC:
+		qc_err("%s: no free qcow device (max_devices reached)", image);
+		break;
+	case EBUSY:
+		qc_err("%s: the kernel says the device or image is busy (EBUSY)",
+		       image);
+		break;
+	case EPERM:
+	case EACCES:
+		qc_err("%s: attaching needs root (CAP_SYS_ADMIN)", image);
+		break;
+	case ENOTTY:
+		qc_err("%s: the loaded qcow module does not know QCOW_CTL_ATTACH (qcowctl built for ABI %u)",
+		       image, QCOW_ABI_VERSION);
+		break;
+	default:
+		qc_err("%s: QCOW_CTL_ATTACH: %s", image, strerror(err));
+		break;
+	}
+}
+
+/* --cache-size: QC_EXIT_OK, or QC_EXIT_USAGE after saying why. */
+static int qc_parse_cache_size(const struct qc_cmd *cmd, const char *arg,
+			       u64 *size)
+{
+	if (qc_parse_size(arg, size))
+		return qc_usage_error(cmd, "invalid cache size '%s' (want N, NK, NM or NG)",
+				      arg);
+	if (*size && (*size < QC_CACHE_MIN || *size > QC_CACHE_MAX))
+		return qc_usage_error(cmd, "cache size '%s' out of range 64K..1G",
+				      arg);
+	return QC_EXIT_OK;
+}
+
+int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv)
+{
+	enum { OPT_CACHE_SIZE = 0x100 };
+	static const struct option opts[] = {
+		{ "read-only", no_argument, NULL, 'r' },
+		{ "partscan", no_argument, NULL, 'P' },
+		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct qcow_layer_desc descs[QCOW_MAX_LAYERS - 1] = {};
+	struct qcow_attach a = {};
+	struct qcow_features f;
+	struct qc_chain ch;
+	const char *image;
+	bool read_only = false;
+	u64 cache_size = 0;
+	int c, ret, ctl, img_fd = -1;
+	unsigned int i;
+
+	optind = 0;
+	/* ':' first: a missing SIZE is reported as such, not as '?' */
+	while ((c = getopt_long(argc, argv, ":rPh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			read_only = true;
+			break;
+		case 'P':
+			a.flags |= QCOW_ATTACH_PARTSCAN;
+			break;
+		case OPT_CACHE_SIZE:
+			ret = qc_parse_cache_size(cmd, optarg, &cache_size);
+			if (ret)
+				return ret;
+			break;
+		case 'h':
+			qc_cmd_usage(cmd, stdout);
+			return QC_EXIT_OK;
+		case ':':
+			return qc_usage_error(cmd, "option '%s' needs an argument",
+					      argv[optind - 1]);
+		default:
+			return qc_usage_error(cmd, NULL);
+		}
+	}
+	if (argc - optind != 1)
+		return qc_usage_error(cmd, argc == optind ?
+				      "missing IMAGE" : "too many arguments");
+	image = argv[optind];
+
+	if (qc_chain_open(&ch, image))
+		return QC_EXIT_FAIL;
+
+	ret = QC_EXIT_FAIL;
+	ctl = qc_ctl_open();
+	if (ctl < 0)
+		goto out_chain;
+	if (qc_ctl_get_features(ctl, &f))
+		goto out_ctl;
+	if (qc_check_features(&ch, &f, read_only, qc_disp(&ch.l[0])))
+		goto out_ctl;
+
+	if (read_only) {
+		img_fd = ch.l[0].fd;
+		a.flags |= QCOW_ATTACH_READ_ONLY;
+	} else {
+		struct stat st;
+
+		img_fd = open(ch.l[0].path, O_RDWR | O_CLOEXEC);
+		if (img_fd < 0) {
+			qc_err("%s: %s", qc_disp(&ch.l[0]), strerror(errno));
+			goto out_ctl;
+		}
+		if (fstat(img_fd, &st) < 0 || st.st_dev != ch.l[0].dev ||
+		    st.st_ino != ch.l[0].ino) {
+			qc_err("%s: the file changed while it was being attached",
+			       qc_disp(&ch.l[0]));
+			goto out_img;
+		}
+	}
+
+	a.image_fd = img_fd;
+	a.cache_size = cache_size;
+	a.nr_layers = ch.nr - 1;
+	for (i = 1; i < ch.nr; i++) {
+		descs[i - 1].fd = ch.l[i].fd;
+		descs[i - 1].format = ch.l[i].format;
+	}
+	a.layers = (uintptr_t)descs;
+	if (ioctl(ctl, QCOW_CTL_ATTACH, &a) < 0) {
+		qc_attach_error(qc_disp(&ch.l[0]), errno);
+		goto out_img;
+	}
+
+	printf("/dev/qcow%u\n", a.index);
+	if (fflush(stdout) || ferror(stdout))
+		qc_err("write error on standard output (attached /dev/qcow%u)",
+		       a.index);
+	else
+		ret = QC_EXIT_OK;
+
+out_img:
+	if (!read_only)
+		close(img_fd);
+out_ctl:
+	close(ctl);
+out_chain:
+	qc_chain_free(&ch);
+	return ret;
+}
