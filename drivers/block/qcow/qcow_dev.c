@@ -485,7 +485,7 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	idx = idr_alloc(&qcow_idr, NULL, 0, qcow_max_devices, GFP_KERNEL);
 	mutex_unlock(&qcow_ctl_mutex);
 	if (idx < 0) {
-		err = idx == -ENOSPC ? -ENOSPC : idx;
+		err = idx;	/* -ENOSPC: max_devices in use */
 		goto err_layers;
 	}
 	dev->index = idx;
@@ -536,7 +536,7 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	idr_replace(&qcow_idr, dev, idx);
 	mutex_unlock(&qcow_ctl_mutex);
 	a->index = idx;
-	pr_info("qcow%d: attached %pD (%llu bytes, %u layer%s, read-only)\n",
+	pr_info("qcow%d: attached %pD4 (%llu bytes, %u layer%s, read-only)\n",
 		idx, dev->top->file, dev->top->size, nr, nr > 1 ? "s" : "");
 	return 0;
 
@@ -588,8 +588,9 @@ static void qcow_dev_remove_work(struct work_struct *work)
  * qcow_dev_detach() - remove /dev/qcowN
  * @d: detach arguments, already checked for flags and reserved fields
  *
- * Return: 0; -ENXIO when there is no such device; -EBUSY when it is open
- * (unless lazy: then it goes away on last close) or already going away.
+ * Return: 0; -ENXIO when there is no such device or it is already going
+ * away; -EBUSY when it is open (unless lazy: then it goes away on last
+ * close).
  */
 int qcow_dev_detach(const struct qcow_detach *d)
 {
@@ -605,7 +606,7 @@ int qcow_dev_detach(const struct qcow_detach *d)
 	}
 	mutex_lock(&dev->lock);
 	if (dev->state != QCOW_STATE_BOUND) {
-		err = -EBUSY;
+		err = -ENXIO;	/* already going away */
 	} else if (disk_openers(dev->disk)) {
 		if (d->flags & QCOW_DETACH_LAZY)
 			dev->autoclear = true;
