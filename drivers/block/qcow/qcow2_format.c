@@ -995,7 +995,8 @@ qcow2_l2e_subcluster_type(const struct qcow2_header *h,
  * Lets the mapping layer handle a run of like subclusters as one extent.
  *
  * Return: number of consecutive subclusters, starting at @sc, that have
- * the type of @sc (at least 1); 1 without extended L2.
+ * the type of @sc (at least 1); 1 without extended L2 and for compressed
+ * clusters, which count as one whole cluster.
  */
 unsigned int qcow2_l2e_subcluster_run(const struct qcow2_header *h,
 				      const struct qcow2_l2e *e,
