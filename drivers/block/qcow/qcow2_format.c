@@ -1415,7 +1415,8 @@ int qcow2_snapshot_parse(const struct qcow2_header *h, const void *buf,
  * @buf: the table as read from snapshots_offset
  * @len: bytes in @buf (read up to QCOW2_MAX_SNAPSHOT_TABLE_BYTES)
  * @file_size: image file size
- * @table_len: total size of the table's entries
+ * @table_len: bytes from the table start to the end of the last entry,
+ *	       without that entry's padding (writers may omit it)
  * @diag: optional failure description
  *
  * Return: 0 or -EINVAL.
@@ -1425,7 +1426,7 @@ int qcow2_snapshot_table_check(const struct qcow2_header *h, const void *buf,
 			       struct qcow2_diag *diag)
 {
 	struct qcow2_snapshot sn;
-	size_t off = 0, used;
+	size_t off = 0, end = 0, used;
 	u32 i;
 	int err;
 
@@ -1449,12 +1450,15 @@ int qcow2_snapshot_table_check(const struct qcow2_header *h, const void *buf,
 			}
 			return err;
 		}
+		/* The last entry's padding need not exist: end unpadded. */
+		end = off + sizeof(struct qcow2_snapshot_disk) +
+			sn.extra_data_size + sn.id_len + sn.name_len;
 		off += used;
 	}
-	if (!qcow2_in_file(h->snapshots_offset, off, file_size))
+	if (!qcow2_in_file(h->snapshots_offset, end, file_size))
 		return qcow2_diag_set(diag, "snapshots_offset",
 				      "snapshot table runs past the end of the file");
-	*table_len = off;
+	*table_len = end;
 	return 0;
 }
 
