@@ -133,6 +133,21 @@ static int qc_probe_format(int fd, u32 *format)
 	return 0;
 }
 
+/*
+ * The kernel validates the snapshot table at attach; validate it here first
+ * with the same format code, so the user gets the field named.
+ */
+static int qc_check_snapshots(struct qc_layer *l)
+{
+	struct qc_snapshots sns;
+	int ret;
+
+	ret = qc_image_read_snapshots(l->qi, &sns);
+	if (!ret)
+		qc_snapshots_free(&sns);
+	return ret;
+}
+
 static int qc_check_data_file(const struct qc_layer *l)
 {
 	if (!(l->qi->img.hdr.incompatible_features & QCOW2_INCOMPAT_DATA_FILE))
@@ -219,6 +234,9 @@ static int qc_chain_add_backing(struct qc_chain *ch, const char *image)
 		ret = qc_check_data_file(l);
 		if (ret)
 			return ret;
+		ret = qc_check_snapshots(l);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -255,6 +273,9 @@ static int qc_chain_open(struct qc_chain *ch, const char *image)
 		goto fail;
 	}
 	ret = qc_check_data_file(top);
+	if (ret)
+		goto fail;
+	ret = qc_check_snapshots(top);
 	if (ret)
 		goto fail;
 
