@@ -1,37 +1,137 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The guest half of tests/vm/demo.sh: each step is narrated with "==> " and
-# the commands are echoed with "$ " before they run.
+# The guest half of tests/vm/demo.sh: load qcow.ko, build a VM disk the way
+# a guest has one (GPT, ext4, a few files) and convert it to qcow2, attach
+# it read-only with partitions, mount the guest's file system, read it,
+# show the device's statistics, and tear everything down again.  Each step
+# is narrated with "==> " and the commands are echoed with "$ " before they
+# run.  Any failing step ends the demo with a non-zero status.
 set -euo pipefail
 
 say() { printf '\n==> %s\n' "$*"; }
 run() { echo "\$ $*"; "$@"; }
+# refused CMD...: a command that must fail; show its error message.
+refused() {
+	echo "\$ $*"
+	if "$@"; then
+		echo "demo: '$*' should have been refused" >&2
+		exit 1
+	fi
+}
+# wait_blk DEV: wait up to 5 s for a block device node (no udev here).
+wait_blk() {
+	for _ in $(seq 50); do
+		[ -b "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "demo: $1 did not appear" >&2
+	exit 1
+}
 
 ko=$QCOW_KO
+ctl=$QCOW_CTL
+[ -x "$ctl" ] || { echo "demo: no qcowctl at $ctl (make qcowctl)" >&2; exit 1; }
+cd "$QCOW_SCRATCH"
+# Show the short command names; the binaries come from the project tree.
+PATH=$(dirname "$ctl"):$PATH
+export PATH
+
 say "Inside the VM: kernel $(uname -r), running as root"
 
-say "The module file knows its kernel and its aliases"
+say "Loading the module"
 echo "\$ modinfo $ko"
-modinfo "$ko" | grep -E '^(description|license|alias|vermagic|parm):'
-
-say "Loading it"
+modinfo "$ko" | grep -E '^(description|license|vermagic):'
 run insmod "$ko"
-
-say "It registered the control device /dev/qcow-control (misc major 10)"
 run ls -l /dev/qcow-control
-run cat /sys/class/misc/qcow-control/dev
-run cat /sys/module/qcow/parameters/max_devices
+say "qcowctl asks the module what it supports"
+run qcowctl features
 
-if [ -x "$QCOW_CTL" ] && "$QCOW_CTL" help 2>&1 | grep -qw features; then
-	say "qcowctl asks the module what it supports (QCOW_CTL_GET_FEATURES)"
-	run "$QCOW_CTL" features
-fi
+say "Making a sample VM disk: a raw disk with a GPT partition table and one ext4 partition"
+run truncate -s 256M guest.raw
+echo "\$ sfdisk guest.raw    # label: gpt; one 200 MiB Linux partition named guest-root"
+sfdisk -q guest.raw <<EOF
+label: gpt
+size=200MiB, type=linux, name=guest-root
+EOF
+modprobe loop
+echo "\$ losetup -P -f --show guest.raw"
+lo=$(losetup -P -f --show guest.raw)
+echo "$lo"
+wait_blk "${lo}p1"
+run mkfs.ext4 -q -L guest-root "${lo}p1"
+mkdir -p /mnt/build
+run mount "${lo}p1" /mnt/build
 
-say "Unloading it: the control device goes away with it"
-run rmmod qcow
-if [ -e /dev/qcow-control ] || [ -e /sys/module/qcow ]; then
-	echo "qcow left /dev/qcow-control or /sys/module/qcow behind" >&2
+say "Putting a few files on it, as a guest would"
+g=/mnt/build
+mkdir -p "$g"/etc "$g"/home/user "$g"/var/lib/app
+echo demo-guest >"$g/etc/hostname"
+cp /etc/os-release "$g/etc/os-release"
+printf 'Hello from inside a qcow2 image.\nThe kernel read this file through /dev/qcow0p1.\n' \
+	>"$g/home/user/hello.txt"
+head -c $((4 * 1024 * 1024)) /dev/urandom >"$g/var/lib/app/data.bin"
+ln -s ../../etc/hostname "$g/home/user/hostname-link"
+run ls -la "$g" "$g/home/user"
+echo "\$ sha256sum $g/var/lib/app/data.bin"
+want=$(sha256sum <"$g/var/lib/app/data.bin" | cut -d' ' -f1)
+echo "$want  $g/var/lib/app/data.bin"
+run umount "$g"
+run losetup -d "$lo"
+
+say "Converting it to qcow2 with qemu-img, as a VM disk is usually stored"
+run qemu-img convert -f raw -O qcow2 guest.raw guest.qcow2
+run ls -ls guest.raw guest.qcow2
+run qcowctl info guest.qcow2
+rm -f guest.raw
+
+say "Attaching the image read-only, with its partition table scanned"
+echo "\$ qcowctl attach -r -P guest.qcow2"
+dev=$(qcowctl attach -r -P guest.qcow2)
+echo "$dev"
+wait_blk "${dev}p1"
+run qcowctl list
+run lsblk -i -o NAME,MAJ:MIN,SIZE,RO,TYPE "$dev"
+run blkid "${dev}p1"
+
+say "Mounting the guest's partition read-only and reading its files"
+mkdir -p /mnt/guest
+run mount -o ro "${dev}p1" /mnt/guest
+run ls -la /mnt/guest /mnt/guest/home/user
+run cat /mnt/guest/home/user/hello.txt
+run cat /mnt/guest/home/user/hostname-link
+echo "\$ sha256sum /mnt/guest/var/lib/app/data.bin"
+got=$(sha256sum </mnt/guest/var/lib/app/data.bin | cut -d' ' -f1)
+echo "$got  /mnt/guest/var/lib/app/data.bin"
+if [ "$got" != "$want" ]; then
+	echo "demo: data.bin read back differs from what was written" >&2
 	exit 1
 fi
-run ls /dev/qcow-control 2>&1 || true
+echo "(the same checksum as when it was written)"
+run df -h /mnt/guest
+
+say "The device and the mount are read-only: writes are refused"
+refused touch /mnt/guest/new-file
+
+say "What the driver reports in /sys/block/${dev#/dev/}/qcow/"
+for f in /sys/block/"${dev#/dev/}"/qcow/*; do
+	v=$(paste -sd ' ' "$f")
+	printf '%-14s %s\n' "${f##*/}:" "${v:-(none)}"
+done
+
+say "Unmounting and detaching"
+run umount /mnt/guest
+run qcowctl detach "$dev"
+run qcowctl list
+echo "(no devices left)"
+
+say "Not there yet: read-write attach (the write path) and snapshots"
+refused qcowctl attach guest.qcow2
+
+say "Unloading the module"
+run rmmod qcow
+if [ -e /dev/qcow-control ] || [ -e /sys/module/qcow ]; then
+	echo "demo: qcow left /dev/qcow-control or /sys/module/qcow behind" >&2
+	exit 1
+fi
+rm -f guest.qcow2
