@@ -17,7 +17,7 @@ endif
 
 export KDIR
 
-.PHONY: all module qcowctl clean deps check kunit utest lint vmtest demo help
+.PHONY: all module qcowctl clean deps check kunit utest lint vmtest demo bench help
 
 all: module qcowctl
 
@@ -59,6 +59,9 @@ demo:
 	scripts/install-deps.sh
 	$(MAKE) all
 	tests/vm/demo.sh
+
+bench: all
+	tests/bench/run.sh
 
 help:
 	@sed -n '3,12p' Makefile

@@ -69,7 +69,8 @@ static bool qcow_read_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
 	struct qcow_layer *l = dev->top;
 	struct qcow_extent ext;
 
-	if (qcow_map(l->img, pos, len, &ext) ||
+	/* The last sector may extend past the virtual size: slow path zeros it. */
+	if (pos + len > l->size || qcow_map(l->img, pos, len, &ext) ||
 	    ext.type != QCOW2_SUBCLUSTER_NORMAL || ext.len != len ||
 	    ext.host + len > l->img->file_size)
 		return false;
