@@ -42,6 +42,9 @@ die() {
 	exit 1
 }
 
+# check NAME FUNCTION [ARGS...]: one case in a subshell with errexit; its
+# verdict and its log (fio's numbers are worth seeing); then detach
+# whatever it left attached.
 check() {
 	local name=$1 rc
 	shift

@@ -37,23 +37,43 @@ die() {
 	exit 1
 }
 
-# check NAME FUNCTION [ARGS...]: one case in a subshell with errexit; its
-# verdict; then detach whatever it left attached.
-check() {
-	local name=$1 rc
+# Cases run QCOW_HOSTILE_JOBS (default 2, one per vCPU) at a time, each in
+# its own directory; kernel log lines are told apart by the image's file
+# name (every module line about an image or its device names one of them).
+JOBS=${QCOW_HOSTILE_JOBS:-2}
+cases=()
+
+# case_ NAME FUNCTION [ARGS...]: start one case in the background in a
+# subshell with errexit; output and status go to $W/cases/NAME.{log,rc}.
+case_() {
+	local name=$1
 	shift
-	set +e
-	(set -e; "$@") </dev/null >"$W/check.log" 2>&1
-	rc=$?
-	set -e
-	if [ "$rc" -eq 0 ]; then
-		echo "PASS hostile/$name"
-		npass=$((npass + 1))
-	else
-		echo "FAIL hostile/$name"
-		sed 's/^/    /' "$W/check.log"
-		nfail=$((nfail + 1))
-	fi
+	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
+		wait -n || true
+	done
+	cases+=("$name")
+	mkdir -p "$W/cases/$name"
+	{
+		(set -e; cd "$W/cases/$name"; "$@") </dev/null >"$W/cases/$name.log" 2>&1
+		echo $? >"$W/cases/$name.rc"
+	} &
+}
+
+# report: wait for all cases, print the verdicts in order.
+report() {
+	local name rc
+	wait
+	for name in "${cases[@]}"; do
+		rc=$(<"$W/cases/$name.rc")
+		if [ "$rc" -eq 0 ]; then
+			echo "PASS hostile/$name"
+			npass=$((npass + 1))
+		else
+			echo "FAIL hostile/$name"
+			sed 's/^/    /' "$W/cases/$name.log"
+			nfail=$((nfail + 1))
+		fi
+	done
 	"$QCOW_CTL" detach -a >/dev/null 2>&1 || true
 }
 
@@ -67,26 +87,33 @@ mark_log() {
 	log_mark=${#l[@]}
 }
 
-# new_qcow_lines: set qlines to the module's log lines since mark_log,
-# without their timestamps.
+# new_qcow_lines IMAGE [DEV]: set qlines to the module's log lines since
+# mark_log that name IMAGE's file name (or DEV), without timestamps.  A
+# "qcowN: detached" line can belong to the previous user of the number.
 new_qcow_lines() {
+	local base=${1##*/} dev=${2:-} i line
 	local -a l
-	local i line
 	qlines=()
 	mapfile -t l <<<"$(dmesg)"
 	for ((i = log_mark; i < ${#l[@]}; i++)); do
 		line=${l[i]#\[*\] }
-		[[ $line != "qcow: "* ]] || qlines+=("$line")
+		[[ $line == "qcow: "* ]] || continue
+		if [[ $line == *"$base"* ]] ||
+		   { [ -n "$dev" ] && [[ $line == "qcow: ${dev#/dev/}: "* && $line != *": detached" ]]; }; then
+			qlines+=("$line")
+		fi
 	done
 	printf '  %s\n' "${qlines[@]}"
 }
 
-ndevs() {
-	local -a d
-	shopt -s nullglob
-	d=(/sys/block/qcow*)
-	shopt -u nullglob
-	echo ${#d[@]}
+# attached IMAGE: true if some qcow device has IMAGE attached.
+attached() {
+	local f
+	for f in /sys/block/qcow*/qcow/image; do
+		[ -e "$f" ] || continue
+		[ "$(<"$f")" != "$1" ] || return 0
+	done
+	return 1
 }
 
 # readf FILE: set $lines to the lines of FILE.
@@ -94,9 +121,8 @@ readf() { mapfile -t lines <"$1"; }
 
 # t_refuse IMAGE CTL_TEXT KERNEL_TEXT LAYERS
 t_refuse() {
-	local img=$1 ctl_text=$2 kernel_text=$3 layers=$4 rc n0
+	local img=$1 ctl_text=$2 kernel_text=$3 layers=$4 rc
 	local -a lines qlines
-	n0=$(ndevs)
 	rc=0
 	"$QCOW_CTL" attach -r "$img" >out 2>err || rc=$?
 	readf err
@@ -105,7 +131,7 @@ t_refuse() {
 	[ ! -s out ] || die "qcowctl printed on stdout: $(<out)"
 	[ ${#lines[@]} -eq 1 ] || die "qcowctl wrote ${#lines[@]} lines on stderr, want 1"
 	[[ ${lines[0]} == *"$ctl_text"* ]] || die "qcowctl's message does not name '$ctl_text'"
-	[ "$(ndevs)" -eq "$n0" ] || die "a device appeared"
+	! attached "$img" || die "a device appeared"
 
 	# The kernel on its own.  qcowctl may have logged nothing (it checks
 	# first) or one line (had it let the kernel decide).
@@ -115,13 +141,13 @@ t_refuse() {
 	"$RAWATTACH" "$img" $layers >out 2>err || rc=$?
 	readf err
 	echo "kernel: exit $rc (${lines[*]}); log:"
-	new_qcow_lines
+	new_qcow_lines "$img"
 	[ "$rc" -ne 0 ] || die "the kernel attached the image as $(<out)"
 	[[ ${lines[*]} =~ ^E(INVAL|OPNOTSUPP|LOOP)$ ]] || die "the kernel failed with ${lines[*]}"
 	[ ${#qlines[@]} -eq 1 ] || die "the kernel logged ${#qlines[@]} lines, want 1"
 	[[ ${qlines[0]} == *"$kernel_text"* ]] ||
 		die "the kernel log line does not name '$kernel_text'"
-	[ "$(ndevs)" -eq "$n0" ] || die "a device appeared"
+	! attached "$img" || die "a device appeared"
 }
 
 # rd DEV OFF LEN [FLAGS]: read LEN bytes at OFF (O_DIRECT unless FLAGS says
@@ -160,7 +186,7 @@ t_eio() {
 	sum=$(rd "$dev" "$good_off" "$good_len" '') || die "buffered read of the good range failed"
 	[ "$sum" = "$good_sha" ] || die "buffered read of the good range reads wrong data"
 	echo "kernel log:"
-	new_qcow_lines
+	new_qcow_lines "$img" "$dev"
 	[ ${#qlines[@]} -eq 1 ] || die "the module logged ${#qlines[@]} lines, want 1"
 	[[ ${qlines[0]} == *'corrupt image'* ]] || die "the line is not a 'corrupt image' report"
 	"$QCOW_CTL" detach "$dev" || die "detach failed"
@@ -176,18 +202,16 @@ t0=$SECONDS
 python3 "$HOSTILE/mkbad.py" "$W/img" || fail "mkbad.py failed"
 echo "made in $((SECONDS - t0)) s"
 
-check load qcow_load
-[ "$nfail" -eq 0 ] || fail "the module does not load"
-
+qcow_load
 while IFS='|' read -r name kind img a b c d e; do
 	case $kind in
-	refuse) check "$name" t_refuse "$img" "$a" "$b" "$c" ;;
-	eio) check "$name" t_eio "$img" "$a" "$b" "$c" "$d" "$e" ;;
+	refuse) case_ "$name" t_refuse "$img" "$a" "$b" "$c" ;;
+	eio) case_ "$name" t_eio "$img" "$a" "$b" "$c" "$d" "$e" ;;
 	*) fail "cases.txt: unknown kind '$kind' for $name" ;;
 	esac
 done <"$W/img/cases.txt"
-
-check unload qcow_unload
+report
+qcow_unload
 cd /
 rm -rf "$W"
 echo "hostile: $npass passed, $nfail failed"

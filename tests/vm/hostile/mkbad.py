@@ -493,7 +493,7 @@ def entry_cases(g, bases):
         assert chk.u64(chk.l2_entry_off(c)) & COMPRESSED
 
         def garbage(img):
-            off, n = img.compressed(img.u64(img.l2_entry_off(0)))
+            off, _ = img.compressed(img.u64(img.l2_entry_off(0)))
             img.data[off:off + 64] = b'\xff' * 64
         g.eio('compressed-garbage-' + ctype, base, garbage, (0, c), (c, c), text[c:2 * c])
 
