@@ -748,6 +748,28 @@ int qcow2_image_parse(const void *buf, size_t len, u64 file_size,
  * L1 / L2 entries
  */
 
+/*
+ * A pointer to a one-cluster table (L2 table, refcount block): reserved
+ * bits clear, cluster aligned, past the header cluster, inside the file.
+ */
+static int qcow2_table_ptr_decode(const struct qcow2_header *h, u64 raw,
+				  u64 offset_mask, u64 reserved_mask,
+				  u64 file_size, u64 *offset)
+{
+	u64 off = raw & offset_mask;
+
+	*offset = 0;
+	if (raw & reserved_mask)
+		return -EINVAL;
+	if (!off)
+		return 0;
+	if (off & (h->cluster_size - 1) || off < h->cluster_size ||
+	    off >= file_size)
+		return -EINVAL;
+	*offset = off;
+	return 0;
+}
+
 /**
  * qcow2_l1e_decode() - decode and check one L1 table entry
  * @h: parsed header
@@ -762,19 +784,10 @@ int qcow2_image_parse(const void *buf, size_t len, u64 file_size,
 int qcow2_l1e_decode(const struct qcow2_header *h, u64 raw, u64 file_size,
 		     u64 *l2_offset, bool *copied)
 {
-	u64 off = raw & QCOW2_L1E_OFFSET_MASK;
-
-	*l2_offset = 0;
 	*copied = !!(raw & QCOW2_OFLAG_COPIED);
-	if (raw & QCOW2_L1E_RESERVED_MASK)
-		return -EINVAL;
-	if (!off)
-		return 0;
-	if (off & (h->cluster_size - 1) || off < h->cluster_size ||
-	    off >= file_size)
-		return -EINVAL;
-	*l2_offset = off;
-	return 0;
+	return qcow2_table_ptr_decode(h, raw, QCOW2_L1E_OFFSET_MASK,
+				      QCOW2_L1E_RESERVED_MASK, file_size,
+				      l2_offset);
 }
 
 /**
@@ -1074,18 +1087,9 @@ void qcow2_l2_set(const struct qcow2_header *h, void *table,
 int qcow2_reftable_entry_decode(const struct qcow2_header *h, u64 raw,
 				u64 file_size, u64 *block_offset)
 {
-	u64 off = raw & QCOW2_REFT_OFFSET_MASK;
-
-	*block_offset = 0;
-	if (raw & QCOW2_REFT_RESERVED_MASK)
-		return -EINVAL;
-	if (!off)
-		return 0;
-	if (off & (h->cluster_size - 1) || off < h->cluster_size ||
-	    off >= file_size)
-		return -EINVAL;
-	*block_offset = off;
-	return 0;
+	return qcow2_table_ptr_decode(h, raw, QCOW2_REFT_OFFSET_MASK,
+				      QCOW2_REFT_RESERVED_MASK, file_size,
+				      block_offset);
 }
 
 /**
