@@ -734,29 +734,14 @@ static void qc_list_json(const struct qc_devinfo *dis, unsigned int nr)
 
 int cmd_list(const struct qc_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
 	struct qc_devinfo *dis = NULL;
 	unsigned int *devs, i, nr_info = 0;
 	bool json = false;
 	int c, nr, ret = QC_EXIT_FAIL;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			qc_cmd_usage(cmd, stdout);
-			return QC_EXIT_OK;
-		default:
-			return qc_usage_error(cmd, NULL);
-		}
-	}
+	c = qc_parse_json_opts(cmd, argc, argv, &json);
+	if (c >= 0)
+		return c;
 	if (optind != argc)
 		return qc_usage_error(cmd, "too many arguments");
 

@@ -320,29 +320,14 @@ static void info_json(const struct qc_image *qi, const struct qc_snapshots *sns)
 
 int cmd_info(const struct qc_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
 	struct qc_snapshots sns;
 	struct qc_image *qi;
 	bool json = false;
 	int c, ret;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			qc_cmd_usage(cmd, stdout);
-			return QC_EXIT_OK;
-		default:
-			return qc_usage_error(cmd, NULL);
-		}
-	}
+	c = qc_parse_json_opts(cmd, argc, argv, &json);
+	if (c >= 0)
+		return c;
 	if (argc - optind != 1)
 		return qc_usage_error(cmd, argc == optind ?
 				      "missing IMAGE" : "too many arguments");

@@ -60,6 +60,43 @@ void qc_cmd_usage(const struct qc_cmd *cmd, FILE *out)
 		fprintf(out, "\n%s", cmd->help);
 }
 
+/**
+ * qc_parse_json_opts() - options of a command that takes only --json/--help
+ * @cmd: the command
+ * @argc: argument count
+ * @argv: arguments
+ * @json: set when --json was given
+ *
+ * Return: -1 to go on (optind at the first operand), else the exit status
+ * the command returns (help printed, or a usage error).
+ */
+int qc_parse_json_opts(const struct qc_cmd *cmd, int argc, char **argv,
+		       bool *json)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c;
+
+	*json = false;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			*json = true;
+			break;
+		case 'h':
+			qc_cmd_usage(cmd, stdout);
+			return QC_EXIT_OK;
+		default:
+			return qc_usage_error(cmd, NULL);
+		}
+	}
+	return -1;
+}
+
 /*
  * Report a bad command line for @cmd as one line on stderr and return
  * QC_EXIT_USAGE.  With a NULL @fmt, the problem is the option getopt just
@@ -109,11 +146,6 @@ static const char *qc_feature_name(u64 bit)
 
 int cmd_features(const struct qc_cmd *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
 	struct qcow_features f;
 	struct json_writer w;
 	bool json = false;
@@ -121,19 +153,9 @@ int cmd_features(const struct qc_cmd *cmd, int argc, char **argv)
 	const char *sep = "";
 	int c, fd, ret;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			qc_cmd_usage(cmd, stdout);
-			return QC_EXIT_OK;
-		default:
-			return qc_usage_error(cmd, NULL);
-		}
-	}
+	c = qc_parse_json_opts(cmd, argc, argv, &json);
+	if (c >= 0)
+		return c;
 	if (optind != argc)
 		return qc_usage_error(cmd, "too many arguments");
 

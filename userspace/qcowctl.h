@@ -41,6 +41,8 @@ __printf(1, 2) void qc_err(const char *fmt, ...);
 int qc_usage_error(const struct qc_cmd *cmd, const char *fmt, ...)
 	__printf(2, 3);
 void qc_cmd_usage(const struct qc_cmd *cmd, FILE *out);
+int qc_parse_json_opts(const struct qc_cmd *cmd, int argc, char **argv,
+		       bool *json);
 
 /* Commands. */
 int cmd_info(const struct qc_cmd *cmd, int argc, char **argv);
