@@ -13,6 +13,13 @@
  * Every image of the chain is decoded by the format core before the module
  * sees it, so most problems are reported here with the offending field
  * named, without a trip to the kernel log.
+ *
+ * Each file is locked the way QEMU locks it (lock.h) right after it is
+ * opened and before a byte of it is read: the top image for read-write or
+ * read-only use, backing files as backing files.  The locks live on the
+ * open files the module keeps, so they hold until detach; while they do,
+ * QEMU refuses to write the image (or any backing file), and qcowctl
+ * refuses an image QEMU or another qcow device is writing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +32,7 @@
 #include <unistd.h>
 #include <linux/qcow.h>
 
+#include "lock.h"
 #include "qcowctl.h"
 
 /* The L2 cache budget the module accepts (Documentation/ioctl-abi.rst). */
@@ -35,7 +43,8 @@
  * struct qc_layer - one file of the chain
  * @path: name the file was opened by (allocated)
  * @disp: @path escaped for messages (allocated): names come from images
- * @fd: read-only file descriptor
+ * @fd: file descriptor, read-write for the top image of a read-write
+ *	attach, else read-only; carries the layer's image locks
  * @format: QCOW_FMT_QCOW2 or QCOW_FMT_RAW
  * @dev: st_dev of the file, with @ino its identity for loop detection
  * @ino: st_ino of the file
@@ -54,10 +63,14 @@ struct qc_layer {
 /**
  * struct qc_chain - an image and its backing files, top first
  * @nr: number of layers in @l
+ * @read_only: the top image is opened and locked read-only
+ * @force_share: lock sharing every permission (-U, read-only only)
  * @l: the layers
  */
 struct qc_chain {
 	unsigned int nr;
+	bool read_only;
+	bool force_share;
 	struct qc_layer l[QCOW_MAX_LAYERS];
 };
 
@@ -158,6 +171,74 @@ static int qc_check_data_file(const struct qc_layer *l)
 }
 
 /*
+ * Take the image locks of layer @l of @ch (lock.h).  Messages name @image,
+ * the image the user asked for, and for a backing file the file itself and
+ * the layer that names it.
+ */
+static int qc_layer_lock(const struct qc_chain *ch, const struct qc_layer *l,
+			 const char *image)
+{
+	const bool top = l == &ch->l[0];
+	enum qc_lock_use use = !top ? QC_LOCK_BACKING :
+			       ch->read_only ? QC_LOCK_READ_ONLY :
+			       QC_LOCK_READ_WRITE;
+	struct qc_lock_perms p, ro;
+	const char *hint = "";
+	char *what = NULL;
+	int ret, byte, unused;
+
+	qc_lock_perms_for(use, ch->force_share, &p);
+	ret = qc_lock_take(l->fd, &p, &byte);
+	if (!ret)
+		return 0;
+
+	if (top)
+		what = strdup("image");
+	else if (asprintf(&what, "backing file %s (named by %s)", qc_disp(l),
+			  qc_disp(l - 1)) < 0)
+		what = NULL;
+	if (ret == -EAGAIN && !ch->force_share) {
+		/* would a read-only attach get along with the other user? */
+		qc_lock_perms_for(QC_LOCK_READ_ONLY, false, &ro);
+		if (use == QC_LOCK_READ_WRITE &&
+		    !qc_lock_check(l->fd, &ro, &unused))
+			hint = "; use -r to attach read-only";
+		else
+			hint = "; use -r -U to attach read-only anyway";
+	}
+	if (ret == -EAGAIN)
+		qc_err("%s: %s is in use: another process or qcow device has it %s (lock byte %d)%s",
+		       image, what ? what : "backing file", qc_lock_byte_str(byte),
+		       byte, hint);
+	else if (ret == -EBUSY)
+		qc_err("%s: %s is in use: another process holds an exclusive lock on byte %d",
+		       image, what ? what : "backing file", byte);
+	else
+		qc_err("%s: cannot lock the %s: %s", image,
+		       what ? what : "backing file", strerror(-ret));
+	free(what);
+	return ret;
+}
+
+/* What a read-write attach refuses in the top image's header. */
+static int qc_check_writable(const struct qc_layer *l)
+{
+	u64 incompat = l->qi->img.hdr.incompatible_features;
+
+	if (incompat & QCOW2_INCOMPAT_CORRUPT) {
+		qc_err("%s: incompatible_features: the image is marked corrupt; attach it read-only with -r, or repair it first with 'qemu-img check -r all'",
+		       qc_disp(l));
+		return -EUCLEAN;
+	}
+	if (incompat & QCOW2_INCOMPAT_DIRTY) {
+		qc_err("%s: incompatible_features: the dirty bit is set (its last writer did not close it cleanly, refcounts may be stale); run 'qemu-img check -r all' on it first, or attach read-only with -r",
+		       qc_disp(l));
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/*
  * Open the backing file named by the last layer of @ch and append it.
  * Messages name @image, the image the user asked for, and the layer that
  * names the file.
@@ -216,6 +297,9 @@ static int qc_chain_add_backing(struct qc_chain *ch, const char *image)
 			return -ELOOP;
 		}
 	}
+	ret = qc_layer_lock(ch, l, image);
+	if (ret)
+		return ret;
 	if (!ext->has_backing_format) {
 		ret = qc_probe_format(l->fd, &l->format);
 		if (ret) {
@@ -241,16 +325,39 @@ static int qc_chain_add_backing(struct qc_chain *ch, const char *image)
 	return 0;
 }
 
+/* Open the top image read-write unless @ch->read_only. */
+static int qc_top_open(const struct qc_chain *ch, struct qc_layer *top)
+{
+	int err;
+
+	top->fd = open(top->path, (ch->read_only ? O_RDONLY : O_RDWR) |
+		       O_CLOEXEC);
+	if (top->fd >= 0)
+		return 0;
+	err = errno;
+	if (!ch->read_only && (err == EACCES || err == EPERM ||
+			       err == EROFS || err == ETXTBSY))
+		qc_err("%s: the image is not writable (%s); use -r to attach read-only",
+		       qc_disp(top), strerror(err));
+	else
+		qc_err("%s: %s", qc_disp(top), strerror(err));
+	return -err;
+}
+
 /*
- * Open @image and its backing chain into @ch.  On failure one line was
- * printed and @ch is empty.
+ * Open @image and its backing chain into @ch, the top image read-write
+ * unless @read_only, every file locked (@force_share: sharing everything).
+ * On failure one line was printed and @ch is empty.
  */
-static int qc_chain_open(struct qc_chain *ch, const char *image)
+static int qc_chain_open(struct qc_chain *ch, const char *image,
+			 bool read_only, bool force_share)
 {
 	struct qc_layer *top = &ch->l[0];
 	int ret;
 
 	memset(ch, 0, sizeof(*ch));
+	ch->read_only = read_only;
+	ch->force_share = force_share;
 	top->fd = -1;
 	top->path = strdup(image);
 	if (!top->path) {
@@ -260,21 +367,33 @@ static int qc_chain_open(struct qc_chain *ch, const char *image)
 	top->disp = qc_escape(image);
 	top->format = QCOW_FMT_QCOW2;
 	ch->nr = 1;
-	top->qi = qc_image_open(top->path);
-	if (!top->qi) {
-		ret = -EINVAL;
+	ret = qc_top_open(ch, top);
+	if (ret)
 		goto fail;
-	}
-	top->fd = top->qi->fd;
 	ret = qc_layer_set_identity(top);
 	if (ret) {
 		qc_err("%s: %s", qc_disp(top), ret == -EINVAL ?
 		       "not a regular file or block device" : strerror(-ret));
 		goto fail;
 	}
+	/* locked before the first read: nobody writes what is checked */
+	ret = qc_layer_lock(ch, top, qc_disp(top));
+	if (ret)
+		goto fail;
+	top->qi = qc_image_open_fd(top->path, top->fd);
+	if (!top->qi) {
+		top->fd = -1;	/* closed by qc_image_open_fd() */
+		ret = -EINVAL;
+		goto fail;
+	}
 	ret = qc_check_data_file(top);
 	if (ret)
 		goto fail;
+	if (!read_only) {
+		ret = qc_check_writable(top);
+		if (ret)
+			goto fail;
+	}
 	ret = qc_check_snapshots(top);
 	if (ret)
 		goto fail;
@@ -399,11 +518,35 @@ static int qc_parse_cache_size(const struct qc_cmd *cmd, const char *arg,
 	return QC_EXIT_OK;
 }
 
-int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv)
+/*
+ * __lock-test: hold the chain's locks until standard input reaches its end.
+ * Prints "locked" once they are held.  Used by tests/userspace/run.sh to
+ * check the locks against qemu-io and qemu-nbd without the module.
+ */
+static int qc_hold_locks(void)
+{
+	char buf[256];
+	ssize_t n;
+
+	printf("locked\n");
+	if (fflush(stdout) || ferror(stdout)) {
+		qc_err("write error on standard output");
+		return QC_EXIT_FAIL;
+	}
+	do {
+		n = read(STDIN_FILENO, buf, sizeof(buf));
+	} while (n > 0 || (n < 0 && errno == EINTR));
+	return n < 0 ? QC_EXIT_FAIL : QC_EXIT_OK;
+}
+
+/* attach, or with @hold the hidden __lock-test (qc_hold_locks()) */
+static int qc_attach(const struct qc_cmd *cmd, int argc, char **argv,
+		     bool hold)
 {
 	enum { OPT_CACHE_SIZE = 0x100 };
 	static const struct option opts[] = {
 		{ "read-only", no_argument, NULL, 'r' },
+		{ "force-share", no_argument, NULL, 'U' },
 		{ "partscan", no_argument, NULL, 'P' },
 		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 		{ "help", no_argument, NULL, 'h' },
@@ -414,17 +557,20 @@ int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv)
 	struct qcow_features f;
 	struct qc_chain ch;
 	const char *image;
-	bool read_only = false;
+	bool read_only = false, force_share = false;
 	u64 cache_size = 0;
-	int c, ret, ctl, img_fd = -1;
+	int c, ret, ctl;
 	unsigned int i;
 
 	optind = 0;
 	/* ':' first: a missing SIZE is reported as such, not as '?' */
-	while ((c = getopt_long(argc, argv, ":rPh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":rUPh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			read_only = true;
+			break;
+		case 'U':
+			force_share = true;
 			break;
 		case 'P':
 			a.flags |= QCOW_ATTACH_PARTSCAN;
@@ -447,10 +593,17 @@ int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv)
 	if (argc - optind != 1)
 		return qc_usage_error(cmd, argc == optind ?
 				      "missing IMAGE" : "too many arguments");
+	/* as qemu-img: sharing a disk that is written is for readers only */
+	if (force_share && !read_only)
+		return qc_usage_error(cmd, "-U/--force-share is only allowed with -r/--read-only");
 	image = argv[optind];
 
-	if (qc_chain_open(&ch, image))
+	if (qc_chain_open(&ch, image, read_only, force_share))
 		return QC_EXIT_FAIL;
+	if (hold) {
+		ret = qc_hold_locks();
+		goto out_chain;
+	}
 
 	ret = QC_EXIT_FAIL;
 	ctl = qc_ctl_open();
@@ -461,26 +614,10 @@ int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv)
 	if (qc_check_features(&ch, &f, read_only, qc_disp(&ch.l[0])))
 		goto out_ctl;
 
-	if (read_only) {
-		img_fd = ch.l[0].fd;
+	if (read_only)
 		a.flags |= QCOW_ATTACH_READ_ONLY;
-	} else {
-		struct stat st;
-
-		img_fd = open(ch.l[0].path, O_RDWR | O_CLOEXEC);
-		if (img_fd < 0) {
-			qc_err("%s: %s", qc_disp(&ch.l[0]), strerror(errno));
-			goto out_ctl;
-		}
-		if (fstat(img_fd, &st) < 0 || st.st_dev != ch.l[0].dev ||
-		    st.st_ino != ch.l[0].ino) {
-			qc_err("%s: the file changed while it was being attached",
-			       qc_disp(&ch.l[0]));
-			goto out_img;
-		}
-	}
-
-	a.image_fd = img_fd;
+	/* the module keeps these open files, and with them their locks */
+	a.image_fd = ch.l[0].fd;
 	a.cache_size = cache_size;
 	a.nr_layers = ch.nr - 1;
 	for (i = 1; i < ch.nr; i++) {
@@ -490,7 +627,7 @@ int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv)
 	a.layers = (uintptr_t)descs;
 	if (ioctl(ctl, QCOW_CTL_ATTACH, &a) < 0) {
 		qc_attach_error(qc_disp(&ch.l[0]), errno);
-		goto out_img;
+		goto out_ctl;
 	}
 
 	printf("/dev/qcow%u\n", a.index);
@@ -500,12 +637,24 @@ int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv)
 	else
 		ret = QC_EXIT_OK;
 
-out_img:
-	if (!read_only)
-		close(img_fd);
 out_ctl:
 	close(ctl);
 out_chain:
 	qc_chain_free(&ch);
 	return ret;
+}
+
+int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv)
+{
+	return qc_attach(cmd, argc, argv, false);
+}
+
+/*
+ * qcowctl __lock-test [-r [-U]] IMAGE: not in the help on purpose.  Opens
+ * and locks IMAGE and its backing chain exactly as attach does, prints
+ * "locked", and holds the locks until its standard input is closed.
+ */
+int cmd_lock_test(const struct qc_cmd *cmd, int argc, char **argv)
+{
+	return qc_attach(cmd, argc, argv, true);
 }

@@ -223,14 +223,18 @@ static const struct qc_cmd qc_cmds[] = {
 	{
 		.name = "attach",
 		.fn = cmd_attach,
-		.args = "[-r] [-P] [--cache-size SIZE] IMAGE",
+		.args = "[-r [-U]] [-P] [--cache-size SIZE] IMAGE",
 		.summary = "expose a qcow2 image as /dev/qcowN (prints the device)",
 		.help =
 		"Check the qcow2 image IMAGE with the module's format code, open it and\n"
 		"its backing chain, and attach it as a new /dev/qcowN, printed on stdout.\n"
+		"The disk is read-write unless -r is given.\n"
 		"\n"
-		"  -r, --read-only      expose the disk read-only (read-write attach is not\n"
-		"                       implemented yet)\n"
+		"  -r, --read-only      expose the disk read-only; the image is never written\n"
+		"  -U, --force-share    with -r only: attach even while another program\n"
+		"                       (QEMU, qemu-nbd, a qcow device) writes the image, as\n"
+		"                       qemu-img -U does; what the disk shows may then change\n"
+		"                       or be inconsistent\n"
 		"  -P, --partscan       scan the partition table: /dev/qcowNpM\n"
 		"      --cache-size SIZE\n"
 		"                       L2 metadata cache in bytes, or with a K, M or G suffix\n"
@@ -242,7 +246,14 @@ static const struct qc_cmd qc_cmds[] = {
 		"extension (qcow2 or raw), or, when it has none, from the file's first\n"
 		"bytes (qcow2 magic: qcow2, else raw).  This probing happens only here:\n"
 		"the kernel never opens a path named in an image and never guesses a\n"
-		"format; it gets the open files.  At most 16 layers, the image included.\n",
+		"format; it gets the open files.  At most 16 layers, the image included.\n"
+		"\n"
+		"Locking: every file is locked the way QEMU locks it, until detach.  An\n"
+		"image that QEMU, qemu-nbd or another qcow device is writing is refused\n"
+		"(read-only too, unless -U); while attached, QEMU cannot write the image\n"
+		"(nor read it, unless -U, when attached read-write) and cannot write any\n"
+		"of its backing files.  A read-write attach also refuses an image marked\n"
+		"corrupt or dirty (repair with 'qemu-img check -r all').\n",
 	},
 	{
 		.name = "detach",
@@ -295,6 +306,14 @@ static const struct qc_cmd qc_cmds[] = {
 		"  -h, --help   show this help\n",
 	},
 	{
+		/* the test suite's: attach's opening and locking, then wait */
+		.name = "__lock-test",
+		.fn = cmd_lock_test,
+		.args = "[-r [-U]] IMAGE",
+		.summary = "lock IMAGE as attach does; hold until stdin closes",
+		.hidden = true,
+	},
+	{
 		.name = "help",
 		.fn = cmd_help,
 		.args = "[COMMAND]",
@@ -323,8 +342,9 @@ static void qc_usage(FILE *out)
 		"\n"
 		"commands:\n", qc_progname);
 	for (i = 0; i < ARRAY_SIZE(qc_cmds); i++)
-		fprintf(out, "  %-10s %s\n", qc_cmds[i].name,
-			qc_cmds[i].summary);
+		if (!qc_cmds[i].hidden)
+			fprintf(out, "  %-10s %s\n", qc_cmds[i].name,
+				qc_cmds[i].summary);
 	fprintf(out, "\nRun '%s COMMAND --help' for a command's options.\n",
 		qc_progname);
 }

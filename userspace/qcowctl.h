@@ -26,6 +26,7 @@
  * @args: argument synopsis shown in usage lines
  * @summary: one line for `qcowctl --help`
  * @help: full help text for `qcowctl CMD --help` (after the usage line)
+ * @hidden: left out of `qcowctl --help` (commands for the test suite)
  */
 struct qc_cmd {
 	const char *name;
@@ -33,6 +34,7 @@ struct qc_cmd {
 	const char *args;
 	const char *summary;
 	const char *help;
+	bool hidden;
 };
 
 extern const char *qc_progname;
@@ -48,6 +50,7 @@ int qc_parse_json_opts(const struct qc_cmd *cmd, int argc, char **argv,
 int cmd_info(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_features(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv);
+int cmd_lock_test(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_detach(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_list(const struct qc_cmd *cmd, int argc, char **argv);
 
