@@ -15,12 +15,14 @@
 #  3. feed the CLI bad input (missing file, raw file, truncated and patched
 #     headers, encryption): each must exit 1 with exactly one stderr line
 #     naming the offending field;
-#  4. a few command-line conventions (--help, --version, usage errors).
+#  4. a few command-line conventions (--help, --version, usage errors);
+#  5. image locking as QEMU does it, both ways, against real qemu-io,
+#     qemu-img and qemu-nbd processes (no module needed).
 #
 # One "PASS|FAIL userspace/<case>" line per case goes to $QCOW_RESULTS
 # (default build/results-userspace.txt); the exit status is non-zero if any
 # case failed.  QCOW_KEEP=1 keeps the work directory.  Needs qemu-img,
-# qemu-io, jq, make and a C compiler.
+# qemu-io, qemu-nbd, jq, make and a C compiler.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,7 +53,7 @@ fail() {
 	failures=$((failures + 1))
 }
 
-for tool in qemu-img qemu-io jq make cc; do
+for tool in qemu-img qemu-io qemu-nbd jq make cc; do
 	if ! command -v "$tool" >/dev/null; then
 		fail prerequisites "missing $tool (scripts/install-deps.sh installs it)"
 		exit 1
@@ -443,6 +445,335 @@ bad_image chain/bad-base
 poke chain/bad-base.qcow2 20 00000016
 qemu-img create -q -f qcow2 -u -b bad-base.qcow2 -F qcow2 chain/bad-top.qcow2 64M
 expect_cli attach-backing-invalid 1 err '^qcowctl: chain/bad-base.qcow2: cluster_bits: ' attach -r chain/bad-top.qcow2
+
+# --- image locking ------------------------------------------------------------
+# qcowctl locks image files the way QEMU's file-posix driver does
+# (userspace/lock.h).  The hidden `qcowctl __lock-test [-r [-U]] IMAGE` opens
+# and locks IMAGE and its backing chain exactly as attach does, prints
+# "locked" and holds the locks until its stdin closes, so both directions
+# are checked here without the module: qemu-io, qemu-img and qemu-nbd
+# against qcowctl's locks, and qcowctl (attach stops at the lock, before it
+# looks for the module) against theirs.  The lock bytes themselves are
+# compared with what qemu-io holds in /proc/locks.  tests/vm/guest/t-lock.sh
+# does the same against real attachments.
+
+lk=$work/lock
+mkdir -p "$lk"
+declare -A hold_pid=() hold_fd=()
+
+# lock_bytes FILE: the OFD lock bytes anyone holds on FILE, "100 201 ..."
+lock_bytes() {
+	local id
+	id=$(stat -c '%Hd %Ld %i' "$1" | awk '{ printf "%02x:%02x:%s", $1, $2, $3 }')
+	awk -v id="$id" '$2 == "OFDLCK" && $6 == id { for (b = $7; b <= $8; b++) print b }' \
+		/proc/locks | sort -un | paste -sd ' '
+}
+
+# bytes_are FILE BYTES: lock_bytes FILE is exactly BYTES
+bytes_are() {
+	[ "$(lock_bytes "$1")" = "$2" ]
+}
+
+# wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds
+wait_until() {
+	local i n=$(($1 * 10))
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+die() {
+	echo "$*"
+	exit 1
+}
+
+# hold NAME CMD...: run CMD in the background with its stdin on a fifo that
+# stays open until `release NAME`; its output goes to $lk/NAME.out/.err.
+# The child closes the other holders' fifos, or it would keep them open.
+hold() {
+	local name=$1 fd f
+	shift
+	rm -f "$lk/$name.fifo"
+	mkfifo "$lk/$name.fifo"
+	(
+		for f in "${hold_fd[@]}"; do
+			exec {f}>&-
+		done
+		exec "$@"
+	) <"$lk/$name.fifo" >"$lk/$name.out" 2>"$lk/$name.err" &
+	hold_pid[$name]=$!
+	exec {fd}>"$lk/$name.fifo"
+	hold_fd[$name]=$fd
+}
+
+# release NAME [kill]: close NAME's stdin (and kill it, for qemu-nbd), wait
+# for it; returns its exit status.
+release() {
+	local name=$1 fd=${hold_fd[$1]} rc=0
+	exec {fd}>&-
+	if [ "${2:-}" = kill ]; then
+		kill "${hold_pid[$name]}" 2>/dev/null || true
+	fi
+	wait "${hold_pid[$name]}" || rc=$?
+	unset "hold_pid[$name]" "hold_fd[$name]"
+	return "$rc"
+}
+
+# hold_qcowctl NAME ARGS...: `qcowctl __lock-test ARGS` holding its locks
+hold_qcowctl() {
+	local name=$1
+	shift
+	hold "$name" "$QCOWCTL" __lock-test "$@"
+	wait_until 20 grep -qx locked "$lk/$name.out" ||
+		die "__lock-test $* did not lock: $(cat "$lk/$name.err")"
+}
+
+# qemu_refuses TEXT CMD...: CMD fails, saying TEXT on stderr
+qemu_refuses() {
+	local text=$1
+	shift
+	if "$@" >"$lk/q.out" 2>"$lk/q.err"; then
+		die "succeeded under the lock: $*"
+	fi
+	grep -qF -- "$text" "$lk/q.err" ||
+		die "$*: stderr does not say '$text':" "$(cat "$lk/q.err")"
+}
+
+# qemu_ok CMD...: CMD succeeds
+qemu_ok() {
+	"$@" >"$lk/q.out" 2>"$lk/q.err" ||
+		die "failed: $*:" "$(cat "$lk/q.out" "$lk/q.err")"
+}
+
+# ctl_refuses LINE ARGS...: qcowctl ARGS exits 1, stderr is exactly
+# "qcowctl: LINE", stdout empty
+ctl_refuses() {
+	local want="qcowctl: $1" rc=0
+	shift
+	"$QCOWCTL" "$@" </dev/null >"$lk/c.out" 2>"$lk/c.err" || rc=$?
+	[ "$rc" -eq 1 ] || die "qcowctl $* exited $rc, want 1:" "$(cat "$lk/c.err")"
+	[ "$(cat "$lk/c.err")" = "$want" ] ||
+		die "qcowctl $*: stderr:" "$(cat "$lk/c.err")" "want:" "$want"
+	[ ! -s "$lk/c.out" ] || die "qcowctl $*: stdout: $(cat "$lk/c.out")"
+}
+
+# ctl_locks ARGS...: `qcowctl __lock-test ARGS` gets its locks
+ctl_locks() {
+	local out
+	out=$("$QCOWCTL" __lock-test "$@" </dev/null 2>"$lk/c.err") ||
+		die "__lock-test $* failed:" "$(cat "$lk/c.err")"
+	[ "$out" = locked ] || die "__lock-test $*: printed '$out'"
+}
+
+# kill whatever a case left holding
+lock_case_cleanup() {
+	local p
+	for p in "${hold_pid[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	wait
+}
+
+# lock_case NAME FUNCTION: run one case in a subshell with errexit; whatever
+# it left holding is killed.
+lock_case() {
+	local name=lock-$1 rc
+	shift
+	set +e
+	(
+		set -e
+		trap lock_case_cleanup EXIT
+		"$@"
+	) >"$lk/case.log" 2>&1
+	rc=$?
+	set -e
+	if [ "$rc" -eq 0 ]; then
+		pass "$name"
+	else
+		fail "$name" "$(tail -n 30 "$lk/case.log")"
+	fi
+}
+
+L=lock
+qemu-img create -q -f qcow2 "$L/base.qcow2" 64M
+qemu-io -f qcow2 -c 'write -P 0x11 0 1M' "$L/base.qcow2" >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$L/top.qcow2"
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$L/top2.qcow2"
+qemu-img create -q -f qcow2 -b top.qcow2 -F qcow2 "$L/over.qcow2"
+
+RW_BYTES="100 101 103 201 203"
+RO_BYTES="100 201 203"
+
+# same_bytes QEMU_FLAGS CTL_FLAGS TOP_BYTES BASE_BYTES: qemu-io with
+# QEMU_FLAGS holds TOP_BYTES on top.qcow2 and BASE_BYTES on its backing
+# file, and so does __lock-test CTL_FLAGS; nothing is left afterwards.
+same_bytes() {
+	local qf=$1 cf=$2 tb=$3 bb=$4
+	# shellcheck disable=SC2086  # the flags are words
+	hold q qemu-io $qf -f qcow2 "$L/top.qcow2"
+	wait_until 20 bytes_are "$L/top.qcow2" "$tb" ||
+		die "qemu-io $qf holds '$(lock_bytes "$L/top.qcow2")' on the image, want '$tb'"
+	wait_until 20 bytes_are "$L/base.qcow2" "$bb" ||
+		die "qemu-io $qf holds '$(lock_bytes "$L/base.qcow2")' on the backing file, want '$bb'"
+	release q
+	wait_until 20 bytes_are "$L/top.qcow2" "" || die "qemu-io left locks"
+	# shellcheck disable=SC2086
+	hold_qcowctl c $cf "$L/top.qcow2"
+	bytes_are "$L/top.qcow2" "$tb" ||
+		die "qcowctl $cf holds '$(lock_bytes "$L/top.qcow2")' on the image, want '$tb'"
+	bytes_are "$L/base.qcow2" "$bb" ||
+		die "qcowctl $cf holds '$(lock_bytes "$L/base.qcow2")' on the backing file, want '$bb'"
+	release c || die "__lock-test exited $?"
+	if ! bytes_are "$L/top.qcow2" "" || ! bytes_are "$L/base.qcow2" ""; then
+		die "locks left after __lock-test exited"
+	fi
+}
+
+lock_bytes_rw() { same_bytes "" "" "$RW_BYTES" "$RO_BYTES"; }
+lock_bytes_ro() { same_bytes "-r" "-r" "$RO_BYTES" "$RO_BYTES"; }
+lock_bytes_force_share() { same_bytes "-r -U" "-r -U" "100" "100"; }
+
+# Held read-write, as a read-write attach holds it: QEMU can neither write
+# nor (without -U) read the image, nor write its backing file.
+lock_qemu_vs_rw() {
+	hold_qcowctl c "$L/top.qcow2"
+	qemu_refuses 'Failed to get "write" lock' \
+		qemu-io -f qcow2 -c 'write -P 0x5a 0 512' "$L/top.qcow2"
+	qemu_refuses 'Failed to get shared "write" lock' qemu-img info "$L/top.qcow2"
+	qemu_ok qemu-img info -U "$L/top.qcow2"
+	qemu_refuses 'Failed to get "write" lock' qemu-img snapshot -c s1 "$L/top.qcow2"
+	qemu_refuses 'Failed to get "write" lock' \
+		timeout 20 qemu-nbd -f qcow2 -k "$lk/nbd.sock" "$L/top.qcow2"
+	qemu_refuses 'Failed to get "write" lock' \
+		qemu-io -f qcow2 -c 'write 0 512' "$L/base.qcow2"
+	qemu_ok qemu-img info "$L/base.qcow2"
+	release c || die "__lock-test exited $?"
+	# and once the locks are gone, qemu-io writes again
+	qemu_ok qemu-io -f qcow2 -c 'write -P 0x5a 0 512' "$L/top.qcow2"
+	qemu_ok qemu-io -f qcow2 -c 'read -P 0x5a 0 512' -c 'read -P 0x11 512 4k' \
+		"$L/top.qcow2"
+	qemu_ok qemu-io -f qcow2 -c 'write -P 0x22 1M 512' "$L/base.qcow2"
+}
+
+# Held read-only: readers are welcome, writers are not; with -U, writers too.
+lock_qemu_vs_ro() {
+	qemu_ok qemu-io -f qcow2 -c 'write -P 0x5c 0 512' "$L/top.qcow2"
+	hold_qcowctl c -r "$L/top.qcow2"
+	qemu_refuses 'Failed to get "write" lock' \
+		qemu-io -f qcow2 -c 'write 0 512' "$L/top.qcow2"
+	qemu_ok qemu-img info "$L/top.qcow2"
+	qemu_ok qemu-io -r -f qcow2 -c 'read -P 0x5c 0 512' "$L/top.qcow2"
+	release c || die "__lock-test exited $?"
+}
+
+lock_qemu_vs_force_share() {
+	hold_qcowctl c -r -U "$L/top.qcow2"
+	qemu_ok qemu-io -f qcow2 -c 'write -P 0x5b 0 512' "$L/top.qcow2"
+	qemu_ok qemu-io -f qcow2 -c 'write -P 0x23 1M 512' "$L/base.qcow2"
+	release c || die "__lock-test exited $?"
+	qemu_ok qemu-io -f qcow2 -c 'read -P 0x5b 0 512' "$L/top.qcow2"
+}
+
+IN_USE="image is in use: another process or qcow device has it"
+
+# qemu-io writing the image: attach refuses, read-only too, -r -U does not;
+# an overlay whose backing file is being written is refused as well.
+lock_attach_vs_qemu_io() {
+	hold q qemu-io -f qcow2 "$L/top.qcow2"
+	wait_until 20 bytes_are "$L/top.qcow2" "$RW_BYTES" || die "qemu-io did not lock"
+	ctl_refuses "$L/top.qcow2: $IN_USE open for writing (lock byte 101); use -r -U to attach read-only anyway" \
+		attach "$L/top.qcow2"
+	ctl_refuses "$L/top.qcow2: $IN_USE open for writing (lock byte 101); use -r -U to attach read-only anyway" \
+		attach -r "$L/top.qcow2"
+	ctl_locks -r -U "$L/top.qcow2"
+	ctl_refuses "$L/over.qcow2: backing file $L/top.qcow2 (named by $L/over.qcow2) is in use: another process or qcow device has it open for writing (lock byte 101); use -r -U to attach read-only anyway" \
+		attach -r "$L/over.qcow2"
+	ctl_locks -r -U "$L/over.qcow2"
+	release q
+}
+
+# qemu-nbd serving the image read-only: a reader that forbids writers.
+lock_attach_vs_qemu_nbd_ro() {
+	hold n qemu-nbd -r -f qcow2 -k "$lk/nbd.sock" "$L/top.qcow2"
+	wait_until 20 bytes_are "$L/top.qcow2" "$RO_BYTES" || die "qemu-nbd did not lock"
+	ctl_refuses "$L/top.qcow2: $IN_USE open and forbids writing by others (lock byte 201); use -r to attach read-only" \
+		attach "$L/top.qcow2"
+	ctl_locks -r "$L/top.qcow2"
+	release n kill || true
+}
+
+lock_attach_vs_qemu_nbd_rw() {
+	hold n qemu-nbd -f qcow2 -k "$lk/nbd.sock" "$L/top.qcow2"
+	wait_until 20 bytes_are "$L/top.qcow2" "$RW_BYTES" || die "qemu-nbd did not lock"
+	ctl_refuses "$L/top.qcow2: $IN_USE open for writing (lock byte 101); use -r -U to attach read-only anyway" \
+		attach -r "$L/top.qcow2"
+	ctl_locks -r -U "$L/top.qcow2"
+	release n kill || true
+}
+
+# qcowctl against itself: one writer, any number of readers, and overlays
+# sharing a backing file.
+lock_qcowctl_vs_qcowctl() {
+	hold_qcowctl w "$L/top.qcow2"
+	ctl_refuses "$L/top.qcow2: $IN_USE open for writing (lock byte 101); use -r -U to attach read-only anyway" \
+		attach "$L/top.qcow2"
+	ctl_locks "$L/top2.qcow2"
+	ctl_locks -r "$L/base.qcow2"
+	ctl_refuses "$L/base.qcow2: $IN_USE open and forbids writing by others (lock byte 201); use -r to attach read-only" \
+		attach "$L/base.qcow2"
+	release w || die "__lock-test exited $?"
+	hold_qcowctl r1 -r "$L/top.qcow2"
+	ctl_locks -r "$L/top.qcow2"
+	ctl_refuses "$L/top.qcow2: $IN_USE open and forbids writing by others (lock byte 201); use -r to attach read-only" \
+		attach "$L/top.qcow2"
+	release r1 || die "__lock-test exited $?"
+}
+
+lock_case bytes-rw lock_bytes_rw
+lock_case bytes-ro lock_bytes_ro
+lock_case bytes-force-share lock_bytes_force_share
+lock_case qemu-vs-rw lock_qemu_vs_rw
+lock_case qemu-vs-ro lock_qemu_vs_ro
+lock_case qemu-vs-force-share lock_qemu_vs_force_share
+lock_case attach-vs-qemu-io lock_attach_vs_qemu_io
+lock_case attach-vs-qemu-nbd-ro lock_attach_vs_qemu_nbd_ro
+lock_case attach-vs-qemu-nbd-rw lock_attach_vs_qemu_nbd_rw
+lock_case qcowctl-vs-qcowctl lock_qcowctl_vs_qcowctl
+
+# What a read-write attach refuses before it talks to the module.
+expect_cli attach-force-share-rw 2 err "^qcowctl: attach: -U/--force-share is only allowed with -r/--read-only" attach -U v3.qcow2
+expect_cli attach-rw-corrupt 1 err "^qcowctl: corrupt.qcow2: incompatible_features: the image is marked corrupt; attach it read-only with -r, or repair it first with 'qemu-img check -r all'$" attach corrupt.qcow2
+expect_cli attach-rw-dirty 1 err "^qcowctl: dirty.qcow2: incompatible_features: the dirty bit is set .*run 'qemu-img check -r all' on it first, or attach read-only with -r$" attach dirty.qcow2
+lock_ro_damaged() {
+	ctl_locks -r corrupt.qcow2
+	ctl_locks -r dirty.qcow2
+}
+lock_case ro-corrupt-dirty lock_ro_damaged
+
+# A file that cannot be opened for writing: a read-only bind mount (root
+# ignores file modes), or a read-only file for anybody else.
+mkdir -p ro-mnt
+cp v3.qcow2 ro-mnt/
+if [ "$(id -u)" -ne 0 ]; then
+	chmod a-w ro-mnt/v3.qcow2
+	expect_cli attach-rw-not-writable 1 err '^qcowctl: ro-mnt/v3.qcow2: the image is not writable \(Permission denied\); use -r to attach read-only$' attach ro-mnt/v3.qcow2
+elif unshare -m true 2>/dev/null; then
+	rc=0
+	# shellcheck disable=SC2016  # $1 is the inner shell's
+	unshare -m sh -c 'mount --bind ro-mnt ro-mnt && mount -o remount,ro,bind ro-mnt &&
+		exec "$1" attach ro-mnt/v3.qcow2' sh "$QCOWCTL" >cli.out 2>cli.err || rc=$?
+	if [ "$rc" -eq 1 ] && [ "$(cat cli.err)" = "qcowctl: ro-mnt/v3.qcow2: the image is not writable (Read-only file system); use -r to attach read-only" ]; then
+		pass cli-attach-rw-not-writable
+	else
+		fail cli-attach-rw-not-writable "exit $rc:" "$(cat cli.err)"
+	fi
+else
+	echo "SKIP $suite/cli-attach-rw-not-writable (root without mount namespaces)" |
+		tee -a "$QCOW_RESULTS"
+fi
 
 # Without the module: past the chain, attach needs /dev/qcow-control.
 if [ -e /dev/qcow-control ] || compgen -G '/sys/block/qcow[0-9]*' >/dev/null; then
