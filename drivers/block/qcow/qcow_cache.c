@@ -14,12 +14,20 @@
  * reference and sleep until the loader marks it VALID or ERROR.  Entries
  * with references are never evicted, so the budget may be exceeded by the
  * number of requests in flight.
+ *
+ * Writers (qcow_write.c, qcow_refcount.c) modify slice data only with the
+ * image's meta_lock held, mark the slice dirty, and write dirty slices back
+ * with qcow_cache_writeback() (also under meta_lock) when the write-back
+ * ordering allows it.  A dirty slice is pinned: it is never evicted, since
+ * evicting it would mean writing it out of order.  The owner keeps the
+ * number of dirty slices bounded by writing back early.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/hash.h>
 #include <linux/log2.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/vmalloc.h>
 
 #include "qcow_main.h"
@@ -36,6 +44,7 @@ struct qcow_cache_entry {
 	u64 offset;
 	unsigned int refs;
 	bool hashed;
+	bool dirty;
 	int state;
 	void *data;
 };
@@ -48,6 +57,7 @@ struct qcow_cache {
 	struct list_head lru;		/* most recently used first */
 	unsigned int nr;
 	unsigned int max;
+	unsigned int nr_dirty;
 	u32 slice_size;
 	wait_queue_head_t wait;
 	u64 hits;
@@ -149,7 +159,7 @@ static void qcow_cache_shrink(struct qcow_cache *c, struct list_head *victims)
 	list_for_each_entry_safe_reverse(e, tmp, &c->lru, lru) {
 		if (c->nr <= c->max)
 			break;
-		if (e->refs)
+		if (e->refs || e->dirty)
 			continue;
 		qcow_cache_unhash(c, e);
 		list_add(&e->lru, victims);
@@ -298,4 +308,215 @@ void qcow_cache_stats(struct qcow_cache *c, u64 *hits, u64 *misses)
 	*hits = c->hits;
 	*misses = c->misses;
 	spin_unlock(&c->lock);
+}
+
+/**
+ * qcow_cache_data_w() - the slice bytes of a referenced entry, to modify
+ * @e: entry from qcow_cache_get() or qcow_cache_get_new()
+ *
+ * The caller holds the owner's metadata lock and calls
+ * qcow_cache_mark_dirty() after the change.
+ *
+ * Return: the slice (big endian).
+ */
+void *qcow_cache_data_w(struct qcow_cache_entry *e)
+{
+	return e->data;
+}
+
+/**
+ * qcow_cache_mark_dirty() - record that a slice was modified
+ * @c: cache
+ * @e: referenced entry
+ */
+void qcow_cache_mark_dirty(struct qcow_cache *c, struct qcow_cache_entry *e)
+{
+	spin_lock(&c->lock);
+	if (!e->dirty && e->hashed) {
+		e->dirty = true;
+		c->nr_dirty++;
+	}
+	spin_unlock(&c->lock);
+}
+
+/**
+ * qcow_cache_get_new() - reference a slice whose disk content is being
+ * replaced, without reading it
+ * @c: cache
+ * @offset: slice-aligned file offset
+ * @data: the new content (slice size bytes), or NULL for zeros
+ *
+ * Used for freshly allocated tables: the caller writes the same content to
+ * disk.  An entry already cached for @offset (a stale one, from before the
+ * cluster was freed) gets the new content.
+ *
+ * Return: the entry (VALID, clean) or ERR_PTR(-ENOMEM).
+ */
+struct qcow_cache_entry *qcow_cache_get_new(struct qcow_cache *c, u64 offset,
+					    const void *data)
+{
+	struct qcow_cache_entry *e, *n, *tmp;
+	LIST_HEAD(victims);
+
+	n = kzalloc(sizeof(*n), GFP_NOIO);
+	if (!n)
+		return ERR_PTR(-ENOMEM);
+	n->data = kmalloc(c->slice_size, GFP_NOIO);
+	if (!n->data) {
+		kfree(n);
+		return ERR_PTR(-ENOMEM);
+	}
+	if (data)
+		memcpy(n->data, data, c->slice_size);
+	else
+		memset(n->data, 0, c->slice_size);
+	n->offset = offset;
+	n->refs = 1;
+	n->state = QCOW_SLICE_VALID;
+
+	spin_lock(&c->lock);
+	e = qcow_cache_lookup(c, offset);
+	if (e && e->state != QCOW_SLICE_LOADING) {
+		/* Reuse the entry so that holders see the new bytes. */
+		e->refs++;
+		list_move(&e->lru, &c->lru);
+		memcpy(e->data, n->data, c->slice_size);
+		WRITE_ONCE(e->state, QCOW_SLICE_VALID);
+		spin_unlock(&c->lock);
+		qcow_cache_free_entry(n);
+		return e;
+	}
+	if (e)
+		qcow_cache_unhash(c, e);	/* its loader frees it */
+	hlist_add_head(&n->hnode, qcow_cache_bucket(c, offset));
+	list_add(&n->lru, &c->lru);
+	n->hashed = true;
+	c->nr++;
+	qcow_cache_shrink(c, &victims);
+	spin_unlock(&c->lock);
+	list_for_each_entry_safe(e, tmp, &victims, lru)
+		qcow_cache_free_entry(e);
+	return n;
+}
+
+/**
+ * qcow_cache_drop() - forget the slices of a freed file range
+ * @c: cache
+ * @offset: first byte
+ * @len: bytes
+ *
+ * Dirty slices in the range are discarded without being written: the
+ * range no longer holds metadata.  Entries in use stay valid for their
+ * holders but are no longer found by lookups.
+ */
+void qcow_cache_drop(struct qcow_cache *c, u64 offset, u64 len)
+{
+	struct qcow_cache_entry *e;
+	LIST_HEAD(victims);
+	u64 off;
+
+	spin_lock(&c->lock);
+	for (off = round_down(offset, c->slice_size); off < offset + len;
+	     off += c->slice_size) {
+		e = qcow_cache_lookup(c, off);
+		if (!e || e->state == QCOW_SLICE_LOADING)
+			continue;
+		if (e->dirty) {
+			e->dirty = false;
+			c->nr_dirty--;
+		}
+		qcow_cache_unhash(c, e);
+		if (!e->refs)
+			list_add(&e->lru, &victims);
+	}
+	spin_unlock(&c->lock);
+	while (!list_empty(&victims)) {
+		e = list_first_entry(&victims, struct qcow_cache_entry, lru);
+		list_del(&e->lru);
+		qcow_cache_free_entry(e);
+	}
+}
+
+/**
+ * qcow_cache_nr_dirty() - number of dirty slices
+ * @c: cache
+ *
+ * Return: the count.
+ */
+unsigned int qcow_cache_nr_dirty(struct qcow_cache *c)
+{
+	return READ_ONCE(c->nr_dirty);
+}
+
+/**
+ * qcow_cache_max() - number of slices the budget holds
+ * @c: cache
+ *
+ * Return: the count.
+ */
+unsigned int qcow_cache_max(struct qcow_cache *c)
+{
+	return c->max;
+}
+
+static int qcow_cache_cmp(const void *a, const void *b)
+{
+	const struct qcow_cache_entry *x = *(struct qcow_cache_entry * const *)a;
+	const struct qcow_cache_entry *y = *(struct qcow_cache_entry * const *)b;
+
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/**
+ * qcow_cache_writeback() - write every dirty slice to the image file
+ * @c: cache
+ *
+ * Called with the owner's metadata lock held, so slice contents do not
+ * change underneath.  Slices are written in offset order (sorted), which
+ * merges well in the file system.  Does not flush the file.
+ *
+ * Return: 0, or -EIO (the slices that failed stay dirty).
+ */
+int qcow_cache_writeback(struct qcow_cache *c)
+{
+	struct qcow_cache_entry *e, **v;
+	unsigned int n = 0, i, nr;
+	int err = 0, ret;
+
+	spin_lock(&c->lock);
+	nr = c->nr_dirty;
+	spin_unlock(&c->lock);
+	if (!nr)
+		return 0;
+	v = kvmalloc_array(nr, sizeof(*v), GFP_NOIO);
+	if (!v)
+		return -ENOMEM;
+	spin_lock(&c->lock);
+	list_for_each_entry(e, &c->lru, lru) {
+		if (!e->dirty)
+			continue;
+		if (n == nr)
+			break;
+		e->refs++;
+		v[n++] = e;
+	}
+	spin_unlock(&c->lock);
+	sort(v, n, sizeof(*v), qcow_cache_cmp, NULL);
+
+	for (i = 0; i < n; i++) {
+		e = v[i];
+		ret = qcow_file_write(c->layer, e->data, c->slice_size,
+				      e->offset);
+		spin_lock(&c->lock);
+		if (!ret && e->dirty) {
+			e->dirty = false;
+			c->nr_dirty--;
+		}
+		spin_unlock(&c->lock);
+		if (ret && !err)
+			err = ret;
+		qcow_cache_put(c, e);
+	}
+	kvfree(v);
+	return err;
 }

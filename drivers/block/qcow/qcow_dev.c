@@ -9,9 +9,12 @@
  *   (attach) -> BOUND -> RUNDOWN -> (freed on the last gendisk reference)
  *
  * Requests: queue_rq hands each request to an unbound workqueue, because
- * image I/O sleeps (metadata reads, backing files, decompression).  The
- * request PDU holds the work item, so nothing is allocated per request in
- * the common single-bio case.
+ * image I/O sleeps (metadata reads, backing files, decompression,
+ * allocation).  The request PDU holds the work item, so nothing is
+ * allocated per request in the common single-bio case.  Reads and writes
+ * of allocated clusters (COPIED, for writes) become one asynchronous direct
+ * I/O on the image file that completes the request; everything else is
+ * done synchronously by the worker (qcow_read.c, qcow_write.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -42,40 +45,98 @@ static void qcow_dev_remove_work(struct work_struct *work);
  * requests
  */
 
+static void qcow_cmd_epoch_exit(struct qcow_device *dev, struct qcow_cmd *cmd)
+{
+	if (cmd->epoch >= 0)
+		qcow_epoch_exit(dev->top->img, cmd->epoch);
+	cmd->epoch = -1;
+}
+
 static void qcow_aio_done(struct kiocb *iocb, long ret)
 {
 	struct qcow_cmd *cmd = container_of(iocb, struct qcow_cmd, iocb);
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 
 	if (ret != blk_rq_bytes(rq)) {
-		pr_err_ratelimited("%s: read of %u bytes at sector %llu failed: %ld\n",
-				   rq->q->disk->disk_name, blk_rq_bytes(rq),
+		pr_err_ratelimited("%s: %s of %u bytes at sector %llu failed: %ld\n",
+				   rq->q->disk->disk_name,
+				   req_op(rq) == REQ_OP_WRITE ? "write" : "read",
+				   blk_rq_bytes(rq),
 				   (unsigned long long)blk_rq_pos(rq), ret);
 		cmd->sts = BLK_STS_IOERR;
 	}
 	kfree(cmd->bvec);
 	cmd->bvec = NULL;
+	qcow_cmd_epoch_exit(rq->q->queuedata, cmd);
 	blk_mq_complete_request(rq);
 }
 
 /*
- * Fast path: a read that maps to one run of data clusters inside the file
- * becomes one asynchronous direct read, as loop does; the worker does not
+ * Fast path: a read that maps to one run of data clusters inside the file,
+ * or a write to one run of allocated clusters that are not shared (COPIED),
+ * becomes one asynchronous direct I/O, as loop does; the worker does not
  * wait for it.
  */
-static bool qcow_read_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
-			   struct iov_iter *iter, u64 pos, size_t len)
+static bool qcow_rw_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
+			 struct iov_iter *iter, u64 pos, size_t len, bool write,
+			 bool fua)
 {
 	struct qcow_layer *l = dev->top;
+	struct qcow_image *img = l->img;
 	struct qcow_extent ext;
 
 	/* The last sector may extend past the virtual size: slow path zeros it. */
-	if (pos + len > l->size || qcow_map(l->img, pos, len, &ext) ||
+	if (pos + len > l->size || qcow_map(img, pos, len, &ext) ||
 	    ext.type != QCOW2_SUBCLUSTER_NORMAL || ext.len != len ||
-	    ext.host + len > l->img->file_size)
+	    ext.host + len > READ_ONCE(img->file_size))
 		return false;
-	return !qcow_file_read_async(l, &cmd->iocb, iter, ext.host,
-				     qcow_aio_done);
+	if (write && (!ext.copied || atomic_read(&img->corrupt) ||
+		      qcow_meta_overlaps(img, ext.host, len)))
+		return false;
+	return !qcow_file_rw_async(l, &cmd->iocb, iter, ext.host,
+				   fua ? IOCB_DSYNC : 0, qcow_aio_done);
+}
+
+static int qcow_cmd_rw(struct qcow_device *dev, struct qcow_cmd *cmd,
+		       struct request *rq, u64 pos, size_t len, bool write)
+{
+	struct req_iterator rq_iter;
+	struct bio *bio = rq->bio;
+	unsigned int nr_bvec = 0, i = 0;
+	struct iov_iter iter;
+	struct bio_vec tmp;
+	bool fua = rq->cmd_flags & REQ_FUA;
+	int dir = write ? WRITE : READ;
+	int err;
+
+	rq_for_each_bvec(tmp, rq, rq_iter)
+		nr_bvec++;
+
+	if (rq->bio != rq->biotail) {
+		/* Several bios: gather their segments into one array. */
+		cmd->bvec = kmalloc_array(nr_bvec, sizeof(*cmd->bvec), GFP_NOIO);
+		if (!cmd->bvec)
+			return -ENOMEM;
+		rq_for_each_bvec(tmp, rq, rq_iter)
+			cmd->bvec[i++] = tmp;
+		iov_iter_bvec(&iter, dir, cmd->bvec, nr_bvec, len);
+	} else {
+		iov_iter_bvec(&iter, dir,
+			      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter),
+			      nr_bvec, len);
+		iter.iov_offset = bio->bi_iter.bi_bvec_done;
+	}
+
+	if (qcow_rw_fast(dev, cmd, &iter, pos, len, write, fua))
+		return -EINPROGRESS;	/* qcow_aio_done() completes it */
+
+	if (write)
+		err = qcow_layer_write(dev->top, pos, &iter, len, fua);
+	else
+		err = qcow_layer_read(dev->top, pos, &iter, len);
+	kfree(cmd->bvec);
+	cmd->bvec = NULL;
+	return err;
 }
 
 static void qcow_cmd_work(struct work_struct *work)
@@ -83,46 +144,49 @@ static void qcow_cmd_work(struct work_struct *work)
 	struct qcow_cmd *cmd = container_of(work, struct qcow_cmd, work);
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct qcow_device *dev = rq->q->queuedata;
+	struct qcow_image *img = dev->top->img;
 	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
 	size_t len = blk_rq_bytes(rq);
-	struct req_iterator rq_iter;
-	struct bio *bio = rq->bio;
-	unsigned int nr_bvec = 0, i = 0;
-	struct iov_iter iter;
-	struct bio_vec tmp;
 	int err;
 
 	cmd->sts = BLK_STS_OK;
 	cmd->bvec = NULL;
-	rq_for_each_bvec(tmp, rq, rq_iter)
-		nr_bvec++;
-
-	if (rq->bio != rq->biotail) {
-		/* Several bios: gather their segments into one array. */
-		cmd->bvec = kmalloc_array(nr_bvec, sizeof(*cmd->bvec), GFP_NOIO);
-		if (!cmd->bvec) {
-			cmd->sts = BLK_STS_RESOURCE;
-			goto out;
-		}
-		rq_for_each_bvec(tmp, rq, rq_iter)
-			cmd->bvec[i++] = tmp;
-		iov_iter_bvec(&iter, READ, cmd->bvec, nr_bvec, len);
-	} else {
-		iov_iter_bvec(&iter, READ,
-			      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter),
-			      nr_bvec, len);
-		iter.iov_offset = bio->bi_iter.bi_bvec_done;
+	cmd->epoch = -1;
+	if (req_op(rq) == REQ_OP_FLUSH) {
+		/* Not inside an epoch: it waits for the old one to drain. */
+		err = qcow_image_flush(img, true);
+		goto out;
 	}
+	if (img->writable)
+		cmd->epoch = qcow_epoch_enter(img);
 
-	if (qcow_read_fast(dev, cmd, &iter, pos, len))
-		return;		/* qcow_aio_done() completes the request */
-
-	err = qcow_layer_read(dev->top, pos, &iter, len);
-	if (err)
-		cmd->sts = err == -ENOMEM ? BLK_STS_RESOURCE : BLK_STS_IOERR;
-	kfree(cmd->bvec);
-	cmd->bvec = NULL;
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		err = qcow_cmd_rw(dev, cmd, rq, pos, len, false);
+		break;
+	case REQ_OP_WRITE:
+		err = qcow_cmd_rw(dev, cmd, rq, pos, len, true);
+		break;
+	case REQ_OP_DISCARD:
+		err = qcow_layer_zero(dev->top, pos, len, true, true);
+		break;
+	case REQ_OP_WRITE_ZEROES:
+		err = qcow_layer_zero(dev->top, pos, len, false,
+				      !(rq->cmd_flags & REQ_NOUNMAP));
+		break;
+	default:
+		err = -EOPNOTSUPP;
+		break;
+	}
+	if (err == -EINPROGRESS)
+		return;		/* the asynchronous I/O completes it */
+	if (!err && (rq->cmd_flags & REQ_FUA) && req_op(rq) != REQ_OP_WRITE)
+		err = qcow_image_flush(img, false);
+	qcow_cmd_epoch_exit(dev, cmd);
 out:
+	if (err)
+		cmd->sts = err == -ENOMEM ? BLK_STS_RESOURCE :
+			   err == -EOPNOTSUPP ? BLK_STS_NOTSUPP : BLK_STS_IOERR;
 	blk_mq_end_request(rq, cmd->sts);
 }
 
@@ -146,12 +210,23 @@ static blk_status_t qcow_queue_rq(struct blk_mq_hw_ctx *hctx,
 		queue_work(dev->wq, &cmd->work);
 		return BLK_STS_OK;
 	case REQ_OP_FLUSH:
-		/* Read-only: nothing is ever dirty. */
-		blk_mq_end_request(rq, BLK_STS_OK);
+		if (dev->read_only) {
+			/* Nothing is ever dirty. */
+			blk_mq_end_request(rq, BLK_STS_OK);
+			return BLK_STS_OK;
+		}
+		queue_work(dev->wq, &cmd->work);
+		return BLK_STS_OK;
+	case REQ_OP_WRITE:
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		/* The block layer lets writes to read-only disks through. */
+		if (dev->read_only)
+			return BLK_STS_IOERR;
+		queue_work(dev->wq, &cmd->work);
 		return BLK_STS_OK;
 	default:
-		/* The block layer lets writes to read-only disks through. */
-		return BLK_STS_IOERR;
+		return BLK_STS_NOTSUPP;
 	}
 }
 
@@ -281,6 +356,8 @@ QCOW_HDR_ATTR(cluster_size, img->hdr->cluster_size);
 QCOW_HDR_ATTR(version, img->hdr->version);
 QCOW_HDR_ATTR(cache_size, qcow_cache_bytes(img->cache));
 QCOW_HDR_ATTR(corrupt, atomic_read(&img->corrupt) != 0);
+QCOW_HDR_ATTR(dirty_slices, img->writable ?
+	      qcow_cache_nr_dirty(img->cache) + qcow_cache_nr_dirty(img->rcache) : 0);
 
 static ssize_t read_only_show(struct device *d, struct device_attribute *attr,
 			      char *buf)
@@ -320,6 +397,7 @@ static struct attribute *qcow_attrs[] = {
 	&dev_attr_cache_hits.attr,
 	&dev_attr_cache_misses.attr,
 	&dev_attr_corrupt.attr,
+	&dev_attr_dirty_slices.attr,
 	NULL,
 };
 
@@ -377,6 +455,12 @@ static int qcow_layers_get(struct qcow_device *dev, struct qcow_attach *a,
 			return -EBADF;
 		if (!(l->file->f_mode & FMODE_READ))
 			return -EBADF;
+		if (!i && !(a->flags & QCOW_ATTACH_READ_ONLY) &&
+		    !(l->file->f_mode & FMODE_WRITE)) {
+			pr_err("%pD: read-write attach of a file opened read-only\n",
+			       l->file);
+			return -EBADF;
+		}
 		inode = l->file->f_mapping->host;
 		if (!S_ISREG(inode->i_mode) && !S_ISBLK(inode->i_mode)) {
 			pr_err("layer %u: not a regular file or block device\n", i);
@@ -403,6 +487,12 @@ static int qcow_layers_get(struct qcow_device *dev, struct qcow_attach *a,
 			continue;
 		}
 		err = qcow_image_open(l, i ? 0 : a->cache_size);
+		if (err)
+			return err;
+	}
+
+	if (!(a->flags & QCOW_ATTACH_READ_ONLY)) {
+		err = qcow_image_open_rw(dev->top->img);
 		if (err)
 			return err;
 	}
@@ -446,6 +536,15 @@ static void qcow_set_limits(struct qcow_device *dev)
 	blk_queue_io_min(q, min_t(u64, h->cluster_size, PAGE_SIZE));
 	blk_queue_io_opt(q, h->cluster_size);
 	blk_queue_max_hw_sectors(q, QCOW_MAX_SECTORS);
+	if (!dev->read_only) {
+		u32 unit = 1U << h->subcluster_bits;
+
+		/* Metadata is cached: flushes and FUA must reach us. */
+		blk_queue_write_cache(q, true, true);
+		q->limits.discard_granularity = max_t(u32, unit, SECTOR_SIZE);
+		blk_queue_max_discard_sectors(q, UINT_MAX >> SECTOR_SHIFT);
+		blk_queue_max_write_zeroes_sectors(q, UINT_MAX >> SECTOR_SHIFT);
+	}
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
 	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
 }
@@ -465,9 +564,6 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	struct gendisk *disk;
 	int err, idx;
 
-	if (!(a->flags & QCOW_ATTACH_READ_ONLY))
-		return -EOPNOTSUPP;	/* the write path is not there yet */
-
 	dev = kzalloc(struct_size(dev, layers, nr), GFP_KERNEL);
 	if (!dev)
 		return -ENOMEM;
@@ -475,7 +571,7 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	INIT_WORK(&dev->remove_work, qcow_dev_remove_work);
 	dev->nr_layers = nr;
 	dev->top = &dev->layers[0];
-	dev->read_only = true;
+	dev->read_only = a->flags & QCOW_ATTACH_READ_ONLY;
 
 	err = qcow_layers_get(dev, a, descs);
 	if (err)
@@ -537,8 +633,9 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	idr_replace(&qcow_idr, dev, idx);
 	mutex_unlock(&qcow_ctl_mutex);
 	a->index = idx;
-	pr_info("qcow%d: attached %pD4 (%llu bytes, %u layer%s, read-only)\n",
-		idx, dev->top->file, dev->top->size, nr, nr > 1 ? "s" : "");
+	pr_info("qcow%d: attached %pD4 (%llu bytes, %u layer%s, %s)\n",
+		idx, dev->top->file, dev->top->size, nr, nr > 1 ? "s" : "",
+		dev->read_only ? "read-only" : "read-write");
 	return 0;
 
 err_disk:

@@ -7,10 +7,15 @@
  * aligned (the page cache is bypassed and the data path is one copy-free
  * I/O), buffered otherwise.  Reads that end past EOF are completed with
  * zeros: the format allows the last cluster of a file to be short.
+ *
+ * Writes use the same kiocb machinery (direct when aligned, buffered
+ * otherwise; IOCB_DSYNC for FUA); flushes are fdatasync; freed clusters
+ * are punched out of the file so it shrinks.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
+#include <linux/falloc.h>
 #include <linux/ioprio.h>
 #include <linux/uio.h>
 
@@ -76,14 +81,68 @@ static int qcow_kiocb_read(struct qcow_layer *l, struct iov_iter *iter,
 	return 0;
 }
 
+/* Write @len bytes at @pos; a short write is retried, an error is -EIO. */
+static int qcow_kiocb_write(struct qcow_layer *l, struct iov_iter *iter,
+			    size_t len, loff_t pos, bool fua)
+{
+	struct iov_iter sub = *iter;
+	struct kiocb kiocb;
+	size_t done = 0;
+	ssize_t ret;
+
+	iov_iter_truncate(&sub, len);
+	while (done < len) {
+		init_sync_kiocb(&kiocb, l->file);
+		kiocb.ki_pos = pos + done;
+		if (l->dio && qcow_dio_aligned(&sub, kiocb.ki_pos) &&
+		    !((len - done) & (SECTOR_SIZE - 1)))
+			kiocb.ki_flags |= IOCB_DIRECT;
+		if (fua)
+			kiocb.ki_flags |= IOCB_DSYNC;
+		file_start_write(l->file);
+		ret = call_write_iter(l->file, &kiocb, &sub);
+		file_end_write(l->file);
+		if (ret <= 0) {
+			pr_err_ratelimited("%pD: write of %zu bytes at %lld failed: %zd\n",
+					   l->file, len - done, pos + done, ret);
+			return ret == -ENOSPC ? -ENOSPC : -EIO;
+		}
+		done += ret;
+	}
+	iov_iter_advance(iter, len);
+	return 0;
+}
+
 static u64 qcow_kiocb_size(struct qcow_layer *l)
 {
 	return i_size_read(l->file->f_mapping->host);
 }
 
+static int qcow_kiocb_flush(struct qcow_layer *l)
+{
+	int ret = vfs_fsync(l->file, 1);
+
+	if (ret)
+		pr_err_ratelimited("%pD: flush failed: %d\n", l->file, ret);
+	return ret ? -EIO : 0;
+}
+
+static int qcow_kiocb_punch(struct qcow_layer *l, loff_t pos, u64 len)
+{
+	int ret;
+
+	ret = vfs_fallocate(l->file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    pos, len);
+	/* Punching is an optimization: file systems without it keep the bytes. */
+	return ret == -EOPNOTSUPP ? 0 : ret;
+}
+
 const struct qcow_layer_ops qcow_file_layer_ops = {
 	.read_iter	= qcow_kiocb_read,
+	.write_iter	= qcow_kiocb_write,
 	.size		= qcow_kiocb_size,
+	.flush		= qcow_kiocb_flush,
+	.punch		= qcow_kiocb_punch,
 };
 
 /**
@@ -103,6 +162,28 @@ int qcow_file_read_async(struct qcow_layer *l, struct kiocb *iocb,
 			 struct iov_iter *iter, loff_t pos,
 			 void (*done)(struct kiocb *iocb, long ret))
 {
+	return qcow_file_rw_async(l, iocb, iter, pos, 0, done);
+}
+
+/**
+ * qcow_file_rw_async() - start an asynchronous direct read or write
+ * @l: layer whose file is accessed
+ * @iocb: kiocb owned by the caller until @done runs
+ * @iter: data (a bvec iterator over a block request); its direction
+ *	  selects read or write
+ * @pos: file offset
+ * @flags: extra IOCB_* flags (IOCB_DSYNC for FUA writes)
+ * @done: completion, called exactly once with the byte count or an error,
+ *	  possibly before this function returns and possibly in IRQ context
+ *
+ * Return: 0 when the I/O was started (@done will run), -EAGAIN when it
+ * cannot be done asynchronously (no direct I/O, unaligned): the caller
+ * then does it synchronously.
+ */
+int qcow_file_rw_async(struct qcow_layer *l, struct kiocb *iocb,
+		       struct iov_iter *iter, loff_t pos, int flags,
+		       void (*done)(struct kiocb *iocb, long ret))
+{
 	ssize_t ret;
 
 	if (l->ops != &qcow_file_layer_ops || !l->dio ||
@@ -113,9 +194,12 @@ int qcow_file_read_async(struct qcow_layer *l, struct kiocb *iocb,
 	iocb->ki_filp = l->file;
 	iocb->ki_pos = pos;
 	iocb->ki_complete = done;
-	iocb->ki_flags = IOCB_DIRECT;
+	iocb->ki_flags = IOCB_DIRECT | flags;
 	iocb->ki_ioprio = IOPRIO_PRIO_VALUE(IOPRIO_CLASS_NONE, 0);
-	ret = call_read_iter(l->file, iocb, iter);
+	if (iov_iter_rw(iter) == WRITE)
+		ret = call_write_iter(l->file, iocb, iter);
+	else
+		ret = call_read_iter(l->file, iocb, iter);
 	if (ret != -EIOCBQUEUED)
 		done(iocb, ret);
 	return 0;
@@ -137,4 +221,23 @@ int qcow_file_read(struct qcow_layer *l, void *buf, size_t len, loff_t pos)
 
 	iov_iter_kvec(&iter, READ, &kv, 1, len);
 	return qcow_file_read_iter(l, &iter, len, pos);
+}
+
+/**
+ * qcow_file_write() - write a kernel buffer to a layer's file
+ * @l: layer
+ * @buf: source
+ * @len: bytes
+ * @pos: file offset
+ *
+ * Return: 0, -ENOSPC or -EIO.
+ */
+int qcow_file_write(struct qcow_layer *l, const void *buf, size_t len,
+		    loff_t pos)
+{
+	struct iov_iter iter;
+	struct kvec kv = { .iov_base = (void *)buf, .iov_len = len };
+
+	iov_iter_kvec(&iter, WRITE, &kv, 1, len);
+	return l->ops->write_iter(l, &iter, len, pos, false);
 }

@@ -13,8 +13,13 @@
  * Lock order (outermost first):
  *   qcow_ctl_mutex (device index, attach/detach)
  *     -> qcow_device.lock (state machine)
- *       -> qcow_image.decomp_lock (last decompressed cluster)
- *         -> qcow_cache.lock (spinlock, never held across I/O)
+ *       -> qcow_image.epoch_mutex (waiting for requests to drain)
+ *         -> qcow_image.meta_lock (L1, L2 entries, refcounts, allocation)
+ *           -> qcow_image.decomp_lock (last decompressed cluster)
+ *             -> qcow_image.hdr_lock (header sector)
+ *               -> qcow_cache.lock (spinlock, never held across I/O)
+ * Data I/O of a write is done without meta_lock; metadata I/O (table
+ * loads, write-back) is done with it held.
  */
 #ifndef QCOW_MAIN_H
 #define QCOW_MAIN_H
@@ -24,10 +29,13 @@
 #include <linux/fs.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
+#include <linux/seqlock.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 
 #include <linux/qcow.h>
 
@@ -46,10 +54,14 @@ struct qcow_image;
 struct qcow_layer;
 
 /**
- * struct qcow_layer_ops - how a layer's bytes are read
+ * struct qcow_layer_ops - how a layer's bytes are read and written
  * @read_iter: read @len bytes at @pos into @iter (advancing it); bytes
  *	       past the end read as zeros; 0 or -EIO
+ * @write_iter: write @len bytes of @iter at @pos (advancing it), durable
+ *		before returning when @fua; 0, -ENOSPC or -EIO
  * @size: current size of the layer's file in bytes
+ * @flush: make every completed write durable; 0 or -EIO
+ * @punch: deallocate a byte range (reads as zeros afterwards); 0 or errno
  *
  * The module uses qcow_file_layer_ops (a struct file); KUnit suites plug in
  * an in-memory image.
@@ -57,7 +69,11 @@ struct qcow_layer;
 struct qcow_layer_ops {
 	int (*read_iter)(struct qcow_layer *l, struct iov_iter *iter,
 			 size_t len, loff_t pos);
+	int (*write_iter)(struct qcow_layer *l, struct iov_iter *iter,
+			  size_t len, loff_t pos, bool fua);
 	u64 (*size)(struct qcow_layer *l);
+	int (*flush)(struct qcow_layer *l);
+	int (*punch)(struct qcow_layer *l, loff_t pos, u64 len);
 };
 
 /**
@@ -105,6 +121,35 @@ struct qcow_layer {
  * @zstd_ws: zstd stream workspace
  * @zstd_ws_size: bytes in @zstd_ws
  * @corrupt: metadata inconsistency was found; reported once
+ *
+ * Read-write state (qcow_refcount.c, qcow_write.c), unused when read-only:
+ * @writable: attached read-write
+ * @lazy_refcounts: the image has the lazy refcounts compatible bit
+ * @meta_lock: serializes every metadata change (see the lock order)
+ * @l2_seq: bumped around L2 entry updates, so lock-free readers of the
+ *	    cache never decode half of an extended entry
+ * @l1_dirty: bitmap of 512-byte L1 sectors changed in memory
+ * @reftable: refcount table (big endian, capacity @reftable_entries)
+ * @reftable_entries: entries in @reftable
+ * @rcache: refcount block slice cache
+ * @free_hint: every cluster below it has a nonzero refcount
+ * @nb_clusters: clusters in use by the file: everything at and beyond it
+ *		 is free (the allocation end)
+ * @meta: clusters known to hold metadata (tables, refcount blocks); data
+ *	  writes into them are refused
+ * @inflight: slow-path operations in progress (struct qcow_wop)
+ * @inflight_wq: woken when one finishes
+ * @frees: clusters to dereference once their last on-disk reference is gone
+ * @nr_frees: entries used in @frees
+ * @max_frees: entries allocated in @frees
+ * @hdr_lock: serializes header sector writes
+ * @hdr_sector: the first sector of the file, as last written
+ * @dirty_set: the dirty bit is set on disk (lazy refcounts)
+ * @epoch: requests in flight, per epoch (see qcow_epoch_wait())
+ * @epoch_cur: current epoch
+ * @epoch_mutex: serializes epoch flips
+ * @epoch_wq: woken when a request of an old epoch completes
+ * @epoch_waiting: someone is waiting on @epoch_wq
  */
 struct qcow_image {
 	struct qcow_layer *layer;
@@ -127,6 +172,51 @@ struct qcow_image {
 	size_t zstd_ws_size;
 
 	atomic_t corrupt;
+
+	bool writable;
+	bool lazy_refcounts;
+	struct mutex meta_lock;		/* see the lock order */
+	seqcount_mutex_t l2_seq;
+	unsigned long *l1_dirty;
+	__be64 *reftable;
+	u64 reftable_entries;
+	struct qcow_cache *rcache;
+	u64 free_hint;
+	u64 nb_clusters;
+	struct xarray meta;
+	struct list_head inflight;
+	wait_queue_head_t inflight_wq;
+	struct qcow_free *frees;
+	unsigned int nr_frees;
+	unsigned int max_frees;
+	struct mutex hdr_lock;		/* header sector */
+	u8 *hdr_sector;
+	bool dirty_set;
+	struct qcow_epoch_count __percpu *epoch;
+	unsigned int epoch_cur;
+	struct mutex epoch_mutex;	/* epoch flips */
+	wait_queue_head_t epoch_wq;
+	bool epoch_waiting;
+};
+
+/**
+ * struct qcow_free - clusters whose reference is dropped at the next flush
+ * @start: first cluster index
+ * @nr: clusters
+ */
+struct qcow_free {
+	u64 start;
+	u64 nr;
+};
+
+/**
+ * struct qcow_epoch_count - per-CPU request counts of the two epochs
+ * @enter: requests that entered each epoch on this CPU
+ * @exit: requests that left each epoch on this CPU
+ */
+struct qcow_epoch_count {
+	unsigned long enter[2];
+	unsigned long exit[2];
 };
 
 enum qcow_state {
@@ -170,12 +260,14 @@ struct qcow_device {
  * @iocb: kiocb of the asynchronous direct read fast path
  * @bvec: segment array when the request has several bios, else NULL
  * @sts: status the request completes with
+ * @epoch: the image epoch the request entered, or -1
  */
 struct qcow_cmd {
 	struct work_struct work;
 	struct kiocb iocb;
 	struct bio_vec *bvec;
 	blk_status_t sts;
+	int epoch;
 };
 
 /* qcow_io.c */
@@ -184,6 +276,11 @@ int qcow_file_read(struct qcow_layer *l, void *buf, size_t len, loff_t pos);
 int qcow_file_read_async(struct qcow_layer *l, struct kiocb *iocb,
 			 struct iov_iter *iter, loff_t pos,
 			 void (*done)(struct kiocb *iocb, long ret));
+int qcow_file_rw_async(struct qcow_layer *l, struct kiocb *iocb,
+		       struct iov_iter *iter, loff_t pos, int flags,
+		       void (*done)(struct kiocb *iocb, long ret));
+int qcow_file_write(struct qcow_layer *l, const void *buf, size_t len,
+		    loff_t pos);
 bool qcow_file_can_dio(struct file *file);
 
 /**
@@ -211,6 +308,14 @@ struct qcow_cache_entry *qcow_cache_get(struct qcow_cache *c, u64 offset);
 void qcow_cache_put(struct qcow_cache *c, struct qcow_cache_entry *e);
 const void *qcow_cache_data(struct qcow_cache_entry *e);
 u64 qcow_cache_bytes(struct qcow_cache *c);
+void *qcow_cache_data_w(struct qcow_cache_entry *e);
+void qcow_cache_mark_dirty(struct qcow_cache *c, struct qcow_cache_entry *e);
+struct qcow_cache_entry *qcow_cache_get_new(struct qcow_cache *c, u64 offset,
+					    const void *data);
+void qcow_cache_drop(struct qcow_cache *c, u64 offset, u64 len);
+unsigned int qcow_cache_nr_dirty(struct qcow_cache *c);
+unsigned int qcow_cache_max(struct qcow_cache *c);
+int qcow_cache_writeback(struct qcow_cache *c);
 void qcow_cache_stats(struct qcow_cache *c, u64 *hits, u64 *misses);
 
 /* qcow_map.c */
@@ -218,6 +323,8 @@ void qcow_cache_stats(struct qcow_cache *c, u64 *hits, u64 *misses);
 /**
  * struct qcow_extent - a run of guest bytes that read the same way
  * @type: what the bytes are (QCOW2_SUBCLUSTER_*)
+ * @copied: NORMAL data whose clusters all have the COPIED flag (refcount
+ *	    one): a write may go straight to @host
  * @len: bytes in the run
  * @host: host offset of the first byte (NORMAL)
  * @comp_offset: compressed data offset (COMPRESSED)
@@ -225,6 +332,7 @@ void qcow_cache_stats(struct qcow_cache *c, u64 *hits, u64 *misses);
  */
 struct qcow_extent {
 	enum qcow2_subcluster_type type;
+	bool copied;
 	u64 len;
 	u64 host;
 	u64 comp_offset;
@@ -235,6 +343,31 @@ int qcow_image_open(struct qcow_layer *l, u64 cache_bytes);
 void qcow_image_close(struct qcow_image *img);
 int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext);
 void qcow_image_corrupt(struct qcow_image *img, const char *fmt, ...);
+
+/* qcow_refcount.c */
+int qcow_refcount_open(struct qcow_image *img);
+void qcow_refcount_close(struct qcow_image *img);
+int qcow_refcount_get(struct qcow_image *img, u64 cluster, u64 *refcount);
+int qcow_refcount_add(struct qcow_image *img, u64 cluster, u64 nr, int delta);
+int qcow_alloc_clusters(struct qcow_image *img, u64 nr, u64 *host, u64 *got);
+int qcow_free_later(struct qcow_image *img, u64 offset, u64 len);
+int qcow_frees_apply(struct qcow_image *img, struct qcow_free *f,
+		     unsigned int nr);
+bool qcow_meta_overlaps(struct qcow_image *img, u64 offset, u64 len);
+void qcow_meta_mark(struct qcow_image *img, u64 offset, u64 len);
+int qcow_reftable_write_entry(struct qcow_image *img, u64 index);
+
+/* qcow_write.c */
+int qcow_image_open_rw(struct qcow_image *img);
+void qcow_image_close_rw(struct qcow_image *img);
+int qcow_header_write(struct qcow_image *img);
+int qcow_layer_write(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
+		     size_t len, bool fua);
+int qcow_layer_zero(struct qcow_layer *l, u64 pos, u64 len, bool discard,
+		    bool unmap);
+int qcow_image_flush(struct qcow_image *img, bool frees);
+int qcow_epoch_enter(struct qcow_image *img);
+void qcow_epoch_exit(struct qcow_image *img, int epoch);
 
 /* qcow_read.c */
 int qcow_layer_read(struct qcow_layer *l, u64 pos, struct iov_iter *iter,

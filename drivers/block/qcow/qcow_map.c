@@ -31,7 +31,9 @@
  * @fmt: what was found, printf style
  *
  * Logs the first report for an image; later ones are counted silently.
- * Read-only images are never written, so the corrupt bit is not set here.
+ * A writable version 3 image gets the corrupt bit in its header, so that
+ * QEMU refuses to write it until it is repaired; writes fail from now on,
+ * reads go on.  Read-only images are never written.
  */
 void qcow_image_corrupt(struct qcow_image *img, const char *fmt, ...)
 {
@@ -45,6 +47,12 @@ void qcow_image_corrupt(struct qcow_image *img, const char *fmt, ...)
 	vaf.va = &args;
 	pr_err("%pD: corrupt image: %pV\n", img->layer->file, &vaf);
 	va_end(args);
+	if (img->writable && img->hdr->version >= 3) {
+		img->hdr->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
+		if (qcow_header_write(img))
+			pr_err("%pD: could not set the corrupt bit\n",
+			       img->layer->file);
+	}
 }
 
 static u64 qcow_default_cache_bytes(const struct qcow2_header *h)
@@ -124,6 +132,14 @@ int qcow_image_open(struct qcow_layer *l, u64 cache_bytes)
 		return -ENOMEM;
 	img->layer = l;
 	mutex_init(&img->decomp_lock);
+	mutex_init(&img->meta_lock);
+	mutex_init(&img->hdr_lock);
+	mutex_init(&img->epoch_mutex);
+	seqcount_mutex_init(&img->l2_seq, &img->meta_lock);
+	INIT_LIST_HEAD(&img->inflight);
+	xa_init(&img->meta);
+	init_waitqueue_head(&img->inflight_wq);
+	init_waitqueue_head(&img->epoch_wq);
 	atomic_set(&img->corrupt, 0);
 	img->file_size = l->ops->size(l);
 
@@ -174,7 +190,9 @@ int qcow_image_open(struct qcow_layer *l, u64 cache_bytes)
 		goto err_free;
 
 	if (h->l1_size) {
-		img->l1 = kvmalloc_array(h->l1_size, sizeof(__be64), GFP_KERNEL);
+		/* Whole sectors: the write path writes L1 back by sector. */
+		img->l1 = kvcalloc(round_up(h->l1_size, SECTOR_SIZE / 8),
+				   sizeof(__be64), GFP_KERNEL);
 		if (!img->l1) {
 			err = -ENOMEM;
 			goto err_free;
@@ -212,10 +230,14 @@ void qcow_image_close(struct qcow_image *img)
 {
 	if (!img)
 		return;
+	qcow_image_close_rw(img);
 	qcow_decompress_free(img);
 	qcow_cache_destroy(img->cache);
 	kvfree(img->l1);
 	kvfree(img->qi);
+	mutex_destroy(&img->epoch_mutex);
+	mutex_destroy(&img->hdr_lock);
+	mutex_destroy(&img->meta_lock);
 	mutex_destroy(&img->decomp_lock);
 	kfree(img);
 }
@@ -242,13 +264,26 @@ static bool qcow_same_kind(const struct qcow2_header *h,
 		return false;
 	switch (t) {
 	case QCOW2_SUBCLUSTER_NORMAL:
-		return e->host_offset == prev->host_offset + h->cluster_size;
+		return e->host_offset == prev->host_offset + h->cluster_size &&
+			e->copied == prev->copied;
 	case QCOW2_SUBCLUSTER_COMPRESSED:
 	case QCOW2_SUBCLUSTER_INVALID:
 		return false;
 	default:
 		return true;
 	}
+}
+
+/* Read one L2 entry of a cached slice, never half of an update. */
+static void qcow_l2_read(struct qcow_image *img, const void *slice, u32 idx,
+			 u64 *word, u64 *bitmap)
+{
+	unsigned int seq;
+
+	do {
+		seq = read_seqcount_begin(&img->l2_seq);
+		qcow2_l2_get(img->hdr, slice, idx, word, bitmap);
+	} while (read_seqcount_retry(&img->l2_seq, seq));
 }
 
 /**
@@ -272,7 +307,8 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 	u64 in_cluster = qcow2_offset_in_cluster(h, pos);
 	struct qcow_cache_entry *ce;
 	struct qcow2_l2e e, prev;
-	u64 l2off, word, bitmap, bytes, span;
+	u64 file_size = READ_ONCE(img->file_size);
+	u64 l2off, word, bitmap, bytes, span, l1e;
 	u32 l2i, idx, sc, run;
 	enum qcow2_subcluster_type t;
 	const void *slice;
@@ -285,10 +321,10 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 		ext->len = min(len, span - (pos & (span - 1)));
 		return 0;
 	}
-	if (qcow2_l1e_decode(h, be64_to_cpu(img->l1[l1i]), img->file_size,
-			     &l2off, &copied)) {
+	l1e = be64_to_cpu(READ_ONCE(img->l1[l1i]));
+	if (qcow2_l1e_decode(h, l1e, file_size, &l2off, &copied)) {
 		qcow_image_corrupt(img, "L1 entry %llu (0x%llx) is invalid", l1i,
-				   be64_to_cpu(img->l1[l1i]));
+				   l1e);
 		return -EIO;
 	}
 	if (!l2off) {
@@ -306,8 +342,8 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 	slice = qcow_cache_data(ce);
 	idx = l2i % eps;
 
-	qcow2_l2_get(h, slice, idx, &word, &bitmap);
-	if (qcow2_l2e_decode(h, word, bitmap, img->file_size, &e)) {
+	qcow_l2_read(img, slice, idx, &word, &bitmap);
+	if (qcow2_l2e_decode(h, word, bitmap, file_size, &e)) {
 		qcow_image_corrupt(img, "invalid L2 entry 0x%llx/0x%llx for guest 0x%llx",
 				   word, bitmap, pos);
 		goto err_io;
@@ -329,6 +365,7 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 		goto err_io;
 
 	ext->type = t;
+	ext->copied = e.copied;
 	ext->host = e.host_offset + in_cluster;
 	ext->comp_offset = e.comp_offset;
 	ext->comp_len = e.comp_len;
@@ -344,8 +381,8 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 	/* Extend over following clusters of the same kind in this slice. */
 	while (bytes < len && sc + run == nsc && ++idx < eps) {
 		prev = e;
-		qcow2_l2_get(h, slice, idx, &word, &bitmap);
-		if (qcow2_l2e_decode(h, word, bitmap, img->file_size, &e) ||
+		qcow_l2_read(img, slice, idx, &word, &bitmap);
+		if (qcow2_l2e_decode(h, word, bitmap, file_size, &e) ||
 		    !qcow_same_kind(h, t, &prev, &e))
 			break;
 		if (t == QCOW2_SUBCLUSTER_NORMAL &&

@@ -1,0 +1,698 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow: refcounts and cluster allocation.
+ *
+ * The refcount table is held in memory (it is at most 8 MiB); refcount
+ * blocks are cached in slices like L2 tables (img->rcache) and written back
+ * by qcow_image_flush().  Everything here runs with img->meta_lock held.
+ *
+ * Allocation takes the first free cluster at or after img->free_hint
+ * (every cluster below the hint is in use) and extends the run over the
+ * following free clusters, up to what the caller asked for and within one
+ * refcount block's range.  Clusters at and beyond img->nb_clusters are
+ * free: allocation there extends the file.
+ *
+ * A refcount block is created when a cluster whose range has none is
+ * allocated.  Its range has no cluster in use (none could be counted), so
+ * the block goes into the first cluster of its own range and counts
+ * itself: no recursion.  It is written and flushed before the refcount
+ * table entry that points to it.
+ *
+ * When the refcount table is full it is grown and moved to the end of the
+ * allocated space, followed by the refcount blocks that count the new
+ * table and themselves.  The new table and blocks are written and flushed,
+ * then the header is switched in one sector write and flushed, then the
+ * old table is freed.  A crash at any point leaves either the old or the
+ * new table in the header; the other is a leak at worst.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "qcow_main.h"
+
+#define QCOW_RCACHE_BYTES	BIT(20)
+#define QCOW_REFTABLE_SECTOR	(SECTOR_SIZE / sizeof(__be64))
+
+static u64 qcow_cluster_limit(const struct qcow2_header *h)
+{
+	return QCOW2_MAX_HOST_OFFSET >> h->cluster_bits;
+}
+
+/**
+ * qcow_meta_overlaps() - whether a host range touches known metadata
+ * @img: image
+ * @offset: first byte
+ * @len: bytes (> 0)
+ *
+ * Lock-free (RCU inside the xarray): usable on the fast path.
+ *
+ * Return: true when a cluster of the range holds a table or block.
+ */
+bool qcow_meta_overlaps(struct qcow_image *img, u64 offset, u64 len)
+{
+	unsigned long idx = offset >> img->hdr->cluster_bits;
+	unsigned long last = (offset + len - 1) >> img->hdr->cluster_bits;
+
+	return xa_find(&img->meta, &idx, last, XA_PRESENT) != NULL;
+}
+
+/**
+ * qcow_meta_mark() - record that a host range holds metadata
+ * @img: image
+ * @offset: first byte
+ * @len: bytes (> 0)
+ */
+void qcow_meta_mark(struct qcow_image *img, u64 offset, u64 len)
+{
+	u64 c = offset >> img->hdr->cluster_bits;
+	u64 last = (offset + len - 1) >> img->hdr->cluster_bits;
+
+	/* Failure to record only weakens a safety check: not fatal. */
+	for (; c <= last; c++)
+		xa_store(&img->meta, c, xa_mk_value(1), GFP_NOIO);
+}
+
+static void qcow_grow_end(struct qcow_image *img, u64 end)
+{
+	if (end > img->nb_clusters)
+		img->nb_clusters = end;
+	end <<= img->hdr->cluster_bits;
+	if (end > READ_ONCE(img->file_size))
+		WRITE_ONCE(img->file_size, end);
+}
+
+/* Refcount block of range @ri: its offset, 0 when there is none. */
+static int qcow_refblock(struct qcow_image *img, u64 ri, u64 *off)
+{
+	u64 raw;
+
+	*off = 0;
+	if (ri >= img->reftable_entries)
+		return 0;
+	raw = be64_to_cpu(img->reftable[ri]);
+	if (qcow2_reftable_entry_decode(img->hdr, raw, READ_ONCE(img->file_size),
+					off)) {
+		qcow_image_corrupt(img, "refcount table entry %llu (0x%llx) is invalid",
+				   ri, raw);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Where the refcount of @cluster lives: slice offset (0: none) and index. */
+static int qcow_refcount_locate(struct qcow_image *img, u64 cluster,
+				u64 *slice_off, u32 *idx)
+{
+	const struct qcow2_header *h = img->hdr;
+	u32 eps = (img->slice_size * 8) >> h->refcount_order;
+	u64 in_block = cluster & ((1ULL << h->refblock_bits) - 1);
+	u64 rb;
+	int err;
+
+	err = qcow_refblock(img, cluster >> h->refblock_bits, &rb);
+	if (err)
+		return err;
+	*slice_off = rb ? rb + div_u64(in_block, eps) * img->slice_size : 0;
+	*idx = in_block % eps;
+	return 0;
+}
+
+/**
+ * qcow_refcount_get() - read the refcount of a cluster
+ * @img: image
+ * @cluster: host cluster index
+ * @refcount: the value; 0 when no refcount block covers the cluster
+ *
+ * Return: 0, -EIO or -ENOMEM.
+ */
+int qcow_refcount_get(struct qcow_image *img, u64 cluster, u64 *refcount)
+{
+	struct qcow_cache_entry *e;
+	u64 off;
+	u32 idx;
+	int err;
+
+	*refcount = 0;
+	err = qcow_refcount_locate(img, cluster, &off, &idx);
+	if (err || !off)
+		return err;
+	e = qcow_cache_get(img->rcache, off);
+	if (IS_ERR(e))
+		return PTR_ERR(e);
+	*refcount = qcow2_refcount_get(qcow_cache_data(e), img->hdr->refcount_order,
+				       idx);
+	qcow_cache_put(img->rcache, e);
+	return 0;
+}
+
+/* A cluster's last reference is gone: forget everything cached about it. */
+static void qcow_cluster_freed(struct qcow_image *img, u64 cluster)
+{
+	u64 off = cluster << img->hdr->cluster_bits;
+
+	xa_erase(&img->meta, cluster);
+	qcow_cache_drop(img->cache, off, img->hdr->cluster_size);
+	qcow_cache_drop(img->rcache, off, img->hdr->cluster_size);
+	if (cluster < img->free_hint)
+		img->free_hint = cluster;
+}
+
+/**
+ * qcow_refcount_add() - change the refcounts of a run of clusters
+ * @img: image, meta_lock held
+ * @cluster: first host cluster index
+ * @nr: clusters
+ * @delta: +1 or -1
+ *
+ * The change is made in the cache and written back by the next flush.  A
+ * refcount that would drop below zero or overflow is refused, and the
+ * clusters before it keep their change.
+ *
+ * Return: 0, -EIO (corrupt metadata or a failed read), -ERANGE (the
+ * refcount would overflow its width) or -ENOMEM.
+ */
+int qcow_refcount_add(struct qcow_image *img, u64 cluster, u64 nr, int delta)
+{
+	const struct qcow2_header *h = img->hdr;
+	struct qcow_cache_entry *e = NULL;
+	u64 max = qcow2_refcount_max(h->refcount_order);
+	u64 off, cur_off = 0, v;
+	u32 idx;
+	int err = 0;
+
+	lockdep_assert_held(&img->meta_lock);
+	for (; nr; cluster++, nr--) {
+		err = qcow_refcount_locate(img, cluster, &off, &idx);
+		if (err)
+			break;
+		if (!off) {
+			qcow_image_corrupt(img, "cluster %llu is in use but has no refcount block",
+					   cluster);
+			err = -EIO;
+			break;
+		}
+		if (!e || off != cur_off) {
+			if (e)
+				qcow_cache_put(img->rcache, e);
+			e = qcow_cache_get(img->rcache, off);
+			if (IS_ERR(e)) {
+				err = PTR_ERR(e);
+				e = NULL;
+				break;
+			}
+			cur_off = off;
+		}
+		v = qcow2_refcount_get(qcow_cache_data(e), h->refcount_order, idx);
+		if (delta < 0 && !v) {
+			qcow_image_corrupt(img, "refcount of cluster %llu would drop below zero",
+					   cluster);
+			err = -EIO;
+			break;
+		}
+		if (delta > 0 && v == max) {
+			err = -ERANGE;
+			break;
+		}
+		v += delta;
+		qcow2_refcount_set(qcow_cache_data_w(e), h->refcount_order, idx, v);
+		qcow_cache_mark_dirty(img->rcache, e);
+		if (!v)
+			qcow_cluster_freed(img, cluster);
+	}
+	if (e)
+		qcow_cache_put(img->rcache, e);
+	return err;
+}
+
+/**
+ * qcow_reftable_write_entry() - write the refcount table sector holding
+ * entry @index
+ * @img: image, meta_lock held
+ * @index: refcount table index
+ *
+ * Return: 0, -ENOSPC or -EIO.
+ */
+int qcow_reftable_write_entry(struct qcow_image *img, u64 index)
+{
+	u64 first = round_down(index, QCOW_REFTABLE_SECTOR);
+
+	return qcow_file_write(img->layer, img->reftable + first, SECTOR_SIZE,
+			       img->hdr->refcount_table_offset +
+			       first * sizeof(__be64));
+}
+
+/* Ranges [first, last] of refcount blocks that do not exist yet. */
+static u64 qcow_missing_refblocks(struct qcow_image *img, u64 first, u64 last)
+{
+	u64 ri, n = 0;
+
+	for (ri = first; ri <= last; ri++)
+		if (ri >= img->reftable_entries || !img->reftable[ri])
+			n++;
+	return n;
+}
+
+/*
+ * Grow the refcount table to at least @min_entries and move it to the end
+ * of the allocated space, with the refcount blocks it needs after it.
+ */
+static int qcow_reftable_grow(struct qcow_image *img, u64 min_entries)
+{
+	struct qcow2_header *h = img->hdr;
+	u32 cb = h->cluster_bits, rb_bits = h->refblock_bits;
+	u64 cs = h->cluster_size;
+	u64 old_off = h->refcount_table_offset;
+	u32 old_clusters = h->refcount_table_clusters;
+	u64 p = img->nb_clusters, t, m = 0, entries, ri, k, c, end;
+	__be64 *table = NULL;
+	void *blocks = NULL;
+	unsigned int i;
+	int err;
+
+	lockdep_assert_held(&img->meta_lock);
+	entries = max(min_entries, img->reftable_entries + img->reftable_entries / 2);
+	for (;;) {
+		t = DIV_ROUND_UP_ULL(entries * sizeof(__be64), cs);
+		end = p + t + m;
+		k = qcow_missing_refblocks(img, p >> rb_bits, (end - 1) >> rb_bits);
+		if (((end - 1) >> rb_bits) >= t * cs / sizeof(__be64)) {
+			entries = ((end - 1) >> rb_bits) + 1;
+			continue;
+		}
+		if (k == m)
+			break;
+		m = k;
+	}
+	entries = t * cs / sizeof(__be64);
+	if (t * cs > QCOW2_MAX_REFTABLE_BYTES || end > qcow_cluster_limit(h)) {
+		pr_err_ratelimited("%pD: refcount table cannot grow beyond %u bytes\n",
+				   img->layer->file, QCOW2_MAX_REFTABLE_BYTES);
+		return -ENOSPC;
+	}
+
+	table = kvzalloc(t * cs, GFP_NOIO);
+	blocks = m ? kvzalloc(m * cs, GFP_NOIO) : NULL;
+	if (!table || (m && !blocks)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	memcpy(table, img->reftable, img->reftable_entries * sizeof(__be64));
+
+	/* New blocks at p + t ...: each counts the new clusters in its range. */
+	k = 0;
+	for (ri = p >> rb_bits; ri <= (end - 1) >> rb_bits; ri++) {
+		void *blk;
+
+		if (ri < img->reftable_entries && img->reftable[ri])
+			continue;
+		blk = blocks + k * cs;
+		table[ri] = cpu_to_be64((p + t + k) << cb);
+		for (c = max(p, ri << rb_bits);
+		     c < min(end, (ri + 1) << rb_bits); c++)
+			qcow2_refcount_set(blk, h->refcount_order,
+					   c & ((1ULL << rb_bits) - 1), 1);
+		k++;
+	}
+	/* Clusters of the new area in ranges that already have a block. */
+	for (c = p; c < end; c++) {
+		ri = c >> rb_bits;
+		if (ri < img->reftable_entries && img->reftable[ri]) {
+			err = qcow_refcount_add(img, c, 1, 1);
+			if (err)
+				goto out;
+		}
+	}
+	qcow_cache_drop(img->cache, p << cb, (t + m) << cb);
+	qcow_cache_drop(img->rcache, p << cb, (t + m) << cb);
+	err = qcow_cache_writeback(img->rcache);
+	if (!err && m)
+		err = qcow_file_write(img->layer, blocks, m * cs, (p + t) << cb);
+	if (!err)
+		err = qcow_file_write(img->layer, table, t * cs, p << cb);
+	if (!err)
+		err = img->layer->ops->flush(img->layer);
+	if (err)
+		goto out_undo;
+
+	h->refcount_table_offset = p << cb;
+	h->refcount_table_clusters = t;
+	err = qcow_header_write(img);
+	if (err) {
+		h->refcount_table_offset = old_off;
+		h->refcount_table_clusters = old_clusters;
+		goto out_undo;
+	}
+
+	swap(img->reftable, table);
+	img->reftable_entries = entries;
+	qcow_grow_end(img, end);
+	qcow_meta_mark(img, p << cb, (t + m) << cb);
+	for (i = 0; i < img->nr_regions; i++)
+		if (img->regions[i].start == old_off &&
+		    !strcmp(img->regions[i].what, "refcount table")) {
+			img->regions[i].start = p << cb;
+			img->regions[i].len = t << cb;
+		}
+	/* The header no longer points at the old table: free it. */
+	err = qcow_refcount_add(img, old_off >> cb, old_clusters, -1);
+	if (!err)
+		img->layer->ops->punch(img->layer, old_off, (u64)old_clusters << cb);
+	pr_info_ratelimited("%pD: refcount table moved to 0x%llx (%llu clusters)\n",
+			    img->layer->file, p << cb, t);
+	err = 0;
+	goto out;
+
+out_undo:
+	/* Nothing points at the new area: take back its counts in old blocks. */
+	for (c = p; c < end; c++) {
+		ri = c >> rb_bits;
+		if (ri < img->reftable_entries && img->reftable[ri])
+			qcow_refcount_add(img, c, 1, -1);
+	}
+out:
+	kvfree(blocks);
+	kvfree(table);
+	return err;
+}
+
+/* Create the refcount block of range @ri inside that range. */
+static int qcow_refblock_create(struct qcow_image *img, u64 ri)
+{
+	const struct qcow2_header *h = img->hdr;
+	u64 cs = h->cluster_size;
+	u64 r = ri << h->refblock_bits;
+	u64 off = r << h->cluster_bits;
+	void *buf;
+	int err;
+
+	if (ri >= img->reftable_entries) {
+		err = qcow_reftable_grow(img, ri + 1);
+		if (err)
+			return err;
+		if (img->reftable[ri])
+			return 0;	/* the growth created it */
+	}
+	if (!r || r >= qcow_cluster_limit(h) ||
+	    xa_load(&img->meta, r)) {
+		qcow_image_corrupt(img, "no refcount block for range %llu, but cluster %llu is in use",
+				   ri, r);
+		return -EIO;
+	}
+	buf = kvzalloc(cs, GFP_NOIO);
+	if (!buf)
+		return -ENOMEM;
+	qcow2_refcount_set(buf, h->refcount_order, 0, 1);
+	qcow_cache_drop(img->cache, off, cs);
+	qcow_cache_drop(img->rcache, off, cs);
+	err = qcow_file_write(img->layer, buf, cs, off);
+	kvfree(buf);
+	if (!err)
+		err = img->layer->ops->flush(img->layer);
+	if (err)
+		return err;
+	qcow_grow_end(img, r + 1);
+	img->reftable[ri] = cpu_to_be64(off);
+	err = qcow_reftable_write_entry(img, ri);
+	if (err) {
+		img->reftable[ri] = 0;
+		return err;
+	}
+	qcow_meta_mark(img, off, cs);
+	return 0;
+}
+
+/**
+ * qcow_alloc_clusters() - allocate a run of free clusters
+ * @img: image, meta_lock held
+ * @nr: clusters wanted (> 0)
+ * @host: byte offset of the first cluster allocated
+ * @got: clusters allocated, 1..@nr, contiguous
+ *
+ * The refcounts are set to one in the cache.  The caller references the
+ * clusters from L2 entries only after that (the flush writes refcounts
+ * first), or gives them back with qcow_refcount_add(-1) if its I/O failed.
+ *
+ * Return: 0, -ENOSPC (offsets would exceed the format's limit, or the
+ * refcount table cannot grow), -EIO or -ENOMEM.
+ */
+int qcow_alloc_clusters(struct qcow_image *img, u64 nr, u64 *host, u64 *got)
+{
+	const struct qcow2_header *h = img->hdr;
+	u64 limit = qcow_cluster_limit(h);
+	u64 c, n, end, rc, rb;
+	int err;
+
+	lockdep_assert_held(&img->meta_lock);
+restart:
+	c = img->free_hint;
+	for (;;) {
+		if (c >= limit)
+			return -ENOSPC;
+		err = qcow_refcount_get(img, c, &rc);
+		if (err)
+			return err;
+		if (!rc && !xa_load(&img->meta, c))
+			break;
+		if (c == img->free_hint)
+			img->free_hint = c + 1;
+		c++;
+	}
+	err = qcow_refblock(img, c >> h->refblock_bits, &rb);
+	if (err)
+		return err;
+	if (!rb) {
+		err = qcow_refblock_create(img, c >> h->refblock_bits);
+		if (err)
+			return err;
+		goto restart;
+	}
+
+	end = min3(c + nr, ((c >> h->refblock_bits) + 1) << h->refblock_bits,
+		   limit);
+	for (n = 1; c + n < end; n++) {
+		err = qcow_refcount_get(img, c + n, &rc);
+		if (err)
+			return err;
+		if (rc || xa_load(&img->meta, c + n))
+			break;
+	}
+	err = qcow_refcount_add(img, c, n, 1);
+	if (err)
+		return err;
+	if (c == img->free_hint)
+		img->free_hint = c + n;
+	qcow_grow_end(img, c + n);
+	*host = c << h->cluster_bits;
+	*got = n;
+	return 0;
+}
+
+/**
+ * qcow_free_later() - drop a reference at the next flush
+ * @img: image, meta_lock held
+ * @offset: first byte of the host range (a cluster, or compressed data)
+ * @len: bytes (> 0)
+ *
+ * The reference from an L2 or L1 entry that was just changed in memory;
+ * its refcount may only drop once the change is on disk, which is what
+ * qcow_image_flush() arranges.  Every cluster the range touches loses one
+ * reference.
+ *
+ * Return: 0 or -ENOMEM (the clusters then leak: harmless).
+ */
+int qcow_free_later(struct qcow_image *img, u64 offset, u64 len)
+{
+	u32 cb = img->hdr->cluster_bits;
+	u64 first = offset >> cb, nr = ((offset + len - 1) >> cb) - first + 1;
+	struct qcow_free *f;
+
+	lockdep_assert_held(&img->meta_lock);
+	if (img->nr_frees) {
+		f = &img->frees[img->nr_frees - 1];
+		if (f->start + f->nr == first) {
+			f->nr += nr;
+			return 0;
+		}
+	}
+	if (img->nr_frees == img->max_frees) {
+		unsigned int max = max(64U, img->max_frees * 2);
+
+		f = kvrealloc(img->frees, img->max_frees * sizeof(*f),
+			      max * sizeof(*f), GFP_NOIO);
+		if (!f)
+			return -ENOMEM;
+		img->frees = f;
+		img->max_frees = max;
+	}
+	img->frees[img->nr_frees].start = first;
+	img->frees[img->nr_frees].nr = nr;
+	img->nr_frees++;
+	return 0;
+}
+
+/**
+ * qcow_frees_apply() - drop the references queued by qcow_free_later()
+ * @img: image, meta_lock held
+ * @f: the queued entries, taken from @img->frees before the write-back
+ *     that removed their last on-disk references
+ * @nr: entries
+ *
+ * Clusters whose refcount reaches zero are punched out of the file.
+ *
+ * Return: 0 or the first error (the rest are still applied).
+ */
+int qcow_frees_apply(struct qcow_image *img, struct qcow_free *f,
+		     unsigned int nr)
+{
+	u32 cb = img->hdr->cluster_bits;
+	u64 c, rc, run;
+	unsigned int i;
+	int err = 0, ret;
+
+	lockdep_assert_held(&img->meta_lock);
+	for (i = 0; i < nr; i++) {
+		ret = qcow_refcount_add(img, f[i].start, f[i].nr, -1);
+		if (ret && !err)
+			err = ret;
+		for (c = f[i].start; c < f[i].start + f[i].nr; c += run) {
+			run = 1;
+			if (qcow_refcount_get(img, c, &rc) || rc)
+				continue;
+			while (c + run < f[i].start + f[i].nr &&
+			       !qcow_refcount_get(img, c + run, &rc) && !rc)
+				run++;
+			img->layer->ops->punch(img->layer, c << cb, run << cb);
+		}
+	}
+	return err;
+}
+
+static int qcow_meta_mark_l1(struct qcow_image *img, const __be64 *l1,
+			     u32 l1_size)
+{
+	const struct qcow2_header *h = img->hdr;
+	u64 l2off;
+	bool copied;
+	u32 i;
+
+	for (i = 0; i < l1_size; i++) {
+		if (qcow2_l1e_decode(h, be64_to_cpu(l1[i]), img->file_size,
+				     &l2off, &copied))
+			continue;	/* reported when used */
+		if (l2off)
+			qcow_meta_mark(img, l2off, h->cluster_size);
+	}
+	return 0;
+}
+
+/* Record every table the image holds: the snapshots' too. */
+static int qcow_meta_scan(struct qcow_image *img)
+{
+	const struct qcow2_header *h = img->hdr;
+	u64 rb, pos, end;
+	unsigned int i;
+	void *buf = NULL;
+	int err = 0;
+
+	for (i = 0; i < img->nr_regions; i++)
+		qcow_meta_mark(img, img->regions[i].start, img->regions[i].len);
+	for (i = 0; i < img->reftable_entries; i++) {
+		if (!img->reftable[i])
+			continue;
+		err = qcow_refblock(img, i, &rb);
+		if (err)
+			return err;
+		qcow_meta_mark(img, rb, h->cluster_size);
+	}
+	qcow_meta_mark_l1(img, img->l1, h->l1_size);
+
+	if (!h->nb_snapshots)
+		return 0;
+	/* The table was checked at open: parse it again for the L1 tables. */
+	for (i = 0; i < img->nr_regions; i++)
+		if (!strcmp(img->regions[i].what, "snapshot table"))
+			break;
+	if (i == img->nr_regions)
+		return 0;
+	end = img->regions[i].len;
+	buf = kvmalloc(end, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	err = qcow_file_read(img->layer, buf, end, h->snapshots_offset);
+	for (pos = 0, i = 0; !err && i < h->nb_snapshots; i++) {
+		struct qcow2_snapshot sn;
+		size_t used;
+		__be64 *l1;
+
+		err = qcow2_snapshot_parse(h, buf + pos, end - pos, img->file_size,
+					   &sn, &used, NULL);
+		if (err)
+			break;
+		pos += used;
+		if (!sn.l1_size)
+			continue;
+		qcow_meta_mark(img, sn.l1_table_offset,
+			       (u64)sn.l1_size * sizeof(__be64));
+		l1 = kvmalloc_array(sn.l1_size, sizeof(*l1), GFP_KERNEL);
+		if (!l1) {
+			err = -ENOMEM;
+			break;
+		}
+		err = qcow_file_read(img->layer, l1, sn.l1_size * sizeof(*l1),
+				     sn.l1_table_offset);
+		if (!err)
+			qcow_meta_mark_l1(img, l1, sn.l1_size);
+		kvfree(l1);
+	}
+	kvfree(buf);
+	return err;
+}
+
+/**
+ * qcow_refcount_open() - load what allocation needs
+ * @img: image being attached read-write
+ *
+ * Return: 0, -EIO or -ENOMEM.
+ */
+int qcow_refcount_open(struct qcow_image *img)
+{
+	const struct qcow2_header *h = img->hdr;
+	size_t bytes = (size_t)h->refcount_table_clusters * h->cluster_size;
+	int err;
+
+	img->reftable = kvzalloc(bytes, GFP_KERNEL);
+	if (!img->reftable)
+		return -ENOMEM;
+	err = qcow_file_read(img->layer, img->reftable, bytes,
+			     h->refcount_table_offset);
+	if (err)
+		return err;
+	img->reftable_entries = bytes / sizeof(__be64);
+	img->rcache = qcow_cache_create(img->layer, img->slice_size,
+					QCOW_RCACHE_BYTES);
+	if (IS_ERR(img->rcache)) {
+		err = PTR_ERR(img->rcache);
+		img->rcache = NULL;
+		return err;
+	}
+	img->nb_clusters = DIV_ROUND_UP_ULL(img->file_size, h->cluster_size);
+	img->free_hint = 0;
+	return qcow_meta_scan(img);
+}
+
+/**
+ * qcow_refcount_close() - free what qcow_refcount_open() set up
+ * @img: image
+ */
+void qcow_refcount_close(struct qcow_image *img)
+{
+	qcow_cache_destroy(img->rcache);
+	img->rcache = NULL;
+	kvfree(img->reftable);
+	img->reftable = NULL;
+	kvfree(img->frees);
+	img->frees = NULL;
+	xa_destroy(&img->meta);
+}

@@ -1,0 +1,1085 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow: the write path.
+ *
+ * A write to clusters that are allocated with the COPIED flag (refcount
+ * one) goes straight to the image file: that is the fast path, and it
+ * takes no lock beyond the slice cache's.  Everything else takes the slow
+ * path, one batch (the clusters of the request that share one L2 slice) at
+ * a time:
+ *
+ *  1. under img->meta_lock: wait until no other operation is in flight on
+ *     these guest clusters, make the L2 table writable (allocate it, or
+ *     copy it when it is shared with a snapshot), decide per cluster where
+ *     the data goes (the cluster itself, or a newly allocated one) and what
+ *     must be copied around the guest data (backing file, old shared or
+ *     compressed cluster, zeros), allocate, and register the batch in
+ *     img->inflight;
+ *  2. without the lock: read the copy-on-write parts through the current
+ *     mapping and write them with the guest data, one I/O per run of
+ *     contiguous host clusters;
+ *  3. under the lock: point the L2 entries at the new data (the slice is
+ *     dirty in the cache), queue the old references for release, leave
+ *     img->inflight and wake waiters.
+ *
+ * With extended L2 entries a write allocates only the subclusters it
+ * touches and copies only the parts of the first and last subcluster it
+ * does not cover.
+ *
+ * On-disk ordering (Documentation/design.rst has the full argument):
+ * data and refcount increases reach the disk (fdatasync) before the L2 and
+ * L1 entries that reference them; an old reference's refcount drops only
+ * after the entry that held it was written and flushed, and after every
+ * request that might still use the old mapping has completed (epochs).
+ * qcow_image_flush() does all of that, for REQ_OP_FLUSH, FUA, detach and
+ * when too many slices are dirty.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <linux/vmalloc.h>
+#include <linux/wait.h>
+
+#include "qcow_main.h"
+
+/**
+ * struct qcow_wop - a slow-path operation in flight on guest clusters
+ * @node: entry in img->inflight
+ * @first: first guest cluster index
+ * @last: last guest cluster index
+ */
+struct qcow_wop {
+	struct list_head node;
+	u64 first;
+	u64 last;
+};
+
+/**
+ * struct qcow_wplan - what the slow path does to one guest cluster
+ * @host: host cluster the data goes to (0: nothing to write)
+ * @alloc: @host was allocated for this write
+ * @rs: first byte of the cluster written to @host
+ * @re: end of the bytes written to @host
+ * @word: new L2 entry
+ * @bitmap: new subcluster bitmap (extended L2)
+ * @free_off: old host range to dereference (0: none)
+ * @free_len: its length
+ */
+struct qcow_wplan {
+	u64 host;
+	bool alloc;
+	u32 rs;
+	u32 re;
+	u64 word;
+	u64 bitmap;
+	u64 free_off;
+	u64 free_len;
+};
+
+/* ------------------------------------------------------------------------
+ * epochs: when may a cluster that lost its last reference be reused?
+ *
+ * Every request that maps guest offsets without meta_lock enters the
+ * current epoch when it starts and leaves it when it completes (possibly
+ * in interrupt context).  qcow_epoch_wait() flips the epoch and waits until
+ * the previous one is empty: after that, no request can still be using a
+ * mapping that was changed before the flip.
+ */
+
+/**
+ * qcow_epoch_enter() - a request starts using mappings
+ * @img: image
+ *
+ * Return: the epoch to pass to qcow_epoch_exit().
+ */
+int qcow_epoch_enter(struct qcow_image *img)
+{
+	int idx = READ_ONCE(img->epoch_cur) & 1;
+
+	this_cpu_inc(img->epoch->enter[idx]);
+	smp_mb(); /* the enter is seen before the request reads any mapping */
+	return idx;
+}
+
+/**
+ * qcow_epoch_exit() - a request is done with its mappings
+ * @img: image
+ * @epoch: what qcow_epoch_enter() returned
+ *
+ * May be called from interrupt context.
+ */
+void qcow_epoch_exit(struct qcow_image *img, int epoch)
+{
+	smp_mb(); /* the request's I/O is done before the exit is seen */
+	this_cpu_inc(img->epoch->exit[epoch]);
+	if (READ_ONCE(img->epoch_waiting))
+		wake_up(&img->epoch_wq);
+}
+
+static bool qcow_epoch_empty(struct qcow_image *img, int idx)
+{
+	unsigned long enter = 0, exit = 0;
+	int cpu;
+
+	/* Exits first: an exit is never counted without its enter. */
+	for_each_possible_cpu(cpu)
+		exit += per_cpu_ptr(img->epoch, cpu)->exit[idx];
+	smp_mb();
+	for_each_possible_cpu(cpu)
+		enter += per_cpu_ptr(img->epoch, cpu)->enter[idx];
+	return enter == exit;
+}
+
+static void qcow_epoch_wait(struct qcow_image *img)
+{
+	int old;
+
+	mutex_lock(&img->epoch_mutex);
+	old = img->epoch_cur & 1;
+	WRITE_ONCE(img->epoch_cur, img->epoch_cur + 1);
+	WRITE_ONCE(img->epoch_waiting, true);
+	smp_mb(); /* the flip is seen before the counts are read */
+	wait_event(img->epoch_wq, qcow_epoch_empty(img, old));
+	WRITE_ONCE(img->epoch_waiting, false);
+	mutex_unlock(&img->epoch_mutex);
+}
+
+/* ------------------------------------------------------------------------
+ * header
+ */
+
+/**
+ * qcow_header_write() - write the header fields of img->hdr to disk
+ * @img: writable image
+ *
+ * The whole first sector is rewritten (one sector write, atomic on every
+ * disk qcow2 lives on) and flushed.
+ *
+ * Return: 0 or -EIO/-ENOSPC.
+ */
+int qcow_header_write(struct qcow_image *img)
+{
+	const struct qcow2_header *h = img->hdr;
+	struct qcow2_header_disk disk;
+	size_t n;
+	int err;
+
+	qcow2_header_encode(h, &disk);
+	n = h->version >= 3 ? min_t(size_t, h->header_length, sizeof(disk)) :
+			      QCOW2_V2_HEADER_LEN;
+	mutex_lock(&img->hdr_lock);
+	memcpy(img->hdr_sector, &disk, n);
+	err = qcow_file_write(img->layer, img->hdr_sector, SECTOR_SIZE, 0);
+	if (!err)
+		err = img->layer->ops->flush(img->layer);
+	mutex_unlock(&img->hdr_lock);
+	return err;
+}
+
+/* Set the dirty bit before the first metadata change (lazy refcounts). */
+static int qcow_meta_begin(struct qcow_image *img)
+{
+	int err;
+
+	lockdep_assert_held(&img->meta_lock);
+	if (!img->lazy_refcounts || img->dirty_set)
+		return 0;
+	img->hdr->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
+	err = qcow_header_write(img);
+	if (err) {
+		img->hdr->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+		return err;
+	}
+	img->dirty_set = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * flush: metadata write-back in dependency order
+ */
+
+static int qcow_l1_writeback(struct qcow_image *img)
+{
+	const struct qcow2_header *h = img->hdr;
+	unsigned int nsect = DIV_ROUND_UP(h->l1_size, SECTOR_SIZE / 8);
+	unsigned int s;
+	int err;
+
+	for_each_set_bit(s, img->l1_dirty, nsect) {
+		err = qcow_file_write(img->layer, (u8 *)img->l1 + s * SECTOR_SIZE,
+				      SECTOR_SIZE,
+				      h->l1_table_offset + s * SECTOR_SIZE);
+		if (err)
+			return err;
+		clear_bit(s, img->l1_dirty);
+	}
+	return 0;
+}
+
+static bool qcow_l1_is_dirty(struct qcow_image *img)
+{
+	return find_first_bit(img->l1_dirty,
+			      DIV_ROUND_UP(img->hdr->l1_size, SECTOR_SIZE / 8)) <
+		DIV_ROUND_UP(img->hdr->l1_size, SECTOR_SIZE / 8);
+}
+
+/*
+ * Refcount blocks, then a flush (data and refcounts durable), then L2
+ * slices and L1 sectors, then a flush.  With lazy refcounts the refcount
+ * blocks wait for detach (the dirty bit covers them) unless @all.
+ */
+static int qcow_meta_writeback(struct qcow_image *img, bool all)
+{
+	struct qcow_layer *l = img->layer;
+	bool l2 = qcow_cache_nr_dirty(img->cache) || qcow_l1_is_dirty(img);
+	int err = 0;
+
+	lockdep_assert_held(&img->meta_lock);
+	if (!img->lazy_refcounts || all ||
+	    qcow_cache_nr_dirty(img->rcache) > qcow_cache_max(img->rcache) / 2)
+		err = qcow_cache_writeback(img->rcache);
+	if (!err)
+		err = l->ops->flush(l);
+	if (!err && l2) {
+		err = qcow_cache_writeback(img->cache);
+		if (!err)
+			err = qcow_l1_writeback(img);
+		if (!err)
+			err = l->ops->flush(l);
+	}
+	return err;
+}
+
+/**
+ * qcow_image_flush() - make every completed write durable
+ * @img: image
+ * @frees: also release the references queued by qcow_free_later(); not
+ *	   from a context that is inside an epoch (a request being served)
+ *
+ * Return: 0 or -EIO (the metadata stays dirty and is retried later).
+ */
+int qcow_image_flush(struct qcow_image *img, bool frees)
+{
+	struct qcow_free *f = NULL;
+	unsigned int nr = 0, i;
+	int err, ret = 0;
+
+	if (!img->writable)
+		return 0;
+	mutex_lock(&img->meta_lock);
+	if (frees && img->nr_frees) {
+		f = img->frees;
+		nr = img->nr_frees;
+		img->frees = NULL;
+		img->nr_frees = 0;
+		img->max_frees = 0;
+	}
+	err = qcow_meta_writeback(img, false);
+	if (err && f) {
+		/* The old entries may still be on disk: keep the references. */
+		for (i = 0; i < nr; i++)
+			qcow_free_later(img, f[i].start << img->hdr->cluster_bits,
+					f[i].nr << img->hdr->cluster_bits);
+	}
+	mutex_unlock(&img->meta_lock);
+	if (err || !f)
+		goto out;
+
+	qcow_epoch_wait(img);
+	mutex_lock(&img->meta_lock);
+	ret = qcow_frees_apply(img, f, nr);
+	mutex_unlock(&img->meta_lock);
+out:
+	kvfree(f);
+	return err ?: ret;
+}
+
+/* Keep the pinned dirty slices bounded. */
+static int qcow_dirty_limit(struct qcow_image *img)
+{
+	int err = 0;
+
+	if (qcow_cache_nr_dirty(img->cache) > qcow_cache_max(img->cache) / 2 ||
+	    qcow_cache_nr_dirty(img->rcache) > qcow_cache_max(img->rcache) / 2) {
+		mutex_lock(&img->meta_lock);
+		err = qcow_meta_writeback(img, false);
+		mutex_unlock(&img->meta_lock);
+	}
+	return err;
+}
+
+/* ------------------------------------------------------------------------
+ * in-flight operations on guest clusters
+ */
+
+static bool qcow_inflight_conflict(struct qcow_image *img, u64 first, u64 last)
+{
+	struct qcow_wop *w;
+
+	lockdep_assert_held(&img->meta_lock);
+	list_for_each_entry(w, &img->inflight, node)
+		if (w->first <= last && first <= w->last)
+			return true;
+	return false;
+}
+
+/* Wait, dropping meta_lock, until no operation overlaps [first, last]. */
+static void qcow_inflight_wait(struct qcow_image *img, u64 first, u64 last)
+{
+	DEFINE_WAIT(wait);
+
+	lockdep_assert_held(&img->meta_lock);
+	for (;;) {
+		prepare_to_wait(&img->inflight_wq, &wait, TASK_UNINTERRUPTIBLE);
+		if (!qcow_inflight_conflict(img, first, last))
+			break;
+		mutex_unlock(&img->meta_lock);
+		schedule();
+		mutex_lock(&img->meta_lock);
+	}
+	finish_wait(&img->inflight_wq, &wait);
+}
+
+static void qcow_inflight_done(struct qcow_image *img, struct qcow_wop *w)
+{
+	lockdep_assert_held(&img->meta_lock);
+	list_del(&w->node);
+	wake_up_all(&img->inflight_wq);
+}
+
+/* ------------------------------------------------------------------------
+ * L2 tables
+ */
+
+static void qcow_l1_set(struct qcow_image *img, u64 l1i, u64 entry)
+{
+	WRITE_ONCE(img->l1[l1i], cpu_to_be64(entry));
+	set_bit(l1i / (SECTOR_SIZE / 8), img->l1_dirty);
+}
+
+/*
+ * Make the L2 table of guest offset @pos writable: allocate it when the
+ * L1 entry is empty, copy it when it is shared (COPIED clear).  The new
+ * table is written before the L1 entry points at it.  Returns the table's
+ * offset, or 0 in *@l2off when @create is false and there is no table.
+ */
+static int qcow_l2_prepare(struct qcow_image *img, u64 pos, bool create,
+			   u64 *l2off)
+{
+	const struct qcow2_header *h = img->hdr;
+	u64 l1i = qcow2_l1_index(h, pos);
+	u64 raw, old, got, new;
+	void *buf = NULL;
+	bool copied;
+	int err;
+
+	lockdep_assert_held(&img->meta_lock);
+	*l2off = 0;
+	if (l1i >= h->l1_size) {
+		qcow_image_corrupt(img, "guest offset 0x%llx is beyond the L1 table", pos);
+		return -EIO;
+	}
+	raw = be64_to_cpu(READ_ONCE(img->l1[l1i]));
+	if (qcow2_l1e_decode(h, raw, READ_ONCE(img->file_size), &old, &copied)) {
+		qcow_image_corrupt(img, "L1 entry %llu (0x%llx) is invalid", l1i, raw);
+		return -EIO;
+	}
+	if (old && copied) {
+		if (!xa_load(&img->meta, old >> h->cluster_bits)) {
+			/* Not recorded at attach: the L2 table overlaps data? */
+			qcow_image_corrupt(img, "L2 table at 0x%llx is not known metadata",
+					   old);
+			return -EIO;
+		}
+		*l2off = old;
+		return 0;
+	}
+	if (!old && !create)
+		return 0;
+
+	err = qcow_meta_begin(img);
+	if (err)
+		return err;
+	buf = kvzalloc(h->cluster_size, GFP_NOIO);
+	if (!buf)
+		return -ENOMEM;
+	if (old) {
+		err = qcow_file_read(img->layer, buf, h->cluster_size, old);
+		if (err)
+			goto out;
+	}
+	err = qcow_alloc_clusters(img, 1, &new, &got);
+	if (err)
+		goto out;
+	qcow_cache_drop(img->cache, new, h->cluster_size);
+	err = qcow_file_write(img->layer, buf, h->cluster_size, new);
+	if (err) {
+		qcow_refcount_add(img, new >> h->cluster_bits, 1, -1);
+		goto out;
+	}
+	qcow_meta_mark(img, new, h->cluster_size);
+	if (old)
+		qcow_free_later(img, old, h->cluster_size);
+	qcow_l1_set(img, l1i, qcow2_l1e_encode(new, true));
+	*l2off = new;
+out:
+	kvfree(buf);
+	return err;
+}
+
+/* The L2 slice holding guest offset @pos of table @l2off. */
+static struct qcow_cache_entry *qcow_l2_slice(struct qcow_image *img,
+					      u64 l2off, u64 pos, u32 *idx)
+{
+	const struct qcow2_header *h = img->hdr;
+	u32 eps = img->slice_size / h->l2_entry_size;
+	u32 l2i = qcow2_l2_index(h, pos);
+
+	*idx = l2i % eps;
+	return qcow_cache_get(img->cache, l2off + (u64)(l2i / eps) * img->slice_size);
+}
+
+static void qcow_l2_update(struct qcow_image *img, struct qcow_cache_entry *ce,
+			   u32 idx, u64 word, u64 bitmap)
+{
+	lockdep_assert_held(&img->meta_lock);
+	write_seqcount_begin(&img->l2_seq);
+	qcow2_l2_set(img->hdr, qcow_cache_data_w(ce), idx, word, bitmap);
+	write_seqcount_end(&img->l2_seq);
+	qcow_cache_mark_dirty(img->cache, ce);
+}
+
+static int qcow_l2_entry(struct qcow_image *img, struct qcow_cache_entry *ce,
+			 u32 idx, u64 pos, struct qcow2_l2e *e, u64 *word,
+			 u64 *bitmap)
+{
+	qcow2_l2_get(img->hdr, qcow_cache_data(ce), idx, word, bitmap);
+	if (qcow2_l2e_decode(img->hdr, *word, *bitmap, READ_ONCE(img->file_size), e)) {
+		qcow_image_corrupt(img, "invalid L2 entry 0x%llx/0x%llx for guest 0x%llx",
+				   *word, *bitmap, pos);
+		return -EIO;
+	}
+	if ((e->type == QCOW2_CLUSTER_NORMAL || e->type == QCOW2_CLUSTER_ZERO_ALLOC) &&
+	    qcow_meta_overlaps(img, e->host_offset, img->hdr->cluster_size)) {
+		qcow_image_corrupt(img, "data cluster 0x%llx of guest 0x%llx overlaps metadata",
+				   e->host_offset, pos);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void qcow_drop_ref(const struct qcow2_header *h, const struct qcow2_l2e *e,
+			  struct qcow_wplan *p)
+{
+	switch (e->type) {
+	case QCOW2_CLUSTER_NORMAL:
+	case QCOW2_CLUSTER_ZERO_ALLOC:
+		p->free_off = e->host_offset;
+		p->free_len = h->cluster_size;
+		break;
+	case QCOW2_CLUSTER_COMPRESSED:
+		p->free_off = e->comp_offset;
+		p->free_len = e->comp_len;
+		break;
+	default:
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * slow-path writes
+ */
+
+/*
+ * Plan one cluster: @ws..@we are the bytes of the cluster the write
+ * covers.  Sets p->alloc when a new host cluster is needed (the caller
+ * allocates and sets p->host and the entry's offset).
+ */
+static void qcow_plan_cluster(const struct qcow2_header *h,
+			      const struct qcow2_l2e *e, u64 word, u64 bitmap,
+			      u32 ws, u32 we, struct qcow_wplan *p)
+{
+	u32 cs = h->cluster_size, ss = 1U << h->subcluster_bits;
+	bool has_host = e->type == QCOW2_CLUSTER_NORMAL ||
+			e->type == QCOW2_CLUSTER_ZERO_ALLOC;
+
+	memset(p, 0, sizeof(*p));
+	p->bitmap = bitmap;
+	if (!h->extended_l2) {
+		if (has_host && e->copied) {
+			p->host = e->host_offset;
+			/* A zero cluster's other bytes must become zeros. */
+			p->rs = e->type == QCOW2_CLUSTER_NORMAL ? ws : 0;
+			p->re = e->type == QCOW2_CLUSTER_NORMAL ? we : cs;
+			p->word = qcow2_l2e_encode_std(p->host, true, false);
+			return;
+		}
+		p->alloc = true;
+		p->rs = 0;
+		p->re = cs;
+		qcow_drop_ref(h, e, p);
+		return;
+	}
+
+	if (has_host && e->copied) {
+		u32 first = ws / ss, last = (we - 1) / ss;
+		u32 mask = GENMASK(last, first);
+
+		p->host = e->host_offset;
+		p->word = word;
+		p->rs = first * ss;
+		p->re = (last + 1) * ss;
+		p->bitmap = qcow2_l2e_encode_bitmap(e->alloc_bitmap | mask,
+						    e->zero_bitmap & ~mask);
+		return;
+	}
+	p->alloc = true;
+	if (e->type == QCOW2_CLUSTER_UNALLOCATED ||
+	    e->type == QCOW2_CLUSTER_ZERO_PLAIN) {
+		u32 first = ws / ss, last = (we - 1) / ss;
+		u32 mask = GENMASK(last, first);
+
+		p->rs = first * ss;
+		p->re = (last + 1) * ss;
+		p->bitmap = qcow2_l2e_encode_bitmap(mask, e->zero_bitmap & ~mask);
+		return;
+	}
+	/* Shared or compressed: copy the whole cluster as the guest sees it. */
+	p->rs = 0;
+	p->re = cs;
+	p->bitmap = qcow2_l2e_encode_bitmap(U32_MAX, 0);
+	qcow_drop_ref(h, e, p);
+}
+
+/*
+ * Write the planned clusters [i, j) whose host ranges are contiguous:
+ * copy-on-write parts are read through the current mapping of layer @l.
+ */
+static int qcow_write_run(struct qcow_layer *l, struct qcow_wplan *p,
+			  unsigned int i, unsigned int j, u64 cpos,
+			  struct iov_iter *iter, u64 wpos, size_t wlen)
+{
+	const struct qcow2_header *h = l->img->hdr;
+	u64 gstart = cpos + ((u64)i << h->cluster_bits) + p[i].rs;
+	u64 gend = cpos + ((u64)(j - 1) << h->cluster_bits) + p[j - 1].re;
+	u64 host = p[i].host + p[i].rs;
+	u64 ds = max(gstart, wpos), de = min(gend, wpos + wlen);
+	struct iov_iter sub, bi;
+	struct kvec kv;
+	size_t n = gend - gstart;
+	void *buf;
+	int err;
+
+	sub = *iter;
+	iov_iter_advance(&sub, ds - wpos);
+	if (ds == gstart && de == gend)
+		return l->ops->write_iter(l, &sub, n, host, false);
+
+	buf = kvmalloc(n, GFP_NOIO);
+	if (!buf)
+		return -ENOMEM;
+	kv.iov_base = buf;
+	kv.iov_len = n;
+	if (ds > gstart) {
+		iov_iter_kvec(&bi, READ, &kv, 1, ds - gstart);
+		err = qcow_layer_read(l, gstart, &bi, ds - gstart);
+		if (err)
+			goto out;
+	}
+	if (gend > de) {
+		kv.iov_base = buf + (de - gstart);
+		kv.iov_len = gend - de;
+		iov_iter_kvec(&bi, READ, &kv, 1, gend - de);
+		err = qcow_layer_read(l, de, &bi, gend - de);
+		if (err)
+			goto out;
+	}
+	if (copy_from_iter(buf + (ds - gstart), de - ds, &sub) != de - ds) {
+		err = -EIO;
+		goto out;
+	}
+	kv.iov_base = buf;
+	kv.iov_len = n;
+	iov_iter_kvec(&bi, WRITE, &kv, 1, n);
+	err = l->ops->write_iter(l, &bi, n, host, false);
+out:
+	kvfree(buf);
+	return err;
+}
+
+/*
+ * Write [pos, pos + len) of one L2 slice's clusters through the slow path.
+ * @iter is not advanced.
+ */
+static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
+			    size_t len)
+{
+	struct qcow_image *img = l->img;
+	const struct qcow2_header *h = img->hdr;
+	u32 cb = h->cluster_bits;
+	u64 cs = h->cluster_size;
+	u64 first = pos >> cb, last = (pos + len - 1) >> cb, cpos = first << cb;
+	unsigned int nr = last - first + 1, i, j;
+	struct qcow_cache_entry *ce = NULL;
+	struct qcow_wop wop = { .first = first, .last = last };
+	struct qcow_wplan *p;
+	struct qcow2_l2e e;
+	u64 l2off, word, bitmap, host, got;
+	u32 idx;
+	int err;
+
+	p = kcalloc(nr, sizeof(*p), GFP_NOIO);
+	if (!p)
+		return -ENOMEM;
+
+	mutex_lock(&img->meta_lock);
+	qcow_inflight_wait(img, first, last);
+	if (atomic_read(&img->corrupt)) {
+		err = -EIO;
+		goto out_unlock;
+	}
+	err = qcow_meta_begin(img);
+	if (!err)
+		err = qcow_l2_prepare(img, pos, true, &l2off);
+	if (err)
+		goto out_unlock;
+	ce = qcow_l2_slice(img, l2off, pos, &idx);
+	if (IS_ERR(ce)) {
+		err = PTR_ERR(ce);
+		ce = NULL;
+		goto out_unlock;
+	}
+	for (i = 0; i < nr; i++) {
+		u64 c0 = cpos + ((u64)i << cb);
+		u32 ws = max(pos, c0) - c0, we = min(pos + len, c0 + cs) - c0;
+
+		err = qcow_l2_entry(img, ce, idx + i, c0, &e, &word, &bitmap);
+		if (err)
+			goto out_unlock;
+		qcow_plan_cluster(h, &e, word, bitmap, ws, we, &p[i]);
+	}
+	/* Allocate the new clusters, contiguous where possible. */
+	for (i = 0; i < nr; i = j) {
+		if (!p[i].alloc) {
+			j = i + 1;
+			continue;
+		}
+		for (j = i + 1; j < nr && p[j].alloc; j++)
+			;
+		err = qcow_alloc_clusters(img, j - i, &host, &got);
+		if (err)
+			goto out_free;
+		for (j = i; j < i + got; j++) {
+			p[j].host = host + ((u64)(j - i) << cb);
+			p[j].word = qcow2_l2e_encode_std(p[j].host, true, false);
+		}
+	}
+	list_add(&wop.node, &img->inflight);
+	mutex_unlock(&img->meta_lock);
+
+	/* Data, with the copy-on-write parts, one I/O per contiguous run. */
+	for (i = 0; i < nr; i = j) {
+		for (j = i + 1; j < nr; j++)
+			if (p[j - 1].re != cs || p[j].rs ||
+			    p[j].host != p[j - 1].host + cs)
+				break;
+		err = qcow_write_run(l, p, i, j, cpos, iter, pos, len);
+		if (err)
+			break;
+	}
+
+	mutex_lock(&img->meta_lock);
+	qcow_inflight_done(img, &wop);
+	if (err)
+		goto out_free;
+	for (i = 0; i < nr; i++) {
+		qcow_l2_update(img, ce, idx + i, p[i].word, p[i].bitmap);
+		if (p[i].free_off)
+			qcow_free_later(img, p[i].free_off, p[i].free_len);
+	}
+	goto out_unlock;
+
+out_free:
+	/* Nothing on disk references the new clusters: give them back. */
+	for (i = 0; i < nr; i++)
+		if (p[i].alloc && p[i].host)
+			qcow_refcount_add(img, p[i].host >> cb, 1, -1);
+out_unlock:
+	mutex_unlock(&img->meta_lock);
+	if (ce)
+		qcow_cache_put(img->cache, ce);
+	kfree(p);
+	return err;
+}
+
+/* Bytes from @pos to the end of the guest range one L2 slice maps. */
+static u64 qcow_slice_span(const struct qcow_image *img, u64 pos)
+{
+	const struct qcow2_header *h = img->hdr;
+	u64 span = (u64)(img->slice_size / h->l2_entry_size) << h->cluster_bits;
+
+	return span - (pos & (span - 1));
+}
+
+/**
+ * qcow_layer_write() - write a guest range of the top layer
+ * @l: the top layer (writable qcow2)
+ * @pos: guest offset
+ * @iter: data, advanced by @len on success
+ * @len: bytes
+ * @fua: durable before returning
+ *
+ * Bytes past the virtual size are dropped.
+ *
+ * Return: 0, -EIO (I/O error, corrupt image), -ENOSPC or -ENOMEM.
+ */
+int qcow_layer_write(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
+		     size_t len, bool fua)
+{
+	struct qcow_image *img = l->img;
+	struct qcow_extent ext;
+	size_t n, total = len;
+	struct iov_iter start = *iter;
+	int err = 0;
+
+	if (!img->writable || atomic_read(&img->corrupt))
+		return -EIO;
+	if (pos >= l->size)
+		len = 0;
+	else
+		len = min_t(u64, len, l->size - pos);
+	while (len) {
+		n = min_t(u64, len, qcow_slice_span(img, pos));
+		err = qcow_map(img, pos, n, &ext);
+		if (err)
+			break;
+		if (ext.type == QCOW2_SUBCLUSTER_NORMAL && ext.copied &&
+		    !qcow_meta_overlaps(img, ext.host, ext.len)) {
+			/* Allocated and not shared: write in place. */
+			n = ext.len;
+			err = l->ops->write_iter(l, iter, n, ext.host, false);
+			if (err)
+				break;
+		} else {
+			err = qcow_write_batch(l, pos, iter, n);
+			if (err)
+				break;
+			iov_iter_advance(iter, n);
+		}
+		pos += n;
+		len -= n;
+	}
+	if (!err)
+		err = qcow_dirty_limit(img);
+	if (!err && fua)
+		err = qcow_image_flush(img, false);
+	if (!err) {
+		*iter = start;
+		iov_iter_advance(iter, total);
+	}
+	return err;
+}
+
+/* ------------------------------------------------------------------------
+ * write-zeroes and discard
+ */
+
+/* Write zeros as data (formats or entries without a zero flag). */
+static int qcow_write_zero_data(struct qcow_layer *l, u64 pos, u64 len)
+{
+	size_t chunk = min_t(u64, len, SZ_1M), n;
+	struct iov_iter iter;
+	struct kvec kv;
+	void *zeros;
+	int err = 0;
+
+	zeros = kvzalloc(chunk, GFP_NOIO);
+	if (!zeros)
+		return -ENOMEM;
+	while (len && !err) {
+		n = min_t(u64, len, chunk);
+		kv.iov_base = zeros;
+		kv.iov_len = n;
+		iov_iter_kvec(&iter, WRITE, &kv, 1, n);
+		err = qcow_layer_write(l, pos, &iter, n, false);
+		pos += n;
+		len -= n;
+	}
+	kvfree(zeros);
+	return err;
+}
+
+/*
+ * New entry for a cluster whose units @mask (all of them for standard L2)
+ * become zero (@zero) or are dropped.  Returns false when the format cannot
+ * express it (the caller writes zeros instead).
+ */
+static bool qcow_zero_entry(const struct qcow2_header *h, const struct qcow2_l2e *e,
+			    u64 word, u32 mask, bool zero, bool keep,
+			    struct qcow_wplan *p)
+{
+	bool has_host = e->type == QCOW2_CLUSTER_NORMAL ||
+			e->type == QCOW2_CLUSTER_ZERO_ALLOC;
+	u32 alloc, zbits;
+
+	memset(p, 0, sizeof(*p));
+	keep = keep && has_host && e->copied;
+	if (!h->extended_l2) {
+		if (zero && h->version < 3)
+			return false;
+		if (keep)
+			p->word = qcow2_l2e_encode_std(e->host_offset, true, true);
+		else
+			p->word = qcow2_l2e_encode_std(0, false, zero);
+		if (!keep)
+			qcow_drop_ref(h, e, p);
+		return true;
+	}
+	if (e->type == QCOW2_CLUSTER_COMPRESSED) {
+		if (mask != U32_MAX)
+			return false;
+		p->word = 0;
+		p->bitmap = qcow2_l2e_encode_bitmap(0, zero ? U32_MAX : 0);
+		qcow_drop_ref(h, e, p);
+		return true;
+	}
+	alloc = e->alloc_bitmap & ~mask;
+	zbits = zero ? e->zero_bitmap | mask : e->zero_bitmap & ~mask;
+	p->word = word;
+	if (has_host && !alloc && !keep) {
+		/* No subcluster uses the host cluster any more: drop it. */
+		p->word = 0;
+		qcow_drop_ref(h, e, p);
+	}
+	p->bitmap = qcow2_l2e_encode_bitmap(alloc, zbits);
+	return true;
+}
+
+/*
+ * Zero or discard the whole units of [pos, pos + len) within one L2
+ * slice.  Units the format cannot zero by metadata are written with zeros
+ * (write-zeroes) or left alone (discard).
+ */
+static int qcow_zero_batch(struct qcow_layer *l, u64 pos, u64 len,
+			   bool discard, bool unmap)
+{
+	struct qcow_image *img = l->img;
+	const struct qcow2_header *h = img->hdr;
+	u32 cb = h->cluster_bits, sb = h->subcluster_bits;
+	u64 cs = h->cluster_size;
+	bool zero = !discard || l->backing;
+	u64 first = pos >> cb, last = (pos + len - 1) >> cb;
+	struct qcow_cache_entry *ce = NULL;
+	u64 l2off, word, bitmap, c0, s, e_;
+	u64 fallback_pos = 0, fallback_len = 0;
+	struct qcow_wplan p;
+	struct qcow2_l2e e;
+	unsigned int i;
+	u32 idx, mask;
+	int err;
+
+	mutex_lock(&img->meta_lock);
+	qcow_inflight_wait(img, first, last);
+	err = atomic_read(&img->corrupt) ? -EIO : qcow_meta_begin(img);
+	if (!err)
+		err = qcow_l2_prepare(img, pos, zero, &l2off);
+	if (err || !l2off)
+		goto out;	/* no table and nothing to zero: done */
+	ce = qcow_l2_slice(img, l2off, pos, &idx);
+	if (IS_ERR(ce)) {
+		err = PTR_ERR(ce);
+		ce = NULL;
+		goto out;
+	}
+	for (i = 0; i <= last - first; i++) {
+		c0 = (first + i) << cb;
+		s = max(pos, c0) - c0;
+		e_ = min(pos + len, c0 + cs) - c0;
+		if (h->extended_l2) {
+			s = round_up(s, 1ULL << sb) >> sb;
+			e_ = round_down(e_, 1ULL << sb) >> sb;
+			if (s >= e_)
+				continue;
+			mask = GENMASK(e_ - 1, s);
+		} else {
+			if (s || e_ != cs)
+				continue;
+			mask = U32_MAX;
+		}
+		err = qcow_l2_entry(img, ce, idx + i, c0, &e, &word, &bitmap);
+		if (err)
+			break;
+		if (!qcow_zero_entry(h, &e, word, mask, zero, !discard && !unmap, &p)) {
+			if (discard)
+				continue;
+			/* Zeros as data, after the lock is dropped. */
+			if (!fallback_len)
+				fallback_pos = c0;
+			fallback_len = c0 + cs - fallback_pos;
+			continue;
+		}
+		if (p.word == word && (!h->extended_l2 || p.bitmap == bitmap))
+			continue;
+		qcow_l2_update(img, ce, idx + i, p.word, p.bitmap);
+		if (p.free_off)
+			qcow_free_later(img, p.free_off, p.free_len);
+	}
+out:
+	mutex_unlock(&img->meta_lock);
+	if (ce)
+		qcow_cache_put(img->cache, ce);
+	if (!err && fallback_len) {
+		s = max(pos, fallback_pos);
+		err = qcow_write_zero_data(l, s, min(pos + len, fallback_pos + fallback_len) - s);
+	}
+	return err;
+}
+
+/**
+ * qcow_layer_zero() - write-zeroes or discard a guest range
+ * @l: the top layer (writable qcow2)
+ * @pos: guest offset
+ * @len: bytes
+ * @discard: discard (the range may read as anything afterwards; with a
+ *	     backing file it reads as zeros) rather than write-zeroes
+ * @unmap: write-zeroes may deallocate (REQ_NOUNMAP clear)
+ *
+ * Whole clusters (subclusters with extended L2) change by metadata only:
+ * zero flags, or unallocated, with the host cluster released.  Partial
+ * ones are written with zeros (write-zeroes) or left alone (discard).
+ *
+ * Return: 0, -EIO, -ENOSPC or -ENOMEM.
+ */
+int qcow_layer_zero(struct qcow_layer *l, u64 pos, u64 len, bool discard,
+		    bool unmap)
+{
+	struct qcow_image *img = l->img;
+	const struct qcow2_header *h = img->hdr;
+	u64 unit = 1ULL << h->subcluster_bits, head, tail, n;
+	int err = 0;
+
+	if (!img->writable || atomic_read(&img->corrupt))
+		return -EIO;
+	if (pos >= l->size)
+		return 0;
+	len = min(len, l->size - pos);
+
+	/* Partial units at the edges. */
+	head = min(len, round_up(pos, unit) - pos);
+	tail = (pos + len) & (unit - 1);
+	if (head + tail > len)
+		tail = 0;
+	if (!discard && head)
+		err = qcow_write_zero_data(l, pos, head);
+	if (!err && !discard && tail && pos + len - tail >= pos + head)
+		err = qcow_write_zero_data(l, pos + len - tail, tail);
+	pos += head;
+	len -= head + tail;
+
+	while (!err && len) {
+		n = min(len, qcow_slice_span(img, pos));
+		err = qcow_zero_batch(l, pos, n, discard, unmap);
+		pos += n;
+		len -= n;
+	}
+	if (!err)
+		err = qcow_dirty_limit(img);
+	return err;
+}
+
+/* ------------------------------------------------------------------------
+ * attach and detach
+ */
+
+/**
+ * qcow_image_open_rw() - prepare an opened image for writing
+ * @img: image from qcow_image_open(), its file opened for writing
+ *
+ * Refuses images another writer left dirty or marked corrupt, loads the
+ * refcount state, and clears the autoclear bits (their features, e.g.
+ * persistent bitmaps, are not maintained here: the spec requires a writer
+ * that does not know them to clear them before changing the image).
+ *
+ * Return: 0, -EINVAL (dirty or corrupt image, named in the log), -EIO,
+ * -ENOMEM.
+ */
+int qcow_image_open_rw(struct qcow_image *img)
+{
+	struct qcow2_header *h = img->hdr;
+	struct qcow_layer *l = img->layer;
+	int err;
+
+	if (h->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
+		pr_err("%pD: incompatible_features: the dirty bit is set (refcounts need repair: qemu-img check -r all)\n",
+		       l->file);
+		return -EINVAL;
+	}
+	if (h->incompatible_features & QCOW2_INCOMPAT_CORRUPT) {
+		pr_err("%pD: incompatible_features: the corrupt bit is set (repair with qemu-img check -r all, or attach read-only)\n",
+		       l->file);
+		return -EINVAL;
+	}
+	img->hdr_sector = kzalloc(SECTOR_SIZE, GFP_KERNEL);
+	img->l1_dirty = bitmap_zalloc(DIV_ROUND_UP(h->l1_size, SECTOR_SIZE / 8) + 1,
+				      GFP_KERNEL);
+	img->epoch = alloc_percpu(struct qcow_epoch_count);
+	if (!img->hdr_sector || !img->l1_dirty || !img->epoch)
+		return -ENOMEM;
+	err = qcow_file_read(l, img->hdr_sector, SECTOR_SIZE, 0);
+	if (err)
+		return err;
+	err = qcow_refcount_open(img);
+	if (err)
+		return err;
+	img->lazy_refcounts = h->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS;
+	img->writable = true;
+	if (h->version >= 3 && h->autoclear_features) {
+		h->autoclear_features = 0;
+		err = qcow_header_write(img);
+		if (err) {
+			img->writable = false;
+			return err;
+		}
+	}
+	return 0;
+}
+
+/**
+ * qcow_image_close_rw() - write everything back and mark the image clean
+ * @img: image; no request is in flight any more
+ *
+ * Errors are logged: the image then keeps its dirty bit (if it has one)
+ * and at worst leaks clusters.
+ */
+void qcow_image_close_rw(struct qcow_image *img)
+{
+	int err;
+
+	if (img->writable) {
+		err = qcow_image_flush(img, true);
+		if (!err) {
+			mutex_lock(&img->meta_lock);
+			err = qcow_meta_writeback(img, true);
+			mutex_unlock(&img->meta_lock);
+		}
+		if (!err && img->dirty_set && !atomic_read(&img->corrupt)) {
+			img->hdr->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+			err = qcow_header_write(img);
+			if (!err)
+				img->dirty_set = false;
+		}
+		if (err)
+			pr_err("%pD: write-back at detach failed: %d\n",
+			       img->layer->file, err);
+		img->writable = false;
+	}
+	qcow_refcount_close(img);
+	free_percpu(img->epoch);
+	img->epoch = NULL;
+	bitmap_free(img->l1_dirty);
+	img->l1_dirty = NULL;
+	kfree(img->hdr_sector);
+	img->hdr_sector = NULL;
+}
