@@ -196,7 +196,7 @@ struct qcow_image {
 	unsigned int epoch_cur;
 	struct mutex epoch_mutex;	/* epoch flips */
 	wait_queue_head_t epoch_wq;
-	bool epoch_waiting;
+	atomic_t epoch_waiting;
 };
 
 /**

@@ -55,7 +55,7 @@ bool qcow_meta_overlaps(struct qcow_image *img, u64 offset, u64 len)
 	unsigned long idx = offset >> img->hdr->cluster_bits;
 	unsigned long last = (offset + len - 1) >> img->hdr->cluster_bits;
 
-	return xa_find(&img->meta, &idx, last, XA_PRESENT) != NULL;
+	return !!xa_find(&img->meta, &idx, last, XA_PRESENT);
 }
 
 /**
@@ -396,7 +396,7 @@ static int qcow_refblock_create(struct qcow_image *img, u64 ri)
 	}
 	if (!r || r >= qcow_cluster_limit(h) ||
 	    xa_load(&img->meta, r)) {
-		qcow_image_corrupt(img, "no refcount block for range %llu, but cluster %llu is in use",
+		qcow_image_corrupt(img, "refcount block %llu is missing but cluster %llu is used",
 				   ri, r);
 		return -EIO;
 	}

@@ -114,7 +114,7 @@ void qcow_epoch_exit(struct qcow_image *img, int epoch)
 {
 	smp_mb(); /* the request's I/O is done before the exit is seen */
 	this_cpu_inc(img->epoch->exit[epoch]);
-	if (READ_ONCE(img->epoch_waiting))
+	if (atomic_read(&img->epoch_waiting))
 		wake_up(&img->epoch_wq);
 }
 
@@ -126,7 +126,7 @@ static bool qcow_epoch_empty(struct qcow_image *img, int idx)
 	/* Exits first: an exit is never counted without its enter. */
 	for_each_possible_cpu(cpu)
 		exit += per_cpu_ptr(img->epoch, cpu)->exit[idx];
-	smp_mb();
+	smp_mb(); /* pairs with the barrier in qcow_epoch_enter() */
 	for_each_possible_cpu(cpu)
 		enter += per_cpu_ptr(img->epoch, cpu)->enter[idx];
 	return enter == exit;
@@ -139,10 +139,10 @@ static void qcow_epoch_wait(struct qcow_image *img)
 	mutex_lock(&img->epoch_mutex);
 	old = img->epoch_cur & 1;
 	WRITE_ONCE(img->epoch_cur, img->epoch_cur + 1);
-	WRITE_ONCE(img->epoch_waiting, true);
+	atomic_set(&img->epoch_waiting, 1);
 	smp_mb(); /* the flip is seen before the counts are read */
 	wait_event(img->epoch_wq, qcow_epoch_empty(img, old));
-	WRITE_ONCE(img->epoch_waiting, false);
+	atomic_set(&img->epoch_waiting, 0);
 	mutex_unlock(&img->epoch_mutex);
 }
 
@@ -208,7 +208,7 @@ static int qcow_l1_writeback(struct qcow_image *img)
 	int err;
 
 	for_each_set_bit(s, img->l1_dirty, nsect) {
-		err = qcow_file_write(img->layer, (u8 *)img->l1 + s * SECTOR_SIZE,
+		err = qcow_file_write(img->layer, img->l1 + s * (SECTOR_SIZE / 8),
 				      SECTOR_SIZE,
 				      h->l1_table_offset + s * SECTOR_SIZE);
 		if (err)
