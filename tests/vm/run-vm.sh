@@ -21,6 +21,18 @@
 # QCOW_VM_QUIET=1 (no kernel boot messages), QCOW_VM_APPEND (extra kernel
 # command line), KDIR, QCOW_CACHE.  Every QCOW_* variable is passed on to
 # the guest script.
+#
+# Power cuts (tests/vm/powercut.sh):
+#   QCOW_VM_SCRATCH_FILE=PATH  use PATH as the scratch disk and keep it: an
+#       existing file is used as it is (not reformatted), a missing one is
+#       created (QCOW_VM_SCRATCH_SIZE, ext4).  Without it the scratch disk is
+#       a fresh file deleted at the end.
+#   QCOW_VM_KILL_ON=ERE, QCOW_VM_KILL_DELAY=SECONDS (default 0, fractions
+#       allowed)  SIGKILL qemu that long after the first console line that
+#       matches ERE: a power cut.  Writes the guest's virtual disk completed
+#       are in the host's page cache and survive; what only the guest's RAM
+#       held (its page cache, queued requests) is lost.  Then the exit status
+#       is 0 iff no kernel warning reached the console before the cut.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -156,10 +168,15 @@ log=$logdir/$name.log
 rundir=$(mktemp -d "$cache/vm/run.XXXXXX")
 trap 'rm -rf "$rundir"' EXIT
 
-scratch=$rundir/scratch.img
-truncate -s "${QCOW_VM_SCRATCH_SIZE:-4G}" "$scratch"
-mkfs.ext4 -q -F -L qcow-scratch -E lazy_itable_init=0,lazy_journal_init=0 "$scratch" ||
-	die "mkfs.ext4 of the scratch disk failed"
+scratch=${QCOW_VM_SCRATCH_FILE:-$rundir/scratch.img}
+case $scratch in
+*[[:space:]]*) die "QCOW_VM_SCRATCH_FILE must not contain whitespace" ;;
+esac
+if [ ! -e "$scratch" ]; then
+	truncate -s "${QCOW_VM_SCRATCH_SIZE:-4G}" "$scratch"
+	mkfs.ext4 -q -F -L qcow-scratch -E lazy_itable_init=0,lazy_journal_init=0 "$scratch" ||
+		die "mkfs.ext4 of the scratch disk failed"
+fi
 
 job=$rundir/job.sh
 {
@@ -206,16 +223,52 @@ qemu_cmd=(
 	-fsdev "local,path=${outdir//,/,,},security_model=none,id=out"
 	-device virtio-9p-pci,fsdev=out,mount_tag=qcowout
 	-drive "file=${scratch//,/,,},format=raw,if=virtio,cache=unsafe"
+	-pidfile "$rundir/qemu.pid"
 )
+
+# QCOW_VM_KILL_ON: pass the console through, and SIGKILL qemu
+# QCOW_VM_KILL_DELAY seconds after the first line matching the ERE.
+# cache=unsafe above only drops the guest's flushes on the host side: a
+# completed write is in the host's page cache the moment the guest sees it
+# complete, so killing qemu loses exactly what a power cut loses in the guest.
+kill_on=${QCOW_VM_KILL_ON:-}
+kill_delay=${QCOW_VM_KILL_DELAY:-0}
+[[ $kill_delay =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "QCOW_VM_KILL_DELAY must be a number of seconds"
+kill_watch() {
+	local line killer=
+	# (a last line cut short by the kill has no newline)
+	while IFS= read -r line || [ -n "$line" ]; do
+		printf '%s\n' "$line"
+		if [ -z "$killer" ] && [[ $line =~ $kill_on ]]; then
+			{
+				sleep "$kill_delay"
+				pid=$(cat "$rundir/qemu.pid" 2>/dev/null) &&
+					kill -0 "$pid" 2>/dev/null &&
+					echo "$kill_delay" > "$rundir/killed" &&
+					kill -KILL "$pid"
+			} &
+			killer=$!
+		fi
+	done
+	[ -z "$killer" ] || kill "$killer" 2>/dev/null
+	wait
+}
+console() {
+	if [ -n "$kill_on" ]; then
+		clean_console | kill_watch
+	else
+		clean_console
+	fi
+}
 
 timeout_s=${QCOW_VM_TIMEOUT:-600}
 t0=$EPOCHREALTIME
 set +e
 if [ "$verbose" = 1 ]; then
-	timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" < /dev/null 2>&1 | clean_console | tee "$log"
+	timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" < /dev/null 2>&1 | console | tee "$log"
 	qrc=${PIPESTATUS[0]}
 else
-	timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" < /dev/null 2>&1 | clean_console > "$log"
+	timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" < /dev/null 2>&1 | console > "$log"
 	qrc=${PIPESTATUS[0]}
 fi
 set -e
@@ -229,7 +282,21 @@ exit_marker=$(marker QCOW-VM-EXIT)
 dmesg_marker=$(marker QCOW-VM-DMESG)
 
 why=
-if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
+if [ -e "$rundir/killed" ] && [ -z "$exit_marker" ]; then
+	# Power cut as asked: the guest never got to check its kernel log, so
+	# look for the kernel's reports on the console instead.
+	# shellcheck disable=SC1091
+	. "$here/lib/kernel-check.sh"
+	bad=$(grep -a -E '^\[ *[0-9]+\.[0-9]+\] ' "$log" | grep -av 'ommand line' |
+		grep -aE "$QCOW_DMESG_BAD" || true)
+	if [ -z "$bad" ]; then
+		echo "run-vm: $name: power cut $(cat "$rundir/killed")s after /$kill_on/ (${secs}s, log: ${log#"$top"/})"
+		exit 0
+	fi
+	echo "run-vm: $name FAILED: kernel warnings before the power cut (${secs}s)" >&2
+	printf '%s\n' "$bad" | sed 's/^/  /' | cat -v >&2
+	exit 1
+elif [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
 	why="timed out after ${timeout_s}s (QCOW_VM_TIMEOUT)"
 elif [ -z "$exit_marker" ]; then
 	why="guest did not report (kernel panic or qemu failure, qemu exit $qrc)"

@@ -1,0 +1,240 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of the power-cut test (tests/vm/powercut.sh runs it once per
+# boot, on a scratch disk that outlives the VM).  One boot does, in order:
+#
+#   -i            start over: a new image and workload state (first boot)
+#   -v R -p FILE  check round R, cut short by the previous boot's power cut:
+#                 `qemu-img check` must find no corruption (leaks are fine
+#                 after a crash, they are repaired once they pile up), the
+#                 image must not be marked corrupt, and the workload's own
+#                 verification must pass against FILE, the progress the
+#                 writer logged before the cut (on the host, read over 9p)
+#   -W R          attach the image read-write and run round R of the
+#                 workload until the host cuts the power
+#   -F R          final round instead: repair the leaks, attach, run round R
+#                 to completion, detach cleanly; then the image must be
+#                 fully clean (no leaks either) and verify like any round
+#
+#   guest.sh -w WORKLOAD -b BACKEND [-i] [-v R -p FILE] [-W R | -F R]
+#
+# BACKEND attaches the image: qcow (qcowctl attach, the device under test),
+# nbd (qemu-nbd --cache=none --aio=native: the peer that validates the
+# harness), nbd-unsafe (qemu-nbd --cache=unsafe, which drops flushes: a
+# negative control the verification must catch).
+#
+# WORKLOAD is tests/vm/powercut/wl-WORKLOAD.sh, sourced; it defines
+#   wl_init                 create the workload's state for a fresh $PC_IMG
+#   wl_run DEV ROUND LIMIT  run round ROUND on DEV (print the kill marker
+#                           PC-WRITER-START to /dev/kmsg once running); with
+#                           LIMIT 0 it may run forever, else it must finish
+#   wl_verify ROUND FILE    verify $PC_IMG (not attached) after round ROUND
+# with $PC_DIR (on the scratch disk), $PC_IMG, $PC_OUT (progress file for
+# the host, on the 9p share) and $PC_BIN (host-built helpers) set.
+#
+# Verdicts: "PASS|FAIL powercut/round-R" (or powercut/final) on the
+# console and in $QCOW_VM_OUT/verdict.txt; exit status non-zero on failure.
+# shellcheck disable=SC1091
+. "$QCOW_TOP/tests/vm/lib/guest-lib.sh"
+
+wl=fsync
+backend=qcow
+init=0
+vround=
+vprog=
+wround=
+final=0
+while getopts w:b:iv:p:W:F: opt; do
+	case $opt in
+	w) wl=$OPTARG ;;
+	b) backend=$OPTARG ;;
+	i) init=1 ;;
+	v) vround=$OPTARG ;;
+	p) vprog=$OPTARG ;;
+	W) wround=$OPTARG ;;
+	F) wround=$OPTARG; final=1 ;;
+	*) fail "bad arguments" ;;
+	esac
+done
+
+export PC_DIR=$QCOW_SCRATCH/powercut
+export PC_IMG=$PC_DIR/disk.qcow2
+export PC_OUT=$QCOW_VM_OUT/progress.txt
+export PC_BIN=${QCOW_PC_BIN:?the host sets QCOW_PC_BIN}
+verdicts=$QCOW_VM_OUT/verdict.txt
+# Leaked clusters are repaired once there are this many.
+leak_max=${QCOW_PC_LEAK_MAX:-2000}
+
+wlfile=$QCOW_TOP/tests/vm/powercut/wl-$wl.sh
+[ -f "$wlfile" ] || fail "no workload $wlfile"
+# shellcheck disable=SC1090,SC1091
+. "$wlfile"
+
+# step MSG, with the guest's uptime: where a boot spends its time.
+step() { echo "--- [$(cut -d' ' -f1 /proc/uptime)] $*"; }
+
+# say MSG: to the console through printk, which the host sees at once.
+say() {
+	echo "$*"
+	echo "$*" > /dev/kmsg
+}
+
+verdict() {
+	say "$*"
+	echo "$*" >> "$verdicts"
+}
+
+# --- backends ------------------------------------------------------------
+
+dev=
+attach() {
+	case $backend in
+	qcow)
+		dev=$("$QCOW_CTL" attach "$PC_IMG") || fail "qcowctl attach $PC_IMG failed"
+		;;
+	nbd | nbd-unsafe)
+		local cache=none aio=native
+		[ "$backend" = nbd-unsafe ] && { cache=unsafe; aio=threads; }
+		dev=/dev/nbd0
+		expect qemu-nbd -f qcow2 --cache=$cache --aio=$aio --discard=unmap \
+			-c "$dev" "$PC_IMG"
+		for _ in $(seq 100); do
+			[ "$(blockdev --getsize64 "$dev" 2>/dev/null || echo 0)" -gt 0 ] && break
+			sleep 0.1
+		done
+		;;
+	*) fail "unknown backend $backend" ;;
+	esac
+	echo "attached $PC_IMG as $dev ($backend)"
+}
+
+detach() {
+	case $backend in
+	qcow) expect "$QCOW_CTL" detach "$dev" ;;
+	*)
+		expect qemu-nbd -d "$dev"
+		# qemu-nbd exits once it has flushed and closed the image.
+		for _ in $(seq 100); do
+			pgrep -x qemu-nbd >/dev/null || break
+			sleep 0.1
+		done
+		! pgrep -x qemu-nbd >/dev/null || fail "qemu-nbd did not exit"
+		;;
+	esac
+	dev=
+}
+
+case $backend in
+qcow)
+	[ -x "$QCOW_CTL" ] || fail "no qcowctl at $QCOW_CTL (make qcowctl)"
+	qcow_load
+	;;
+nbd | nbd-unsafe) expect modprobe nbd nbds_max=2 ;;
+*) fail "unknown backend $backend" ;;
+esac
+
+# --- image checks ----------------------------------------------------------
+
+# check_image MAXLEAKS: qemu-img check must find no corruption and no more
+# than MAXLEAKS leaked clusters (-1: any number), and the header must not
+# carry the corrupt bit (nor the dirty bit: no lazy refcounts here); sets
+# $leaks.
+leaks=0
+check_image() {
+	local max=$1 json counts incompat
+	json=$(qemu-img check --output=json "$PC_IMG" 2>/dev/null) || true
+	if ! counts=$(jq -r '"\(.corruptions // 0) \(."check-errors" // 0) \(.leaks // 0)"' \
+		<<<"$json" 2>/dev/null) || [ -z "$counts" ]; then
+		echo "qemu-img check did not produce a report:"
+		qemu-img check "$PC_IMG" 2>&1 | head -n 20
+		return 1
+	fi
+	read -r corrupt errs leaks <<<"$counts"
+	if [ "$corrupt" != 0 ] || [ "$errs" != 0 ]; then
+		echo "qemu-img check: $corrupt corruptions, $errs check errors:"
+		qemu-img check "$PC_IMG" 2>&1 | head -n 40
+		return 1
+	fi
+	if [ "$max" -ge 0 ] && [ "$leaks" -gt "$max" ]; then
+		echo "qemu-img check: $leaks leaked clusters (at most $max allowed here)"
+		qemu-img check "$PC_IMG" 2>&1 | head -n 20
+		return 1
+	fi
+	# incompatible_features, a big-endian u64 at offset 72 (v3): bit 0
+	# dirty, bit 1 corrupt.
+	incompat=$(od -An -tu1 -j79 -N1 "$PC_IMG" | tr -d ' ')
+	if (((incompat & 3) != 0)); then
+		echo "the image header has the $( ((incompat & 2)) && echo corrupt || echo dirty) bit set"
+		return 1
+	fi
+	echo "qemu-img check: no corruption, $leaks leaked clusters"
+}
+
+# verify_round NAME R FILE [MAXLEAKS]
+verify_round() {
+	local name=$1 r=$2 prog=$3 max=${4:--1}
+	step "round $r: checking the image"
+	if ! check_image "$max"; then
+		verdict "FAIL powercut/$name: qemu-img check"
+		exit 1
+	fi
+	if ! wl_verify "$r" "$prog"; then
+		verdict "FAIL powercut/$name: data verification"
+		exit 1
+	fi
+	verdict "PASS powercut/$name (leaked clusters: $leaks)"
+}
+
+# --- the boot --------------------------------------------------------------
+
+if [ "$init" = 1 ]; then
+	step "new image"
+	rm -rf "$PC_DIR"
+	mkdir -p "$PC_DIR"
+	wl_init
+	sync
+fi
+[ -f "$PC_IMG" ] || fail "no image at $PC_IMG (run with -i first)"
+
+if [ -n "$vround" ]; then
+	[ -n "$vprog" ] || fail "-v needs -p"
+	verify_round "round-$vround" "$vround" "$vprog"
+	if [ "$leaks" -gt "$leak_max" ] || { [ "$final" = 1 ] && [ "$leaks" -gt 0 ]; }; then
+		step "repairing $leaks leaked clusters"
+		qemu-img check -r leaks "$PC_IMG" >/dev/null 2>&1 || true
+		check_image 0 || fail "qemu-img check -r leaks left the image unclean"
+	fi
+	sync
+fi
+
+[ -n "$wround" ] || exit 0
+
+# The power cut may come any time after the writer's start marker: nothing
+# the next boot needs may be left in this VM's page cache.
+sync
+attach
+if [ "$final" = 0 ]; then
+	step "round $wround: running until the power cut"
+	set +e
+	wl_run "$dev" "$wround" 0
+	rc=$?
+	set -e
+	if [ "$rc" -ne 0 ]; then
+		verdict "FAIL powercut/round-$wround: the workload failed (exit $rc) before the power cut"
+		exit 1
+	fi
+	say "PC-WAITING: round $wround finished before the power cut"
+	# The cut is due any moment; wait for it without touching the disk.
+	sleep 3600
+	exit 1
+fi
+
+step "final round $wround: to completion, then a clean detach"
+wl_run "$dev" "$wround" "${QCOW_PC_FINAL_OPS:-100}" ||
+	{ verdict "FAIL powercut/final: the workload failed"; exit 1; }
+detach
+if [ "$backend" = qcow ]; then
+	qcow_unload
+fi
+verify_round final "$wround" "$PC_OUT" 0
