@@ -150,6 +150,8 @@ struct qcow_layer {
  * @epoch_mutex: serializes epoch flips
  * @epoch_wq: woken when a request of an old epoch completes
  * @epoch_waiting: someone is waiting on @epoch_wq
+ * @wb_work: background write-back a few seconds after a metadata change,
+ *	     so that unflushed metadata and queued releases do not linger
  */
 struct qcow_image {
 	struct qcow_layer *layer;
@@ -197,6 +199,7 @@ struct qcow_image {
 	struct mutex epoch_mutex;	/* epoch flips */
 	wait_queue_head_t epoch_wq;
 	atomic_t epoch_waiting;
+	struct delayed_work wb_work;
 };
 
 /**
@@ -366,6 +369,7 @@ int qcow_layer_write(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 int qcow_layer_zero(struct qcow_layer *l, u64 pos, u64 len, bool discard,
 		    bool unmap);
 int qcow_image_flush(struct qcow_image *img, bool frees);
+void qcow_writeback_work(struct work_struct *work);
 int qcow_epoch_enter(struct qcow_image *img);
 void qcow_epoch_exit(struct qcow_image *img, int epoch);
 

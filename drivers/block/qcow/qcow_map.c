@@ -138,6 +138,7 @@ int qcow_image_open(struct qcow_layer *l, u64 cache_bytes)
 	seqcount_mutex_init(&img->l2_seq, &img->meta_lock);
 	INIT_LIST_HEAD(&img->inflight);
 	xa_init(&img->meta);
+	INIT_DELAYED_WORK(&img->wb_work, qcow_writeback_work);
 	init_waitqueue_head(&img->inflight_wq);
 	init_waitqueue_head(&img->epoch_wq);
 	atomic_set(&img->corrupt, 0);

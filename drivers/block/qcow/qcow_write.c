@@ -66,10 +66,16 @@ struct qcow_wop {
  * @bitmap: new subcluster bitmap (extended L2)
  * @free_off: old host range to dereference (0: none)
  * @free_len: its length
+ * @zeros: the cluster reads as zeros today (unallocated without a backing
+ *	   file, or zero): copy-on-write copies zeros
+ * @fresh: @host lies beyond the end of the file: it reads as zeros without
+ *	   being written
  */
 struct qcow_wplan {
 	u64 host;
 	bool alloc;
+	bool zeros;
+	bool fresh;
 	u32 rs;
 	u32 re;
 	u64 word;
@@ -296,6 +302,34 @@ out:
 	return err ?: ret;
 }
 
+#define QCOW_WRITEBACK_DELAY	(5 * HZ)
+
+/**
+ * qcow_writeback_work() - background write-back
+ * @work: img->wb_work
+ *
+ * Like the page cache's periodic write-back: metadata changed a few
+ * seconds ago reaches the disk even if nobody flushes, and clusters queued
+ * for release (discard, copy-on-write) are freed and punched.
+ */
+void qcow_writeback_work(struct work_struct *work)
+{
+	struct qcow_image *img = container_of(to_delayed_work(work),
+					      struct qcow_image, wb_work);
+	int err;
+
+	err = qcow_image_flush(img, true);
+	if (err)
+		pr_err_ratelimited("%pD: background write-back failed: %d\n",
+				   img->layer->file, err);
+}
+
+static void qcow_writeback_schedule(struct qcow_image *img)
+{
+	queue_delayed_work(system_unbound_wq, &img->wb_work,
+			   QCOW_WRITEBACK_DELAY);
+}
+
 /* Keep the pinned dirty slices bounded. */
 static int qcow_dirty_limit(struct qcow_image *img)
 {
@@ -499,7 +533,7 @@ static void qcow_drop_ref(const struct qcow2_header *h, const struct qcow2_l2e *
  */
 static void qcow_plan_cluster(const struct qcow2_header *h,
 			      const struct qcow2_l2e *e, u64 word, u64 bitmap,
-			      u32 ws, u32 we, struct qcow_wplan *p)
+			      u32 ws, u32 we, bool backing, struct qcow_wplan *p)
 {
 	u32 cs = h->cluster_size, ss = 1U << h->subcluster_bits;
 	bool has_host = e->type == QCOW2_CLUSTER_NORMAL ||
@@ -507,6 +541,10 @@ static void qcow_plan_cluster(const struct qcow2_header *h,
 
 	memset(p, 0, sizeof(*p));
 	p->bitmap = bitmap;
+	if (e->type == QCOW2_CLUSTER_ZERO_PLAIN ||
+	    (e->type == QCOW2_CLUSTER_UNALLOCATED &&
+	     (!backing || e->zero_bitmap == U32_MAX)))
+		p->zeros = true;
 	if (!h->extended_l2) {
 		if (has_host && e->copied) {
 			p->host = e->host_offset;
@@ -556,6 +594,8 @@ static void qcow_plan_cluster(const struct qcow2_header *h,
 /*
  * Write the planned clusters [i, j) whose host ranges are contiguous:
  * copy-on-write parts are read through the current mapping of layer @l.
+ * Zeros need not be copied into a cluster beyond the end of the file: it
+ * reads as zeros already (and QEMU accepts a last cluster cut short).
  */
 static int qcow_write_run(struct qcow_layer *l, struct qcow_wplan *p,
 			  unsigned int i, unsigned int j, u64 cpos,
@@ -568,9 +608,17 @@ static int qcow_write_run(struct qcow_layer *l, struct qcow_wplan *p,
 	u64 ds = max(gstart, wpos), de = min(gend, wpos + wlen);
 	struct iov_iter sub, bi;
 	struct kvec kv;
-	size_t n = gend - gstart;
+	size_t n;
 	void *buf;
 	int err;
+
+	if (p[i].fresh && p[i].zeros) {
+		host += ds - gstart;
+		gstart = ds;
+	}
+	if (p[j - 1].fresh && p[j - 1].zeros)
+		gend = de;
+	n = gend - gstart;
 
 	sub = *iter;
 	iov_iter_advance(&sub, ds - wpos);
@@ -626,7 +674,7 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 	struct qcow_wop wop = { .first = first, .last = last };
 	struct qcow_wplan *p;
 	struct qcow2_l2e e;
-	u64 l2off, word, bitmap, host, got;
+	u64 l2off, word, bitmap, host, got, eof;
 	u32 idx;
 	int err;
 
@@ -658,9 +706,11 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 		err = qcow_l2_entry(img, ce, idx + i, c0, &e, &word, &bitmap);
 		if (err)
 			goto out_unlock;
-		qcow_plan_cluster(h, &e, word, bitmap, ws, we, &p[i]);
+		qcow_plan_cluster(h, &e, word, bitmap, ws, we, !!l->backing,
+				  &p[i]);
 	}
 	/* Allocate the new clusters, contiguous where possible. */
+	eof = l->ops->size(l);
 	for (i = 0; i < nr; i = j) {
 		if (!p[i].alloc) {
 			j = i + 1;
@@ -674,6 +724,7 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 		for (j = i; j < i + got; j++) {
 			p[j].host = host + ((u64)(j - i) << cb);
 			p[j].word = qcow2_l2e_encode_std(p[j].host, true, false);
+			p[j].fresh = p[j].host >= eof;
 		}
 	}
 	list_add(&wop.node, &img->inflight);
@@ -699,6 +750,7 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 		if (p[i].free_off)
 			qcow_free_later(img, p[i].free_off, p[i].free_len);
 	}
+	qcow_writeback_schedule(img);
 	goto out_unlock;
 
 out_free:
@@ -827,14 +879,14 @@ static bool qcow_zero_entry(const struct qcow2_header *h, const struct qcow2_l2e
 	memset(p, 0, sizeof(*p));
 	keep = keep && has_host && e->copied;
 	if (!h->extended_l2) {
+		if (keep && h->version >= 3) {
+			p->word = qcow2_l2e_encode_std(e->host_offset, true, true);
+			return true;
+		}
 		if (zero && h->version < 3)
 			return false;
-		if (keep)
-			p->word = qcow2_l2e_encode_std(e->host_offset, true, true);
-		else
-			p->word = qcow2_l2e_encode_std(0, false, zero);
-		if (!keep)
-			qcow_drop_ref(h, e, p);
+		p->word = qcow2_l2e_encode_std(0, false, zero);
+		qcow_drop_ref(h, e, p);
 		return true;
 	}
 	if (e->type == QCOW2_CLUSTER_COMPRESSED) {
@@ -869,7 +921,8 @@ static int qcow_zero_batch(struct qcow_layer *l, u64 pos, u64 len,
 	const struct qcow2_header *h = img->hdr;
 	u32 cb = h->cluster_bits, sb = h->subcluster_bits;
 	u64 cs = h->cluster_size;
-	bool zero = !discard || l->backing;
+	/* Without a backing file, unallocated reads as zeros: no zero flag. */
+	bool zero = !!l->backing;
 	u64 first = pos >> cb, last = (pos + len - 1) >> cb;
 	struct qcow_cache_entry *ce = NULL;
 	u64 l2off, word, bitmap, c0, s, e_;
@@ -925,6 +978,7 @@ static int qcow_zero_batch(struct qcow_layer *l, u64 pos, u64 len,
 		qcow_l2_update(img, ce, idx + i, p.word, p.bitmap);
 		if (p.free_off)
 			qcow_free_later(img, p.free_off, p.free_len);
+		qcow_writeback_schedule(img);
 	}
 out:
 	mutex_unlock(&img->meta_lock);
@@ -1058,6 +1112,7 @@ void qcow_image_close_rw(struct qcow_image *img)
 	int err;
 
 	if (img->writable) {
+		cancel_delayed_work_sync(&img->wb_work);
 		err = qcow_image_flush(img, true);
 		if (!err) {
 			mutex_lock(&img->meta_lock);

@@ -4,7 +4,9 @@
 # The guest half of tests/vm/demo.sh: load qcow.ko, build a VM disk the way
 # a guest has one (GPT, ext4, a few files) and convert it to qcow2, attach
 # it read-only with partitions, mount the guest's file system, read it,
-# show the device's statistics, and tear everything down again.  Each step
+# show the device's statistics; then attach it read-write, change files,
+# trim, detach, and let qemu-img check and read the result; tear everything
+# down again.  Each step
 # is narrated with "==> " and the commands are echoed with "$ " before they
 # run.  Any failing step ends the demo with a non-zero status.
 set -euo pipefail
@@ -125,8 +127,53 @@ run qcowctl detach "$dev"
 run qcowctl list
 echo "(no devices left)"
 
-say "Not there yet: read-write attach (the write path) and snapshots"
-refused qcowctl attach guest.qcow2
+say "Attaching it read-write (the default) and changing the guest's files"
+echo "\$ qcowctl attach -P guest.qcow2"
+dev=$(qcowctl attach -P guest.qcow2)
+echo "$dev"
+wait_blk "${dev}p1"
+run mount "${dev}p1" /mnt/guest
+echo "\$ echo 'Written through /dev/qcow0p1 by the kernel module.' >> /mnt/guest/home/user/hello.txt"
+echo 'Written through /dev/qcow0p1 by the kernel module.' >>/mnt/guest/home/user/hello.txt
+echo "\$ cp -a /usr/share/doc/bash /usr/share/doc/coreutils /mnt/guest/home/user/"
+cp -a /usr/share/doc/bash /usr/share/doc/coreutils /mnt/guest/home/user/
+echo "\$ head -c 16M /dev/urandom > /mnt/guest/var/lib/app/new.bin"
+head -c $((16 * 1024 * 1024)) /dev/urandom >/mnt/guest/var/lib/app/new.bin
+new=$(sha256sum </mnt/guest/var/lib/app/new.bin | cut -d' ' -f1)
+run sync
+run ls -ls guest.qcow2
+echo "(the image file grew: clusters were allocated as the guest wrote)"
+
+say "Deleting a file and trimming: freed clusters go back and the image shrinks"
+run rm /mnt/guest/var/lib/app/data.bin
+run fstrim -v /mnt/guest
+run umount /mnt/guest
+run qcowctl detach "$dev"
+run ls -ls guest.qcow2
+
+say "QEMU's own checker agrees the image is consistent"
+run qemu-img check guest.qcow2
+run qemu-img info guest.qcow2
+
+say "Attaching it again (read-only) to read back what was written"
+dev=$(qcowctl attach -r -P guest.qcow2)
+echo "$dev"
+wait_blk "${dev}p1"
+run mount -o ro "${dev}p1" /mnt/guest
+run cat /mnt/guest/home/user/hello.txt
+run ls /mnt/guest/home/user /mnt/guest/var/lib/app
+echo "\$ sha256sum /mnt/guest/var/lib/app/new.bin"
+got=$(sha256sum </mnt/guest/var/lib/app/new.bin | cut -d' ' -f1)
+echo "$got  /mnt/guest/var/lib/app/new.bin"
+if [ "$got" != "$new" ]; then
+	echo "demo: new.bin read back differs from what was written" >&2
+	exit 1
+fi
+echo "(the same checksum as when it was written)"
+run umount /mnt/guest
+run qcowctl detach "$dev"
+
+say "Not there yet: online snapshots (qcowctl snapshot ...)"
 
 say "Unloading the module"
 run rmmod qcow
