@@ -85,10 +85,13 @@ static bool qcow_rw_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
 	struct qcow_image *img = l->img;
 	struct qcow_extent ext;
 
-	/* The last sector may extend past the virtual size: slow path zeros it. */
+	/*
+	 * The last sector may extend past the virtual size, and a cluster may
+	 * extend past the end of the file: the slow path reads zeros there.
+	 */
 	if (pos + len > l->size || qcow_map(img, pos, len, &ext) ||
 	    ext.type != QCOW2_SUBCLUSTER_NORMAL || ext.len != len ||
-	    ext.host + len > READ_ONCE(img->file_size))
+	    (!write && ext.host + len > l->ops->size(l)))
 		return false;
 	if (write && (!ext.copied || atomic_read(&img->corrupt) ||
 		      qcow_meta_overlaps(img, ext.host, len)))

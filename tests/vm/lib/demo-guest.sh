@@ -146,6 +146,7 @@ echo "(the image file grew: clusters were allocated as the guest wrote)"
 
 say "Deleting a file and trimming: freed clusters go back and the image shrinks"
 run rm /mnt/guest/var/lib/app/data.bin
+run sync
 run fstrim -v /mnt/guest
 run umount /mnt/guest
 run qcowctl detach "$dev"
