@@ -33,10 +33,11 @@
 #define QCOW_FEAT_COMPRESSED		(1ULL << 4)	/* deflate and zstd clusters */
 #define QCOW_FEAT_EXTENDED_L2		(1ULL << 5)	/* subclusters */
 #define QCOW_FEAT_WRITE			(1ULL << 6)	/* read-write attach */
+#define QCOW_FEAT_SNAPSHOT		(1ULL << 7)	/* QCOW_SNAPSHOT_* ioctls */
 #define QCOW_FEAT_ALL			(QCOW_FEAT_FORMAT_V2 | QCOW_FEAT_FORMAT_V3 | \
 					 QCOW_FEAT_READ | QCOW_FEAT_BACKING | \
 					 QCOW_FEAT_COMPRESSED | QCOW_FEAT_EXTENDED_L2 | \
-					 QCOW_FEAT_WRITE)
+					 QCOW_FEAT_WRITE | QCOW_FEAT_SNAPSHOT)
 
 /**
  * struct qcow_features - result of QCOW_CTL_GET_FEATURES
@@ -123,6 +124,79 @@ struct qcow_detach {
 	__u32 flags;
 	__u32 reserved[6];
 };
+
+/*
+ * Internal snapshots: ioctls on /dev/qcowN itself (CAP_SYS_ADMIN).  Names
+ * and ids are NUL-terminated strings as stored in the image (QEMU's ids are
+ * decimal numbers assigned in increasing order).
+ */
+#define QCOW_SNAPSHOT_NAME_MAX	1024	/* bytes with the NUL: names up to 1023 */
+#define QCOW_SNAPSHOT_ID_MAX	128	/* bytes with the NUL: ids up to 127 */
+
+/**
+ * struct qcow_snapshot_cmd - argument of SNAPSHOT_CREATE/APPLY/DELETE
+ * @name: name (create: required, unique; apply/delete: this name, or "")
+ * @id: id (create: out, the id assigned; apply/delete: this id, or "")
+ * @flags: must be zero
+ * @reserved: must be zero
+ *
+ * Apply and delete select the snapshot by @id when it is not empty, else
+ * by @name.  Errors: -EEXIST (create: name in use), -ENOENT (no such
+ * snapshot), -ENOSPC (snapshot table full or no space), -EBUSY (apply:
+ * the device is open elsewhere), -EROFS (read-only attach), -EINVAL (a
+ * string not terminated, empty where required, reserved fields set).
+ */
+struct qcow_snapshot_cmd {
+	char name[QCOW_SNAPSHOT_NAME_MAX];
+	char id[QCOW_SNAPSHOT_ID_MAX];
+	__u32 flags;
+	__u32 reserved[7];
+};
+
+/**
+ * struct qcow_snapshot_info - one snapshot, as SNAPSHOT_LIST reports it
+ * @id: id string
+ * @name: name
+ * @date_sec: creation time, seconds since the epoch
+ * @date_nsec: creation time, nanoseconds
+ * @reserved0: zero
+ * @vm_clock_nsec: guest clock when taken (0 for disk-only snapshots)
+ * @disk_size: virtual disk size when taken
+ * @vm_state_size: bytes of saved VM state (0 for disk-only snapshots)
+ * @reserved: zero
+ */
+struct qcow_snapshot_info {
+	char id[QCOW_SNAPSHOT_ID_MAX];
+	char name[QCOW_SNAPSHOT_NAME_MAX];
+	__u64 date_sec;
+	__u32 date_nsec;
+	__u32 reserved0;
+	__u64 vm_clock_nsec;
+	__u64 disk_size;
+	__u64 vm_state_size;
+	__u64 reserved[4];
+};
+
+/**
+ * struct qcow_snapshot_list - argument of QCOW_SNAPSHOT_LIST
+ * @entries: user pointer to an array of struct qcow_snapshot_info (in)
+ * @count: entries the array holds (in); snapshots in the image (out)
+ * @flags: must be zero
+ * @reserved: must be zero
+ *
+ * Fills min(count in, snapshots) entries in table order.
+ */
+struct qcow_snapshot_list {
+	__u64 entries;
+	__u32 count;
+	__u32 flags;
+	__u64 reserved[3];
+};
+
+#define QCOW_SNAPSHOT_CREATE	_IOWR(QCOW_IOCTL_MAGIC, 0x10, struct qcow_snapshot_cmd)
+#define QCOW_SNAPSHOT_LIST	_IOWR(QCOW_IOCTL_MAGIC, 0x11, struct qcow_snapshot_list)
+#define QCOW_SNAPSHOT_APPLY	_IOW(QCOW_IOCTL_MAGIC, 0x12, struct qcow_snapshot_cmd)
+#define QCOW_SNAPSHOT_DELETE	_IOW(QCOW_IOCTL_MAGIC, 0x13, struct qcow_snapshot_cmd)
 
 #define QCOW_CTL_GET_FEATURES	_IOWR(QCOW_IOCTL_MAGIC, 0x00, struct qcow_features)
 #define QCOW_CTL_ATTACH		_IOWR(QCOW_IOCTL_MAGIC, 0x01, struct qcow_attach)
