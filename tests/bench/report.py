@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Host side of `make bench`: turn what tests/bench/guest-bench.sh wrote
-# (fio JSON and CPU samples per round, row and device) into
+# (fio JSON, CPU samples and disk write counters per round, row and device)
+# into
 #   - a table on stdout (medians over rounds, spread, latency, CPU per I/O,
-#     ratios of qcow to loop and to qemu-nbd with the project's goals),
+#     write amplification, ratios of qcow to loop and to qemu-nbd, and the
+#     goals of issues 3, 4 and 6 with a met/MISSED mark),
 #   - OUT/results.json (every per-round number and the aggregates),
 #   - OUT/ratios.dat and OUT/title.txt, read by tests/bench/ratios.gp.
 #
@@ -12,74 +14,146 @@
 #
 # Ratios are computed per round (qcow and its peer ran minutes apart at most,
 # under the same TCG speed) and then summarised by their median and range;
-# never as a ratio of medians.
+# never as a ratio of medians.  A point that could not run (qcow write rows
+# before the module writes) is "n/a": no ratio, and its goals are "n/a", not
+# missed.
 import json
 import os
 import statistics
 import sys
 
-# Rows in display order.  subject: the qcow device of the row; refs: what it
-# is compared with, as (row, device) -- the l2miss row borrows loop and the
-# big-cache qcow from the QD16 row of the same round.
+
+def row(name, title, short, metric='iops', lat='read', subject='qcow',
+        refs=None, names=None):
+    """A table row.  refs: what the subject is compared with, as
+    {reference: (row, device)}; by default loop and nbd of the same row."""
+    if refs is None:
+        refs = {'loop': (name, 'loop'), 'nbd': (name, 'nbd')}
+    return dict(name=name, title=title, short=short, metric=metric, lat=lat,
+                subject=subject, refs=refs, names=names or {})
+
+
+SPARSE = {'loop': 'loop (sparse raw)'}
 ROWS = [
-    dict(name='randread-qd1', title='4K randread QD1', short='4K QD1',
-         metric='iops',
-         subject='qcow', refs={'loop': ('randread-qd1', 'loop'),
-                               'nbd': ('randread-qd1', 'nbd')}),
-    dict(name='randread-qd16', title='4K randread QD16', short='4K QD16',
-         metric='iops',
-         subject='qcow', refs={'loop': ('randread-qd16', 'loop'),
-                               'nbd': ('randread-qd16', 'nbd'),
-                               'file': ('randread-qd16', 'file')}),
-    dict(name='randread-qd32x2', title='4K randread QD32 x2 jobs',
-         short='4K QD32x2', metric='iops',
-         subject='qcow', refs={'loop': ('randread-qd32x2', 'loop'),
-                               'nbd': ('randread-qd32x2', 'nbd')}),
-    dict(name='read-64k', title='64K seq read QD16', short='64K seq',
-         metric='bw',
-         subject='qcow', refs={'loop': ('read-64k', 'loop'),
-                               'nbd': ('read-64k', 'nbd')}),
-    dict(name='read-1m', title='1M seq read QD16', short='1M seq',
-         metric='bw',
-         subject='qcow', refs={'loop': ('read-1m', 'loop'),
-                               'nbd': ('read-1m', 'nbd')}),
-    dict(name='randread-qd16-l2miss', title='4K randread QD16, 64K L2 cache',
-         short='4K QD16 64K-L2', metric='iops', subject='qcows',
-         refs={'loop': ('randread-qd16', 'loop'),
-               'nbd': ('randread-qd16-l2miss', 'nbds'),
-               'qcow': ('randread-qd16', 'qcow')}),
+    row('randread-qd1', '4K randread QD1', 'rd 4K QD1'),
+    row('randread-qd16', '4K randread QD16', 'rd 4K QD16',
+        refs={'loop': ('randread-qd16', 'loop'),
+              'nbd': ('randread-qd16', 'nbd'),
+              'file': ('randread-qd16', 'file')}),
+    row('randread-qd16-uring', '4K randread QD16 io_uring', 'rd 4K uring'),
+    row('randread-qd16x2', '4K randread QD16 x2 jobs', 'rd 4K x2',
+        refs={'loop': ('randread-qd16x2', 'loop'),
+              'nbd': ('randread-qd16x2', 'nbd'),
+              '1job': ('randread-qd16', 'qcow')}),
+    row('read-64k', '64K seq read QD16', 'rd 64K seq', metric='bw'),
+    row('read-1m', '1M seq read QD16', 'rd 1M seq', metric='bw'),
+    row('randread-qd16-l2miss', '4K randread QD16, 64K L2', 'rd 64K-L2',
+        subject='qcows',
+        refs={'loop': ('randread-qd16', 'loop'),
+              'nbd': ('randread-qd16-l2miss', 'nbds'),
+              'qcow': ('randread-qd16', 'qcow')}),
+    row('randwrite-qd1', '4K randwrite QD1', 'wr 4K QD1', lat='write'),
+    row('randwrite-qd16', '4K randwrite QD16', 'wr 4K QD16', lat='write'),
+    row('randwrite-qd16-uring', '4K randwrite QD16 io_uring', 'wr 4K uring',
+        lat='write'),
+    row('randwrite-qd16x2', '4K randwrite QD16 x2 jobs', 'wr 4K x2',
+        lat='write',
+        refs={'loop': ('randwrite-qd16x2', 'loop'),
+              'nbd': ('randwrite-qd16x2', 'nbd'),
+              '1job': ('randwrite-qd16', 'qcow')}),
+    row('randrw-qd16', '4K 70/30 randrw QD16', 'rw 70/30'),
+    row('write-64k', '64K seq write QD16', 'wr 64K seq', metric='bw',
+        lat='write'),
+    row('write-1m', '1M seq write QD16', 'wr 1M seq', metric='bw',
+        lat='write'),
+    row('randwrite-empty', '4K randwrite QD16, empty', 'wr empty',
+        lat='write', names=SPARSE),
+    row('randwrite-fsync', '4K randwrite QD1 fsync=1, empty', 'wr fsync',
+        lat='write', names=SPARSE),
+    row('randwrite-cow64k', '4K randwrite QD16, COW 64K', 'wr COW 64K',
+        lat='write',
+        refs={'loop': ('randwrite-empty', 'loop'),
+              'nbd': ('randwrite-cow64k', 'nbd')}),
+    row('randwrite-cow128k-el2', '4K randwrite QD16, COW 128K+eL2',
+        'wr COW eL2', lat='write',
+        refs={'loop': ('randwrite-empty', 'loop'),
+              'nbd': ('randwrite-cow128k-el2', 'nbd'),
+              'nobacking': ('randwrite-empty', 'qcow')}),
 ]
 
-# The issue's targets, as minimum ratios of the subject to a reference.
-GOALS = {('randread-qd16', 'loop'): 0.90, ('randread-qd16', 'nbd'): 2.5}
+
+def goal(issue, rowname, ref, minimum, what):
+    return dict(issue=issue, row=rowname, reference=ref, goal=minimum,
+                what=what)
+
+
+# The issues' targets, as minimum ratios of a row's subject to a reference.
+GOALS = [
+    goal('#3', 'randread-qd16', 'loop', 0.90, '4K random read'),
+    goal('#3', 'randread-qd16', 'nbd', 2.5, '4K random read'),
+    goal('#6', 'randread-qd16', 'loop', 0.95, 'allocated 4K random read'),
+    goal('#6', 'randread-qd16', 'nbd', 3.0, 'allocated 4K random read'),
+    goal('#4', 'randwrite-qd16', 'loop', 0.90, '4K random write, allocated'),
+    goal('#6', 'randwrite-qd16', 'loop', 0.95, 'allocated 4K random write'),
+    goal('#6', 'randwrite-qd16', 'nbd', 3.0, 'allocated 4K random write'),
+    goal('#4', 'randwrite-empty', 'loop', 0.70,
+         '4K random write into an empty image vs sparse raw'),
+    goal('#6', 'randwrite-empty', 'loop', 0.80,
+         'allocating 4K writes vs sparse raw'),
+    goal('#4', 'write-1m', 'loop', 0.90, '1M sequential write'),
+    goal('#6', 'write-1m', 'loop', 0.95, '1M sequential write'),
+    goal('#6', 'read-1m', 'loop', 0.95, '1M sequential read'),
+    goal('#4', 'randwrite-cow64k', 'nbd', 2.0,
+         '4K random write over a full backing file, 64K clusters'),
+    goal('#6', 'randwrite-cow128k-el2', 'nobacking', 0.80,
+         'COW with extended L2 vs the no-backing (empty) case'),
+    goal('#6', 'randread-qd16-l2miss', 'qcow', 0.50,
+         'read beyond the L2 cache vs covered'),
+    goal('#6', 'randread-qd16x2', '1job', 1.7, '2 jobs over 1 job, read'),
+    goal('#6', 'randwrite-qd16x2', '1job', 1.7, '2 jobs over 1 job, write'),
+]
 
 DEVICE_NAMES = {
     'qcow': 'qcow', 'qcows': 'qcow 64K L2', 'loop': 'loop (raw, dio)',
     'nbd': 'qemu-nbd', 'nbds': 'qemu-nbd 64K L2', 'file': 'raw file (fio)',
 }
-REF_NAMES = {'loop': 'loop', 'nbd': 'qemu-nbd', 'qcow': 'qcow with a big L2 cache',
-             'file': 'fio on the raw file'}
+REF_NAMES = {'loop': 'loop', 'nbd': 'qemu-nbd',
+             'qcow': 'qcow with a big L2 cache',
+             'file': 'fio on the raw file', '1job': 'qcow with 1 job',
+             'nobacking': 'qcow into an empty image'}
+
+KEYS = ['iops', 'bw', 'lat_p50_us', 'lat_p99_us', 'lat_mean_us',
+        'cpu_cores', 'cpu_us_per_io', 'ctxt_per_io', 'l2_hit_rate',
+        'write_amp', 'fio_usr_cpu', 'fio_sys_cpu']
 
 
-def load_point(base):
-    """One fio run: its metrics, or None when the run is missing."""
+def load_point(base, latdir):
+    """One fio run: its metrics, {'na': reason} for a point that could not
+    run, or None when the run is missing."""
+    try:
+        with open(base + '.na') as f:
+            return {'na': f.read().strip() or 'n/a'}
+    except OSError:
+        pass
     try:
         with open(base + '.json') as f:
             fio = json.load(f)
     except (OSError, ValueError):
         return None
     job = fio['jobs'][0]
-    rd = job['read']
-    pct = rd['lat_ns'].get('percentile') or rd['clat_ns'].get('percentile', {})
+    dirs = [job[d] for d in ('read', 'write')]
+    ld = job[latdir]
+    pct = ld['lat_ns'].get('percentile') or ld['clat_ns'].get('percentile', {})
     p = {
-        'iops': rd['iops'],
-        'bw': rd['bw_bytes'],
-        'lat_mean_us': rd['lat_ns']['mean'] / 1e3,
+        'iops': sum(d['iops'] for d in dirs),
+        'bw': sum(d['bw_bytes'] for d in dirs),
+        'lat_mean_us': ld['lat_ns']['mean'] / 1e3,
         'lat_p50_us': pct.get('50.000000', 0) / 1e3,
         'lat_p99_us': pct.get('99.000000', 0) / 1e3,
         'fio_usr_cpu': job['usr_cpu'],
         'fio_sys_cpu': job['sys_cpu'],
-        'ios': rd['total_ios'],
+        'ios': sum(d['total_ios'] for d in dirs),
+        'write_bytes': job['write']['io_bytes'],
     }
     try:
         with open(base + '.cpu') as f:
@@ -93,10 +167,25 @@ def load_point(base):
             if p['iops'] > 0:
                 p['cpu_us_per_io'] = p['cpu_cores'] / p['iops'] * 1e6
                 p['ctxt_per_io'] = (ctxt1 - ctxt0) / secs / p['iops']
-        hits = v[9] - v[7]
-        misses = v[10] - v[8]
+    except (OSError, ValueError):
+        pass
+    try:
+        # Before and after: scratch disk sectors written, device sectors
+        # written, device writes, L2 hits, L2 misses; then the slots.
+        with open(base + '.ds') as f:
+            v = [int(x) for x in f.read().split()]
+        host, dev, writes, hits, misses = (v[5 + i] - v[i] for i in range(5))
         if hits + misses:
             p['l2_hit_rate'] = hits / (hits + misses)
+        p['host_write_bytes'] = host * 512
+        p['dev_write_bytes'] = dev * 512
+        # Bytes the scratch disk took per byte the device was asked to
+        # write, over the whole run (ramp and final flush included).
+        if dev > 0:
+            p['write_amp'] = host / dev
+        if v[10] and writes >= v[10]:
+            # The replay log ran out before the runtime did.
+            p['exhausted'] = writes
     except (OSError, ValueError, IndexError):
         pass
     return p
@@ -112,6 +201,10 @@ def summary(values):
             'rounds': values}
 
 
+def ok(p):
+    return p is not None and 'na' not in p
+
+
 def main():
     indir, outdir = sys.argv[1], sys.argv[2]
     host = {}
@@ -121,57 +214,72 @@ def main():
     with open(os.path.join(indir, 'meta.json')) as f:
         meta = json.load(f)
     rounds = range(1, meta['rounds'] + 1)
+    lat_of = {r['name']: r['lat'] for r in ROWS}
 
     points = {}
-    for row in ROWS:
-        for dev in set([row['subject']] + [d for _, d in row['refs'].values()]):
+    for r_ in ROWS:
+        for rname, dev in [(r_['name'], r_['subject'])] + list(r_['refs'].values()):
             for r in rounds:
-                base = os.path.join(indir, 'raw', f"{r}-{row['name']}-{dev}")
-                if os.path.exists(base + '.json'):
-                    points[(r, row['name'], dev)] = load_point(base)
-    keys = ['iops', 'bw', 'lat_p50_us', 'lat_p99_us', 'lat_mean_us',
-            'cpu_cores', 'cpu_us_per_io', 'ctxt_per_io', 'l2_hit_rate',
-            'fio_usr_cpu',
-            'fio_sys_cpu']
+                base = os.path.join(indir, 'raw', f"{r}-{rname}-{dev}")
+                p = load_point(base, lat_of[rname])
+                if p is not None:
+                    points[(r, rname, dev)] = p
 
     results = {'meta': meta, 'host': host, 'goals': [], 'rows': []}
-    for row in ROWS:
-        name = row['name']
+    byname = {}
+    for r_ in ROWS:
+        name = r_['name']
         if name not in meta['rows']:
             continue
-        devs = [row['subject']] + [d for (rn, d) in row['refs'].values()
-                                   if rn == name and d != row['subject']]
-        out = {'name': name, 'title': row['title'], 'short': row['short'],
-               'metric': row['metric'],
-               'subject': row['subject'], 'devices': {}, 'ratios': {}}
+        devs = [r_['subject']] + [d for (rn, d) in r_['refs'].values()
+                                  if rn == name and d != r_['subject']]
+        out = {'name': name, 'title': r_['title'], 'short': r_['short'],
+               'metric': r_['metric'], 'latency': r_['lat'],
+               'subject': r_['subject'], 'devices': {}, 'ratios': {}}
         for dev in devs:
             per = [points.get((r, name, dev)) for r in rounds]
-            d = {'rounds': per}
-            for k in keys:
-                s = summary([p.get(k) if p else None for p in per])
+            d = {'name': r_['names'].get(dev, DEVICE_NAMES.get(dev, dev)),
+                 'rounds': per}
+            if any(p and 'na' in p for p in per) and not any(ok(p) for p in per):
+                d['na'] = next(p['na'] for p in per if p and 'na' in p)
+            for k in KEYS:
+                s = summary([p.get(k) if ok(p) else None for p in per])
                 if s:
                     d[k] = s
+            exhausted = [p['exhausted'] for p in per if ok(p) and 'exhausted' in p]
+            if exhausted:
+                d['exhausted'] = exhausted
             out['devices'][dev] = d
-        for ref, (rrow, rdev) in row['refs'].items():
+        for ref, (rrow, rdev) in r_['refs'].items():
             vals = []
             for r in rounds:
-                a = points.get((r, name, row['subject']))
+                a = points.get((r, name, r_['subject']))
                 b = points.get((r, rrow, rdev))
-                if a and b and b[row['metric']] > 0:
-                    vals.append(a[row['metric']] / b[row['metric']])
+                if ok(a) and ok(b) and b[r_['metric']] > 0:
+                    vals.append(a[r_['metric']] / b[r_['metric']])
             s = summary(vals)
             if not s:
                 continue
             s['reference'] = {'row': rrow, 'device': rdev}
-            goal = GOALS.get((name, ref))
-            if goal is not None:
-                s['goal'] = goal
-                s['met'] = s['median'] >= goal
-                results['goals'].append({'row': name, 'reference': ref,
-                                         'goal': goal, 'ratio': s['median'],
-                                         'met': s['met']})
             out['ratios'][ref] = s
         results['rows'].append(out)
+        byname[name] = out
+
+    for g in GOALS:
+        r_ = byname.get(g['row'])
+        if r_ is None:
+            continue
+        s = r_['ratios'].get(g['reference'])
+        res = dict(g)
+        if s:
+            res['ratio'] = s['median']
+            res['min'] = s['min']
+            res['max'] = s['max']
+            res['met'] = s['median'] >= g['goal']
+        else:
+            res['ratio'] = None
+            res['met'] = None
+        results['goals'].append(res)
 
     os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, 'results.json'), 'w') as f:
@@ -179,21 +287,39 @@ def main():
         f.write('\n')
     write_chart_data(results, os.path.join(outdir, 'ratios.dat'))
     with open(os.path.join(outdir, 'title.txt'), 'w') as f:
-        f.write('%s, guest kernel %s, TCG %d vCPU, %d rounds x %d s, %d MiB image\n'
+        f.write('%s, guest kernel %s, TCG %d vCPU, %d rounds x %d s, %d MiB image%s\n'
                 % (meta['date'][:10], meta['kernel'], meta['guest_ncpu'],
-                   meta['rounds'], meta['runtime'], meta['image_size'] >> 20))
+                   meta['rounds'], meta['runtime'], meta['image_size'] >> 20,
+                   ' (quick mode)' if host.get('quick') else ''))
     print_table(results)
 
 
 def write_chart_data(results, path):
+    goals = {}
+    for g in results['goals']:
+        k = (g['row'], g['reference'])
+        goals[k] = max(goals.get(k, 0), g['goal'])
     with open(path, 'w') as f:
-        f.write('# workload  vs-loop median min max  vs-nbd median min max\n')
-        for row in results['rows']:
-            cols = ['"%s"' % row['short']]
+        f.write('# workload  vs-loop median min max  vs-nbd median min max'
+                '  goal-loop goal-nbd  label-loop label-nbd\n')
+        for r_ in results['rows']:
+            cols = ['"%s"' % r_['short']]
+            labels = []
             for ref in ('loop', 'nbd'):
-                s = row['ratios'].get(ref)
+                s = r_['ratios'].get(ref)
                 cols += (['%.4f' % s[k] for k in ('median', 'min', 'max')]
                          if s else ['NaN'] * 3)
+                if s:
+                    labels.append('%.0f' % s['median'] if s['median'] >= 10
+                                  else '%.2f' % s['median'])
+                elif r_['devices'][r_['subject']].get('na'):
+                    labels.append('n/a')
+                else:
+                    labels.append('')
+            for ref in ('loop', 'nbd'):
+                g = goals.get((r_['name'], ref))
+                cols.append('%.2f' % g if g else 'NaN')
+            cols += ['"%s"' % lb for lb in labels]
             f.write(' '.join(cols) + '\n')
 
 
@@ -210,10 +336,7 @@ def fmt_num(v):
 def fmt_ratio(s):
     if not s:
         return '-'
-    txt = '%.2f [%.2f-%.2f]' % (s['median'], s['min'], s['max'])
-    if 'goal' in s:
-        txt += '  goal >= %.2f: %s' % (s['goal'], 'met' if s['met'] else 'MISSED')
-    return txt
+    return '%.2f [%.2f-%.2f]' % (s['median'], s['min'], s['max'])
 
 
 def print_table(results):
@@ -222,57 +345,94 @@ def print_table(results):
     print('qcow benchmark, %s: guest kernel %s, %d vCPU TCG, %s'
           % (meta['date'], meta['kernel'], meta['guest_ncpu'], meta['qemu']))
     print('%d rounds x %d s (after a %d s ramp) per point; %d MiB qcow2, %d KiB '
-          'clusters; qcow L2 cache %d KiB (small: %d KiB)'
+          'clusters; qcow L2 cache %d KiB (small: %d KiB)%s'
           % (meta['rounds'], meta['runtime'], meta['ramp'],
              meta['image_size'] >> 20, meta['cluster_size'] >> 10,
-             meta['qcow_cache_size'] >> 10, meta['qcow_small_cache_size'] >> 10))
+             meta['qcow_cache_size'] >> 10, meta['qcow_small_cache_size'] >> 10,
+             '; QUICK MODE' if host.get('quick') else ''))
+    if host.get('commit'):
+        print('tree: %s%s' % (host['commit'],
+                              ' (+ uncommitted changes)' if host.get('tree_dirty') else ''))
     if host.get('load_start'):
         print('host load average at start: %s, at end: %s; other VMs running '
               'at start: %s' % (host['load_start'], host.get('load_end', '?'),
                                 host.get('other_vms', '?')))
+    if meta.get('qcow_rw_na'):
+        print('qcow write rows n/a: %s' % meta['qcow_rw_na'])
     print('medians over rounds; spread = (max - min) / median; latency is fio '
-          'lat (submit to completion); CPU = busy guest CPU (all processes and '
-          'kworkers) per I/O; cs = guest context switches per I/O')
+          'lat (submit to completion) of the row\'s direction (reads for the '
+          'mix); CPU = busy guest CPU (all processes and kworkers) per I/O; '
+          'cs = guest context switches per I/O; WA = bytes written to the '
+          'scratch disk per byte written to the device')
     print()
-    hdr = '%-30s %-16s %9s %9s %7s %9s %9s %10s %6s %7s' % (
+    hdr = '%-32s %-17s %8s %8s %6s %8s %8s %9s %6s %6s %6s' % (
         'workload', 'device', 'IOPS', 'MB/s', 'spread', 'p50 us', 'p99 us',
-        'CPU us/IO', 'cs/IO', 'L2 hit')
+        'CPU us/IO', 'cs/IO', 'WA', 'L2 hit')
     print(hdr)
     print('-' * len(hdr))
-    for row in results['rows']:
+    notes = []
+    for r_ in results['rows']:
         first = True
-        for dev, d in row['devices'].items():
-            m = row['metric']
+        write = r_['latency'] == 'write' or r_['name'].startswith('randrw')
+        for dev, d in r_['devices'].items():
+            title = r_['title'] if first else ''
+            first = False
+            if d.get('na'):
+                print('%-32s %-17s n/a: %s' % (title, d['name'], d['na'][:70]))
+                continue
+            m = r_['metric']
 
             def med(k):
                 return d[k]['median'] if k in d else None
             hit = med('l2_hit_rate')
-            print('%-30s %-16s %9s %9s %6.0f%% %9s %9s %10s %6s %7s' % (
-                row['title'] if first else '', DEVICE_NAMES.get(dev, dev),
+            wa = med('write_amp') if write else None
+            print('%-32s %-17s %8s %8s %5.0f%% %8s %8s %9s %6s %6s %6s' % (
+                title, d['name'],
                 fmt_num(med('iops')),
                 fmt_num(med('bw') / 1e6 if med('bw') is not None else None),
                 100 * d[m]['spread'] if m in d else 0,
                 fmt_num(med('lat_p50_us')), fmt_num(med('lat_p99_us')),
                 fmt_num(med('cpu_us_per_io')), fmt_num(med('ctxt_per_io')),
+                fmt_num(wa),
                 '%.0f%%' % (100 * hit) if hit is not None else '-'))
-            first = False
+            if d.get('exhausted'):
+                notes.append('%s on %s: a point wrote all %s 64K slots of its '
+                             'image before the runtime was over (it stopped early; '
+                             'a larger QCOW_BENCH_SIZE gives more slots)'
+                             % (r_['name'], d['name'], d['exhausted'][0]))
+    for n in notes:
+        print('note: ' + n)
     print()
     print('ratio of qcow to its peers (IOPS or MB/s; median of per-round '
           'ratios [min-max])')
-    print(('%-30s %-44s %s' % ('workload', 'vs loop', 'vs qemu-nbd')).rstrip())
-    for row in results['rows']:
-        r = row['ratios']
-        print(('%-30s %-44s %s' % (row['title'], fmt_ratio(r.get('loop')),
-                                   fmt_ratio(r.get('nbd')))).rstrip())
-        for ref in r:
-            if ref not in ('loop', 'nbd'):
-                print('%-30s vs %s: %s' % ('', REF_NAMES[ref], fmt_ratio(r[ref])))
+    print(('%-32s %-22s %s' % ('workload', 'vs loop', 'vs qemu-nbd')).rstrip())
+    for r_ in results['rows']:
+        r = r_['ratios']
+        na = r_['devices'][r_['subject']].get('na')
+        dash = 'n/a' if na else '-'
+        print(('%-32s %-22s %s' % (
+            r_['title'],
+            fmt_ratio(r.get('loop')) if r.get('loop') else dash,
+            fmt_ratio(r.get('nbd')) if r.get('nbd') else dash)).rstrip())
+        for ref, (rrow, rdev) in ROW_REFS[r_['name']]:
+            if ref in ('loop', 'nbd'):
+                continue
+            print('%-32s vs %s: %s' % ('', REF_NAMES[ref],
+                                        fmt_ratio(r[ref]) if ref in r else dash))
     print()
+    print('goals (issue: row, reference, minimum ratio: median [min-max], verdict)')
     for g in results['goals']:
-        print('goal: %s qcow/%s >= %.2f: %.2f, %s' % (
-            g['row'], REF_NAMES[g['reference']], g['goal'], g['ratio'],
-            'met' if g['met'] else 'MISSED'))
+        if g['met'] is None:
+            verdict, val = 'n/a', '-'
+        else:
+            verdict = 'met' if g['met'] else 'MISSED'
+            val = '%.2f [%.2f-%.2f]' % (g['ratio'], g['min'], g['max'])
+        print('  %-3s %-22s vs %-24s >= %-4.2f %-18s %-6s  (%s)' % (
+            g['issue'], g['row'], REF_NAMES[g['reference']], g['goal'], val,
+            verdict, g['what']))
 
+
+ROW_REFS = {r['name']: list(r['refs'].items()) for r in ROWS}
 
 if __name__ == '__main__':
     main()

@@ -1,27 +1,49 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make bench`: compare /dev/qcowN with loop (direct I/O on the raw
-# conversion: the physical limit) and qemu-nbd (what users run today) side by
-# side in one VM run, and report medians and ratios.
+# `make bench`: compare /dev/qcowN with loop (direct I/O on a raw file: the
+# physical limit) and qemu-nbd (what users run today) side by side in one VM
+# run, reading and writing, and report medians, ratios and the goals of
+# issues 3, 4 and 6.
 #
-#   tests/bench/run.sh
+#   tests/bench/run.sh [--quick]
+#   make bench [BENCH=quick]
 #
 # Needs a built qcow.ko and qcowctl (make all).  Installs gnuplot-nox when
 # missing.  Output in build/bench/: results.json, ratios.png, report.txt
 # (the table printed here) and raw/ (fio's JSON per round, row and device).
 # Method and how to read the numbers: Documentation/benchmark.rst.
 #
-# Environment: QCOW_BENCH_RUNTIME (seconds per point, default 10),
-# QCOW_BENCH_RAMP (3), QCOW_BENCH_ROUNDS (3), QCOW_BENCH_SIZE (1G),
-# QCOW_BENCH_ROWS (only these rows, e.g. "randread-qd16 randread-qd1"),
-# and the QCOW_VM_* variables of tests/vm/run-vm.sh.
+# Environment: QCOW_BENCH_QUICK=1 or BENCH=quick (same as --quick: one
+# round of 2 s points on a 256M image, a few minutes, for iteration; the
+# knobs below still win), QCOW_BENCH_RUNTIME (seconds per point, default
+# 5), QCOW_BENCH_RAMP (2), QCOW_BENCH_ROUNDS (3), QCOW_BENCH_SIZE (1G),
+# QCOW_BENCH_ROWS (only these rows, e.g. "randwrite-qd16 randread-qd16"),
+# QCOW_BENCH_PERF (rows whose qcow points run under perf record in the
+# guest), and the QCOW_VM_* variables of tests/vm/run-vm.sh (the scratch
+# disk defaults to 12G here).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
 out=$top/build/bench
 guest=$here/guest-bench.sh
+
+quick=${QCOW_BENCH_QUICK:-0}
+[ "${BENCH:-}" = quick ] && quick=1
+case ${1:-} in
+--quick) quick=1 ;;
+'') ;;
+*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+esac
+if [ "$quick" = 1 ]; then
+	export QCOW_BENCH_ROUNDS=${QCOW_BENCH_ROUNDS:-1}
+	export QCOW_BENCH_RUNTIME=${QCOW_BENCH_RUNTIME:-2}
+	export QCOW_BENCH_RAMP=${QCOW_BENCH_RAMP:-1}
+	export QCOW_BENCH_SIZE=${QCOW_BENCH_SIZE:-256M}
+fi
+# Read and write images, their copies and the allocating points' images.
+export QCOW_VM_SCRATCH_SIZE=${QCOW_VM_SCRATCH_SIZE:-12G}
 
 # Bench-only packages, installed the way scripts/install-deps.sh does.
 PKGS=(gnuplot-nox)
@@ -54,7 +76,11 @@ load_start=$(load)
 other_vms=$(pgrep -c -x qemu-system-x86 || pgrep -c qemu-system || true)
 t0=$(date +%s)
 echo "bench: host load average $load_start, other VMs running: ${other_vms:-0}"
-echo "bench: about 17 minutes; progress in build/vm-logs/bench.log"
+if [ "$quick" = 1 ]; then
+	echo "bench: quick mode (numbers only for iteration); progress in build/vm-logs/bench.log"
+else
+	echo "bench: about 25 minutes; progress in build/vm-logs/bench.log"
+fi
 
 "$top/tests/vm/run-vm.sh" --name bench "$guest"
 
@@ -63,10 +89,16 @@ rm -rf "$out"
 mkdir -p "$out"
 cp -r "$top/build/vm-out/bench/raw" "$out/raw"
 cp "$top/build/vm-out/bench/meta.json" "$out/raw/meta.json"
-cat > "$out/host.json" <<EOF
-{"load_start": "$load_start", "load_end": "$(load)", "other_vms": ${other_vms:-0},
- "host_kernel": "$(uname -r)", "host_ncpu": $(nproc), "seconds_vm": $((t1 - t0))}
-EOF
+dirty=false
+git -C "$top" status --porcelain -- drivers userspace include 2>/dev/null | grep -q . &&
+	dirty=true
+jq -n --arg load_start "$load_start" --arg load_end "$(load)" \
+	--argjson other_vms "${other_vms:-0}" --arg host_kernel "$(uname -r)" \
+	--argjson host_ncpu "$(nproc)" --argjson seconds_vm $((t1 - t0)) \
+	--arg commit "$(git -C "$top" log -1 --format='%h %s' 2>/dev/null || true)" \
+	--argjson tree_dirty "$dirty" \
+	--argjson quick "$([ "$quick" = 1 ] && echo true || echo false)" \
+	'$ARGS.named' > "$out/host.json"
 
 python3 "$here/report.py" "$top/build/vm-out/bench" "$out" "$out/host.json" |
 	tee "$out/report.txt"
