@@ -288,10 +288,19 @@ static void qcow_free_disk(struct gendisk *disk)
 	kfree(dev);
 }
 
+static int qcow_ioctl(struct block_device *bdev, fmode_t mode,
+		      unsigned int cmd, unsigned long arg)
+{
+	return qcow_snapshot_ioctl(bdev->bd_disk->private_data, bdev, cmd,
+				   (void __user *)arg);
+}
+
 static const struct block_device_operations qcow_fops = {
 	.owner		= THIS_MODULE,
 	.open		= qcow_open,
 	.release	= qcow_release,
+	.ioctl		= qcow_ioctl,
+	.compat_ioctl	= blkdev_compat_ptr_ioctl,
 	.free_disk	= qcow_free_disk,
 };
 

@@ -370,6 +370,16 @@ int qcow_layer_zero(struct qcow_layer *l, u64 pos, u64 len, bool discard,
 		    bool unmap);
 int qcow_image_flush(struct qcow_image *img, bool frees);
 void qcow_writeback_work(struct work_struct *work);
+int qcow_meta_begin(struct qcow_image *img);
+int qcow_meta_writeback(struct qcow_image *img, bool all);
+int qcow_meta_writeback_flat(struct qcow_image *img);
+void qcow_l1_set(struct qcow_image *img, u64 l1i, u64 entry);
+void qcow_l2_update(struct qcow_image *img, struct qcow_cache_entry *ce,
+		    u32 idx, u64 word, u64 bitmap);
+
+/* qcow_snapshot.c */
+int qcow_snapshot_ioctl(struct qcow_device *dev, struct block_device *bdev,
+			unsigned int cmd, void __user *arg);
 int qcow_epoch_enter(struct qcow_image *img);
 void qcow_epoch_exit(struct qcow_image *img, int epoch);
 

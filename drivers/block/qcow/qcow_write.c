@@ -184,8 +184,15 @@ int qcow_header_write(struct qcow_image *img)
 	return err;
 }
 
-/* Set the dirty bit before the first metadata change (lazy refcounts). */
-static int qcow_meta_begin(struct qcow_image *img)
+/**
+ * qcow_meta_begin() - call before the first metadata change
+ * @img: writable image, meta_lock held
+ *
+ * Sets the dirty bit on disk when the image uses lazy refcounts.
+ *
+ * Return: 0 or the header write's error.
+ */
+int qcow_meta_begin(struct qcow_image *img)
 {
 	int err;
 
@@ -231,12 +238,18 @@ static bool qcow_l1_is_dirty(struct qcow_image *img)
 		DIV_ROUND_UP(img->hdr->l1_size, SECTOR_SIZE / 8);
 }
 
-/*
+/**
+ * qcow_meta_writeback() - write dirty metadata back in dependency order
+ * @img: writable image, meta_lock held
+ * @all: also write refcount blocks that lazy refcounts would keep
+ *
  * Refcount blocks, then a flush (data and refcounts durable), then L2
  * slices and L1 sectors, then a flush.  With lazy refcounts the refcount
  * blocks wait for detach (the dirty bit covers them) unless @all.
+ *
+ * Return: 0 or -EIO/-ENOSPC (what failed stays dirty).
  */
-static int qcow_meta_writeback(struct qcow_image *img, bool all)
+int qcow_meta_writeback(struct qcow_image *img, bool all)
 {
 	struct qcow_layer *l = img->layer;
 	bool l2 = qcow_cache_nr_dirty(img->cache) || qcow_l1_is_dirty(img);
@@ -255,6 +268,32 @@ static int qcow_meta_writeback(struct qcow_image *img, bool all)
 		if (!err)
 			err = l->ops->flush(l);
 	}
+	return err;
+}
+
+/**
+ * qcow_meta_writeback_flat() - write all dirty metadata, then one flush
+ * @img: writable image, meta_lock held
+ *
+ * For changes that add no reference (COPIED flags, refcount changes of
+ * clusters already referenced): no ordering is needed between refcount
+ * blocks and tables, and writing them back to back keeps the window in
+ * which a crash sees one without the other as short as it can be.
+ *
+ * Return: 0 or -EIO/-ENOSPC.
+ */
+int qcow_meta_writeback_flat(struct qcow_image *img)
+{
+	int err;
+
+	lockdep_assert_held(&img->meta_lock);
+	err = qcow_cache_writeback(img->rcache);
+	if (!err)
+		err = qcow_cache_writeback(img->cache);
+	if (!err)
+		err = qcow_l1_writeback(img);
+	if (!err)
+		err = img->layer->ops->flush(img->layer);
 	return err;
 }
 
@@ -387,8 +426,15 @@ static void qcow_inflight_done(struct qcow_image *img, struct qcow_wop *w)
  * L2 tables
  */
 
-static void qcow_l1_set(struct qcow_image *img, u64 l1i, u64 entry)
+/**
+ * qcow_l1_set() - change an active L1 entry in memory
+ * @img: writable image, meta_lock held
+ * @l1i: index
+ * @entry: new entry, CPU order
+ */
+void qcow_l1_set(struct qcow_image *img, u64 l1i, u64 entry)
 {
+	lockdep_assert_held(&img->meta_lock);
 	WRITE_ONCE(img->l1[l1i], cpu_to_be64(entry));
 	set_bit(l1i / (SECTOR_SIZE / 8), img->l1_dirty);
 }
@@ -475,8 +521,18 @@ static struct qcow_cache_entry *qcow_l2_slice(struct qcow_image *img,
 	return qcow_cache_get(img->cache, l2off + (u64)(l2i / eps) * img->slice_size);
 }
 
-static void qcow_l2_update(struct qcow_image *img, struct qcow_cache_entry *ce,
-			   u32 idx, u64 word, u64 bitmap)
+/**
+ * qcow_l2_update() - change an L2 entry in a cached slice
+ * @img: writable image, meta_lock held
+ * @ce: the slice, referenced
+ * @idx: entry index in the slice
+ * @word: new entry
+ * @bitmap: new subcluster bitmap (extended L2)
+ *
+ * Lock-free readers never see half of the change (img->l2_seq).
+ */
+void qcow_l2_update(struct qcow_image *img, struct qcow_cache_entry *ce,
+		    u32 idx, u64 word, u64 bitmap)
 {
 	lockdep_assert_held(&img->meta_lock);
 	write_seqcount_begin(&img->l2_seq);
