@@ -319,6 +319,23 @@ out:
 	return ret;
 }
 
+/**
+ * qc_resolve_device() - the qcow device a command-line argument names
+ * @arg: "/dev/qcowN", "qcowN", "N", another node of the disk, or the path
+ *	 of the image attached as the device
+ * @idx: N, on success
+ *
+ * Return: 0, or -1 after printing one line on stderr.
+ */
+int qc_resolve_device(const char *arg, unsigned int *idx)
+{
+	int ret = qc_arg_device(arg, idx);
+
+	if (!ret)
+		ret = qc_image_device(arg, idx) ? -1 : 1;
+	return ret < 0 ? -1 : 0;
+}
+
 /*
  * QCOW_CTL_DETACH; 0, or -errno after printing one line on stderr (none
  * for -ENXIO when @gone_ok: a device that went away meanwhile).
@@ -423,12 +440,7 @@ int cmd_detach(const struct qc_cmd *cmd, int argc, char **argv)
 		return QC_EXIT_FAIL;
 	}
 	for (i = 0; i < nr; i++) {
-		const char *arg = argv[optind + i];
-
-		ret = qc_arg_device(arg, &idx[i]);
-		if (!ret)
-			ret = qc_image_device(arg, &idx[i]) ? -1 : 1;
-		if (ret < 0) {
+		if (qc_resolve_device(argv[optind + i], &idx[i])) {
 			free(idx);
 			return QC_EXIT_FAIL;
 		}

@@ -31,6 +31,12 @@ const char *qc_progname = "qcowctl";
 /* The option getopt_long() just refused (it prints nothing: opterr = 0). */
 static char **qc_argv;
 
+/* Commands with subcommands parse the subcommand's argv. */
+void qc_set_argv(char **argv)
+{
+	qc_argv = argv;
+}
+
 static void qc_put_bad_option(FILE *out)
 {
 	/* optopt of a long option is its val, not a character */
@@ -132,6 +138,7 @@ static const struct {
 	{ QCOW_FEAT_COMPRESSED, "compressed" },
 	{ QCOW_FEAT_EXTENDED_L2, "extended-l2" },
 	{ QCOW_FEAT_WRITE, "write" },
+	{ QCOW_FEAT_SNAPSHOT, "snapshot" },
 };
 
 static const char *qc_feature_name(u64 bit)
@@ -280,6 +287,28 @@ static const struct qc_cmd qc_cmds[] = {
 		"\n"
 		"  -j, --json   print {\"devices\": [...]} with every attribute\n"
 		"  -h, --help   show this help\n",
+	},
+	{
+		.name = "snapshot",
+		.fn = cmd_snapshot,
+		.args = "create|list|apply|delete ...",
+		.summary = "take, list, apply and delete snapshots of an attached disk",
+		.help =
+		"  qcowctl snapshot create DEV NAME\n"
+		"      take a snapshot named NAME of the disk, online\n"
+		"  qcowctl snapshot list [--json] DEV\n"
+		"      show the snapshots (the table of `qemu-img snapshot -l`)\n"
+		"  qcowctl snapshot apply DEV NAME|ID\n"
+		"      revert the disk to a snapshot (refused while the disk is in use)\n"
+		"  qcowctl snapshot delete DEV NAME|ID\n"
+		"      delete a snapshot and free the clusters only it used\n"
+		"\n"
+		"Internal snapshots, as QEMU keeps them in the image: the module takes,\n"
+		"reverts to and deletes them while the image stays attached, and\n"
+		"`qemu-img snapshot` sees the same table after detach.  DEV is /dev/qcowN\n"
+		"(or qcowN, N) or the path of the attached image.  NAME|ID: an argument\n"
+		"equal to a snapshot's id selects it, otherwise it is a name (as in\n"
+		"qemu-img).  Run 'qcowctl snapshot COMMAND --help' for one of them.\n",
 	},
 	{
 		.name = "info",

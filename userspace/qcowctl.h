@@ -43,6 +43,7 @@ __printf(1, 2) void qc_err(const char *fmt, ...);
 int qc_usage_error(const struct qc_cmd *cmd, const char *fmt, ...)
 	__printf(2, 3);
 void qc_cmd_usage(const struct qc_cmd *cmd, FILE *out);
+void qc_set_argv(char **argv);
 int qc_parse_json_opts(const struct qc_cmd *cmd, int argc, char **argv,
 		       bool *json);
 
@@ -53,6 +54,7 @@ int cmd_attach(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_lock_test(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_detach(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_list(const struct qc_cmd *cmd, int argc, char **argv);
+int cmd_snapshot(const struct qc_cmd *cmd, int argc, char **argv);
 
 /* dev.c: the control device and /sys/block/qcowN/qcow/. */
 
@@ -60,6 +62,7 @@ struct qcow_features;
 
 int qc_ctl_open(void);
 int qc_ctl_get_features(int fd, struct qcow_features *f);
+int qc_resolve_device(const char *arg, unsigned int *idx);
 
 /* image.c: reading an image file through the format core. */
 

@@ -425,6 +425,34 @@ expect_cli list-extra-arg 2 err '^qcowctl: list: too many arguments' list x
 expect_cli detach-no-such-file 1 err '^qcowctl: no-such.qcow2: No such file or directory$' detach no-such.qcow2
 expect_cli attach-raw-image 1 err '^qcowctl: raw.img: magic: ' attach -r raw.img
 
+# Snapshot commands: their command lines and device resolution, which
+# happen before any ioctl (the ioctls are tested in the VM,
+# tests/vm/guest/t-snapshot.sh).
+long_name=$(printf '%01024d' 0)
+expect_cli snapshot-help 0 out '^  qcowctl snapshot apply DEV NAME\|ID$' snapshot --help
+expect_cli snapshot-help-cmd 0 out '^usage: qcowctl snapshot create\|list\|apply\|delete ' help snapshot
+expect_cli snapshot-create-help 0 out '^usage: qcowctl snapshot create DEV NAME$' snapshot create --help
+expect_cli snapshot-list-help 0 out '^usage: qcowctl snapshot list \[--json\] DEV$' snapshot list -h
+expect_cli snapshot-no-sub 2 err '^qcowctl: snapshot: missing subcommand' snapshot
+expect_cli snapshot-unknown-sub 2 err "^qcowctl: snapshot: unknown subcommand 'take'" snapshot take /dev/qcow0 a
+expect_cli snapshot-create-no-dev 2 err '^qcowctl: snapshot create: missing DEV ' snapshot create
+expect_cli snapshot-create-no-name 2 err '^qcowctl: snapshot create: missing NAME ' snapshot create /dev/qcow0
+expect_cli snapshot-create-too-many 2 err '^qcowctl: snapshot create: too many arguments' snapshot create /dev/qcow0 a b
+expect_cli snapshot-create-empty 2 err '^qcowctl: snapshot create: the snapshot name is empty' snapshot create /dev/qcow0 ''
+expect_cli snapshot-create-long 2 err '^qcowctl: snapshot create: the snapshot name is 1024 bytes long, at most 1023 are allowed' \
+	snapshot create /dev/qcow0 "$long_name"
+expect_cli snapshot-create-bad-option 2 err "^qcowctl: snapshot create: invalid option '--frob'" snapshot create --frob /dev/qcow0 a
+expect_cli snapshot-list-json-bad 2 err "^qcowctl: snapshot list: invalid option '-x'" snapshot list -x /dev/qcow0
+expect_cli snapshot-list-no-dev 2 err '^qcowctl: snapshot list: missing DEV ' snapshot list --json
+expect_cli snapshot-list-too-many 2 err '^qcowctl: snapshot list: too many arguments' snapshot list /dev/qcow0 /dev/qcow1
+expect_cli snapshot-apply-no-name 2 err '^qcowctl: snapshot apply: missing NAME\|ID ' snapshot apply /dev/qcow0
+expect_cli snapshot-delete-empty 2 err '^qcowctl: snapshot delete: the snapshot name or id is empty' snapshot delete /dev/qcow0 ''
+expect_cli snapshot-delete-long 2 err '^qcowctl: snapshot delete: the snapshot name or id is 1024 bytes long' \
+	snapshot delete /dev/qcow0 "$long_name"
+expect_cli snapshot-no-such-image 1 err '^qcowctl: no-such.qcow2: No such file or directory$' snapshot list no-such.qcow2
+expect_cli snapshot-image-not-attached 1 err '^qcowctl: v3.qcow2: not attached to any qcow device$' snapshot create v3.qcow2 s1
+expect_cli snapshot-not-qcow 1 err '^qcowctl: /dev/null: ' snapshot list /dev/null
+
 # Backing chains, resolved and checked by the tool alone.
 mkdir -p chain loop
 qemu-img create -q -f qcow2 loop/a.qcow2 16M
@@ -778,7 +806,7 @@ fi
 # Without the module: past the chain, attach needs /dev/qcow-control.
 if [ -e /dev/qcow-control ] || compgen -G '/sys/block/qcow[0-9]*' >/dev/null; then
 	for c in features-no-module attach-no-module attach-chain-no-module \
-		 detach-no-module list-no-devices; do
+		 detach-no-module snapshot-no-device list-no-devices; do
 		echo "SKIP $suite/cli-$c (qcow module loaded here)" | tee -a "$QCOW_RESULTS"
 	done
 else
@@ -786,6 +814,7 @@ else
 	expect_cli attach-no-module 1 err '^qcowctl: the qcow module is not loaded' attach -r v3.qcow2
 	expect_cli attach-chain-no-module 1 err '^qcowctl: the qcow module is not loaded' attach -r chain/l15.qcow2
 	expect_cli detach-no-module 1 err '^qcowctl: the qcow module is not loaded' detach /dev/qcow0
+	expect_cli snapshot-no-device 1 err '^qcowctl: /dev/qcow0: no such qcow device$' snapshot list /dev/qcow0
 	# like losetup: no devices, no output at all (not even a header)
 	rc=0
 	"$QCOWCTL" list >cli.out 2>cli.err || rc=$?
