@@ -42,7 +42,7 @@
 # tests/bench/report.py turns them into the report.
 #
 # Knobs (environment, passed through by run-vm.sh): QCOW_BENCH_RUNTIME
-# (seconds per point, default 5), QCOW_BENCH_RAMP (2), QCOW_BENCH_ROUNDS
+# (seconds per point, default 4), QCOW_BENCH_RAMP (2), QCOW_BENCH_ROUNDS
 # (3), QCOW_BENCH_SIZE (image size, 1G), QCOW_BENCH_ROWS (space-separated
 # row names, default all), QCOW_BENCH_PERF (row names whose qcow points run
 # under `perf record -a -g`; the report goes to raw/*.perf.txt).
@@ -50,7 +50,7 @@
 # vm-timeout: 2700
 . "$QCOW_TOP/tests/vm/lib/guest-lib.sh"
 
-runtime=${QCOW_BENCH_RUNTIME:-5}
+runtime=${QCOW_BENCH_RUNTIME:-4}
 ramp=${QCOW_BENCH_RAMP:-2}
 rounds=${QCOW_BENCH_ROUNDS:-3}
 size=${QCOW_BENCH_SIZE:-1G}

@@ -378,7 +378,9 @@ def print_table(results):
             title = r_['title'] if first else ''
             first = False
             if d.get('na'):
-                print('%-32s %-17s n/a: %s' % (title, d['name'], d['na'][:70]))
+                # qcowctl's message without its "qcowctl: IMAGE: " prefix.
+                why = d['na'].split(': ', 2)[-1]
+                print('%-32s %-17s n/a (%s)' % (title, d['name'], why[:72]))
                 continue
             m = r_['metric']
 

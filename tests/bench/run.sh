@@ -17,10 +17,11 @@
 # Environment: QCOW_BENCH_QUICK=1 or BENCH=quick (same as --quick: one
 # round of 2 s points on a 256M image, a few minutes, for iteration; the
 # knobs below still win), QCOW_BENCH_RUNTIME (seconds per point, default
-# 5), QCOW_BENCH_RAMP (2), QCOW_BENCH_ROUNDS (3), QCOW_BENCH_SIZE (1G),
+# 4), QCOW_BENCH_RAMP (2), QCOW_BENCH_ROUNDS (3), QCOW_BENCH_SIZE (1G),
 # QCOW_BENCH_ROWS (only these rows, e.g. "randwrite-qd16 randread-qd16"),
 # QCOW_BENCH_PERF (rows whose qcow points run under perf record in the
-# guest), and the QCOW_VM_* variables of tests/vm/run-vm.sh (the scratch
+# guest), QCOW_BENCH_COMMIT (what to record as the tree measured, for a
+# copy outside git; default: git log -1 of this tree), and the QCOW_VM_* variables of tests/vm/run-vm.sh (the scratch
 # disk defaults to 12G here).
 set -euo pipefail
 
@@ -95,7 +96,7 @@ git -C "$top" status --porcelain -- drivers userspace include 2>/dev/null | grep
 jq -n --arg load_start "$load_start" --arg load_end "$(load)" \
 	--argjson other_vms "${other_vms:-0}" --arg host_kernel "$(uname -r)" \
 	--argjson host_ncpu "$(nproc)" --argjson seconds_vm $((t1 - t0)) \
-	--arg commit "$(git -C "$top" log -1 --format='%h %s' 2>/dev/null || true)" \
+	--arg commit "${QCOW_BENCH_COMMIT:-$(git -C "$top" log -1 --format='%h %s' 2>/dev/null || true)}" \
 	--argjson tree_dirty "$dirty" \
 	--argjson quick "$([ "$quick" = 1 ] && echo true || echo false)" \
 	'$ARGS.named' > "$out/host.json"
