@@ -181,6 +181,28 @@ static int qcow_write_new_table(struct qcow_image *img, const void *data,
 	return err;
 }
 
+/* Add @delta to the host clusters one L2 entry references. */
+static int qcow_entry_ref(struct qcow_image *img, const struct qcow2_l2e *e,
+			  int delta)
+{
+	u32 cb = img->hdr->cluster_bits;
+	u64 off, len;
+
+	if (e->type == QCOW2_CLUSTER_NORMAL || e->type == QCOW2_CLUSTER_ZERO_ALLOC) {
+		off = e->host_offset;
+		len = img->hdr->cluster_size;
+	} else if (e->type == QCOW2_CLUSTER_COMPRESSED) {
+		off = e->comp_offset;
+		len = e->comp_len;
+	} else {
+		return 0;
+	}
+	if (delta < 0)
+		return qcow_free_later(img, off, len);
+	return qcow_refcount_add(img, off >> cb,
+				 ((off + len - 1) >> cb) - (off >> cb) + 1, 1);
+}
+
 /*
  * Add @delta to every cluster reachable from an L1 table: each L2 table
  * once per L1 entry, each data cluster and compressed span once per L2
@@ -214,31 +236,14 @@ static int qcow_tree_refs(struct qcow_image *img, const __be64 *l1, u32 l1_size,
 			if (IS_ERR(ce))
 				return PTR_ERR(ce);
 			for (k = 0; k < eps; k++) {
-				u64 off = 0, len = 0;
-
 				qcow2_l2_get(h, qcow_cache_data(ce), k, &word, &bitmap);
 				if (qcow2_l2e_decode(h, word, bitmap, file_size, &e)) {
 					qcow_cache_put(img->cache, ce);
-					qcow_image_corrupt(img, "invalid L2 entry 0x%llx in table 0x%llx",
+					qcow_image_corrupt(img, "bad L2 entry 0x%llx in table 0x%llx",
 							   word, l2off);
 					return -EIO;
 				}
-				if (e.type == QCOW2_CLUSTER_NORMAL ||
-				    e.type == QCOW2_CLUSTER_ZERO_ALLOC) {
-					off = e.host_offset;
-					len = h->cluster_size;
-				} else if (e.type == QCOW2_CLUSTER_COMPRESSED) {
-					off = e.comp_offset;
-					len = e.comp_len;
-				}
-				if (!len)
-					continue;
-				if (delta > 0)
-					err = qcow_refcount_add(img, off >> h->cluster_bits,
-								((off + len - 1) >> h->cluster_bits) -
-								(off >> h->cluster_bits) + 1, 1);
-				else
-					err = qcow_free_later(img, off, len);
+				err = qcow_entry_ref(img, &e, delta);
 				if (err) {
 					qcow_cache_put(img->cache, ce);
 					return err;
@@ -280,7 +285,7 @@ static int qcow_fix_copied(struct qcow_image *img)
 	struct qcow_cache_entry *ce;
 	u64 l2off, word, bitmap, rc, s;
 	struct qcow2_l2e e;
-	bool copied;
+	bool copied, want;
 	u32 i, k;
 	int err;
 
@@ -293,8 +298,9 @@ static int qcow_fix_copied(struct qcow_image *img)
 		err = qcow_refcount_get(img, l2off >> h->cluster_bits, &rc);
 		if (err)
 			return err;
-		if (copied != (rc == 1))
-			qcow_l1_set(img, i, qcow2_l1e_encode(l2off, rc == 1));
+		want = rc == 1;
+		if (copied != want)
+			qcow_l1_set(img, i, qcow2_l1e_encode(l2off, want));
 		for (s = 0; s < h->cluster_size; s += img->slice_size) {
 			ce = qcow_cache_get(img->cache, l2off + s);
 			if (IS_ERR(ce))
@@ -411,8 +417,8 @@ static int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd
 			err = -EEXIST;
 			goto out;
 		}
-		memcpy(idbuf, t.sn[i].id, min_t(size_t, t.sn[i].id_len,
-						 sizeof(idbuf) - 1));
+		memcpy(idbuf, t.sn[i].id,
+		       min_t(size_t, t.sn[i].id_len, sizeof(idbuf) - 1));
 		if (!kstrtou64(idbuf, 10, &id) && id > max_id)
 			max_id = id;
 	}
