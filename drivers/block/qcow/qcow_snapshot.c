@@ -239,7 +239,7 @@ static int qcow_tree_refs(struct qcow_image *img, const __be64 *l1, u32 l1_size,
 				qcow2_l2_get(h, qcow_cache_data(ce), k, &word, &bitmap);
 				if (qcow2_l2e_decode(h, word, bitmap, file_size, &e)) {
 					qcow_cache_put(img->cache, ce);
-					qcow_image_corrupt(img, "bad L2 entry 0x%llx in table 0x%llx",
+					qcow_image_corrupt(img, "bad L2 entry %llx in 0x%llx",
 							   word, l2off);
 					return -EIO;
 				}
