@@ -1,0 +1,2966 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit suites for the write path: cluster allocation and refcounts
+ * (qcow_refcount.c), copy-on-write, discard, write-zeroes, flush and lazy
+ * refcounts (qcow_write.c).
+ *
+ * Images live in memory (struct qwt_file): a growable buffer behind
+ * struct qcow_layer_ops.  Writes extend it, punches zero a range, flushes
+ * are counted, and the Nth write or flush from some point on can be made
+ * to fail with -EIO or -ENOSPC.  The builder writes empty images of any
+ * geometry:
+ *
+ *   cluster 0   header (v2 or v3; refcount order, extended L2, lazy
+ *               refcounts and autoclear bits as asked; backing file name)
+ *   cluster 1   refcount table (one cluster)
+ *   cluster 2   refcount block of range 0
+ *   cluster 3.. L1 table
+ *
+ * and edits closed images the way qemu-img does: an internal snapshot
+ * (every reachable cluster gets one more reference, COPIED flags cleared)
+ * and data clusters turned into compressed ones packed at byte
+ * granularity, so that host clusters are shared by two streams.
+ *
+ * Two checkers run after every step:
+ *
+ *  - the invariant checker walks the header, the active and snapshot L1
+ *    tables, every L2 table, the refcount table and blocks, and counts the
+ *    references every cluster must have (header, L1 and L2 tables,
+ *    refcount table and blocks, snapshot table, data clusters, compressed
+ *    spans); then it compares them with the refcounts stored
+ *      QWT_MEM    in the driver's memory: exactly the references plus the
+ *                 frees queued for the next flush;
+ *      QWT_DISK   in the file as it is now: never fewer than the
+ *                 references (what a crash leaves is not corrupt), unless
+ *                 the dirty bit says refcounts are stale (lazy refcounts);
+ *      QWT_CLEAN  in the file after qcow_image_flush(img, true) and one
+ *                 more flush (the first releases queued frees in memory,
+ *                 the second writes them), or after close: exactly;
+ *    COPIED must mean refcount one (and, when clean, the converse), and no
+ *    cluster may be both metadata and data;
+ *  - the guest model: a byte array of the virtual disk to which every
+ *    write, discard and write-zeroes is applied; the whole disk is read
+ *    back through qcow_layer_read() and compared.
+ *
+ * Suites:
+ *   qcow_write         directed cases: allocation for every cluster size
+ *                      and refcount width, refcount table growth, COW over
+ *                      a backing file, subclusters, discard, write-zeroes,
+ *                      lazy refcounts, autoclear bits, snapshot-shared and
+ *                      compressed clusters, corrupt entries, a failed
+ *                      data write
+ *   qcow_write_random  seeded random operation sequences, and sweeps that
+ *                      fail each write (or flush) of a script in turn
+ */
+#include <kunit/test.h>
+#include <linux/prandom.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <linux/vmalloc.h>
+#include <asm/unaligned.h>
+
+#include "qcow_main.h"
+
+#define QWT_MAX_FILES		4
+#define QWT_MAX_ERRORS		8	/* reported per check, the rest counted */
+#define QWT_BACKING_OFF		128	/* backing file name in the header */
+#define QWT_BACKING_NAME	"backing.raw"
+#define QWT_BACKING_SEED	0x6261636bULL
+#define QWT_CHUNK		(256U << 10)	/* bytes per qcow_layer_read() */
+#define QWT_PAST_EOF		1024	/* refcounts checked beyond the file */
+#define QWT_FULL_VERIFY		SZ_256K	/* disks read back whole every step */
+
+/**
+ * struct qwt_file - an in-memory image or backing file
+ * @l: the layer handed to the driver
+ * @buf: contents
+ * @len: file size
+ * @cap: bytes allocated at @buf
+ * @writes: write_iter calls
+ * @flushes: flush calls
+ * @punches: punch calls
+ * @punched: bytes punched
+ * @fail_write: the @fail_write-th write from now fails (0: none)
+ * @fail_flush: the @fail_flush-th flush from now fails (0: none)
+ * @fail_err: what the failing write returns (-EIO or -ENOSPC)
+ * @failures: writes and flushes failed
+ */
+struct qwt_file {
+	struct qcow_layer l;
+	u8 *buf;
+	u64 len;
+	u64 cap;
+	unsigned int writes;
+	unsigned int flushes;
+	unsigned int punches;
+	u64 punched;
+	unsigned int fail_write;
+	unsigned int fail_flush;
+	int fail_err;
+	unsigned int failures;
+};
+
+/**
+ * struct qwt_geo - an image to build
+ * @name: parameter name
+ * @version: 2 or 3
+ * @cluster_bits: 9..21
+ * @refcount_order: 0..6 (4 for version 2)
+ * @ext: extended L2 entries
+ * @lazy: lazy refcounts
+ * @size: virtual size
+ * @backing: bytes of a raw backing file, 0 for none
+ * @cache: L2 cache budget, 0 for the default
+ */
+struct qwt_geo {
+	const char *name;
+	u32 version;
+	u32 cluster_bits;
+	u32 refcount_order;
+	bool ext;
+	bool lazy;
+	u64 size;
+	u64 backing;
+	u64 cache;
+};
+
+/**
+ * struct qwt - one test's images and guest model
+ * @test: the test
+ * @files: every file, freed at exit
+ * @nr_files: entries in @files
+ * @top: the qcow2 image under test
+ * @back: its raw backing file, or NULL
+ * @geo: geometry of @top
+ * @cs: cluster size
+ * @unit: smallest unit discard and write-zeroes change by metadata
+ * @vsize: virtual size
+ * @model: what the guest must read
+ * @rbuf: read-back buffer, @vsize bytes
+ * @wbuf: data of one request
+ * @wbuf_len: bytes at @wbuf
+ * @seed: pattern seed of the next write
+ * @has_comp: the image has (or had) compressed clusters
+ * @touched_pos: first byte touched since the last full read-back
+ * @touched_len: bytes from @touched_pos (0: nothing)
+ * @checks: calls of qwt_check()
+ * @step: what the test is doing, for messages
+ */
+struct qwt {
+	struct kunit *test;
+	struct qwt_file *files[QWT_MAX_FILES];
+	unsigned int nr_files;
+	struct qwt_file *top;
+	struct qwt_file *back;
+	const struct qwt_geo *geo;
+	u64 cs;
+	u64 unit;
+	u64 vsize;
+	u8 *model;
+	u8 *rbuf;
+	u8 *wbuf;
+	u64 wbuf_len;
+	u64 seed;
+	bool has_comp;
+	u64 touched_pos;
+	u64 touched_len;
+	unsigned int checks;
+	char step[160];
+};
+
+#define qwt_step(t, fmt, ...) \
+	snprintf((t)->step, sizeof((t)->step), fmt, ##__VA_ARGS__)
+
+/* --- the in-memory file ---------------------------------------------------- */
+
+static int qwt_grow(struct qwt_file *f, u64 len)
+{
+	unsigned int noio;
+	u64 cap;
+	u8 *buf;
+
+	if (len > f->cap) {
+		cap = max3(len, 2 * f->cap, (u64)SZ_64K);
+		/* Called from the driver's write path: no I/O from reclaim. */
+		noio = memalloc_noio_save();
+		buf = kvzalloc(cap, GFP_KERNEL);
+		memalloc_noio_restore(noio);
+		if (!buf)
+			return -ENOMEM;
+		if (f->buf)
+			memcpy(buf, f->buf, f->len);
+		kvfree(f->buf);
+		f->buf = buf;
+		f->cap = cap;
+	}
+	f->len = max(f->len, len);
+	return 0;
+}
+
+static int qwt_read_iter(struct qcow_layer *l, struct iov_iter *iter,
+			 size_t len, loff_t pos)
+{
+	struct qwt_file *f = l->priv;
+	size_t n = 0;
+
+	if (pos < f->len)
+		n = min_t(u64, len, f->len - pos);
+	if (copy_to_iter(f->buf + pos, n, iter) != n)
+		return -EIO;
+	if (iov_iter_zero(len - n, iter) != len - n)
+		return -EIO;
+	return 0;
+}
+
+static int qwt_write_iter(struct qcow_layer *l, struct iov_iter *iter,
+			  size_t len, loff_t pos, bool fua)
+{
+	struct qwt_file *f = l->priv;
+
+	f->writes++;
+	if (f->fail_write && !--f->fail_write) {
+		f->failures++;
+		return f->fail_err;
+	}
+	if (qwt_grow(f, pos + len))
+		return -EIO;
+	if (copy_from_iter(f->buf + pos, len, iter) != len)
+		return -EIO;
+	return 0;
+}
+
+static u64 qwt_size(struct qcow_layer *l)
+{
+	struct qwt_file *f = l->priv;
+
+	return f->len;
+}
+
+static int qwt_flush(struct qcow_layer *l)
+{
+	struct qwt_file *f = l->priv;
+
+	f->flushes++;
+	if (f->fail_flush && !--f->fail_flush) {
+		f->failures++;
+		return -EIO;
+	}
+	return 0;
+}
+
+static int qwt_punch(struct qcow_layer *l, loff_t pos, u64 len)
+{
+	struct qwt_file *f = l->priv;
+
+	f->punches++;
+	f->punched += len;
+	/* FALLOC_FL_KEEP_SIZE: the range reads as zeros, the size stays. */
+	if (pos < f->len)
+		memset(f->buf + pos, 0, min_t(u64, len, f->len - pos));
+	return 0;
+}
+
+static const struct qcow_layer_ops qwt_layer_ops = {
+	.read_iter	= qwt_read_iter,
+	.write_iter	= qwt_write_iter,
+	.size		= qwt_size,
+	.flush		= qwt_flush,
+	.punch		= qwt_punch,
+};
+
+static struct qwt_file *qwt_file_new(struct qwt *t, u64 len)
+{
+	struct qwt_file *f;
+
+	KUNIT_ASSERT_LT(t->test, t->nr_files, QWT_MAX_FILES);
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(t->test, f);
+	t->files[t->nr_files++] = f;
+	f->l.ops = &qwt_layer_ops;
+	f->l.priv = f;
+	KUNIT_ASSERT_EQ(t->test, qwt_grow(f, len), 0);
+	return f;
+}
+
+static void qwt_file_free(struct qwt_file *f)
+{
+	if (f->l.img)
+		qcow_image_close(f->l.img);
+	kvfree(f->buf);
+	kfree(f);
+}
+
+/* Byte @off of the pattern @seed: a multiplicative hash of its 8-byte word. */
+static u8 qwt_byte(u64 seed, u64 off)
+{
+	u64 x = (seed ^ (off >> 3)) * 0x9e3779b97f4a7c15ULL;
+
+	x ^= x >> 29;
+	return x >> (8 * (off & 7));
+}
+
+static void qwt_fill(u64 seed, u64 off, u8 *buf, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		buf[i] = qwt_byte(seed, off + i);
+}
+
+static u64 qwt_rand(struct rnd_state *rs, u64 n)
+{
+	u64 r = ((u64)prandom_u32_state(rs) << 32) | prandom_u32_state(rs);
+	u64 rem;
+
+	div64_u64_rem(r, n, &rem);
+	return rem;
+}
+
+/* --- on-disk structures, decoded here independently of the format core --- */
+
+/**
+ * struct qwt_hdr - the header fields the tests use
+ * @version: 2 or 3
+ * @cb: cluster bits
+ * @cs: cluster size
+ * @order: refcount order
+ * @rb_bits: log2 of refcount entries per block
+ * @ext: extended L2 entries
+ * @es: bytes per L2 entry
+ * @l2_entries: entries per L2 table
+ * @size: virtual size
+ * @l1_size: L1 entries
+ * @l1_off: L1 table offset
+ * @rt_off: refcount table offset
+ * @rt_clusters: refcount table clusters
+ * @nb_snap: snapshots
+ * @snap_off: snapshot table offset
+ * @incompat: incompatible features
+ * @compat: compatible features
+ * @autoclear: autoclear features
+ */
+struct qwt_hdr {
+	u32 version;
+	u32 cb;
+	u64 cs;
+	u32 order;
+	u32 rb_bits;
+	bool ext;
+	u32 es;
+	u64 l2_entries;
+	u64 size;
+	u32 l1_size;
+	u64 l1_off;
+	u64 rt_off;
+	u32 rt_clusters;
+	u32 nb_snap;
+	u64 snap_off;
+	u64 incompat;
+	u64 compat;
+	u64 autoclear;
+};
+
+static void qwt_hdr_parse(const u8 *b, struct qwt_hdr *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->version = get_unaligned_be32(b + 4);
+	h->cb = get_unaligned_be32(b + 20);
+	h->cs = 1ULL << h->cb;
+	h->size = get_unaligned_be64(b + 24);
+	h->l1_size = get_unaligned_be32(b + 36);
+	h->l1_off = get_unaligned_be64(b + 40);
+	h->rt_off = get_unaligned_be64(b + 48);
+	h->rt_clusters = get_unaligned_be32(b + 56);
+	h->nb_snap = get_unaligned_be32(b + 60);
+	h->snap_off = get_unaligned_be64(b + 64);
+	h->order = 4;
+	if (h->version >= 3) {
+		h->incompat = get_unaligned_be64(b + 72);
+		h->compat = get_unaligned_be64(b + 80);
+		h->autoclear = get_unaligned_be64(b + 88);
+		h->order = get_unaligned_be32(b + 96);
+	}
+	h->ext = h->incompat & QCOW2_INCOMPAT_EXTL2;
+	h->es = h->ext ? 16 : 8;
+	h->l2_entries = h->cs / h->es;
+	h->rb_bits = h->cb + 3 - h->order;
+}
+
+/* Refcount entry @i of a block: sub-byte widths are packed LSB first. */
+static u64 qwt_rc_get(const u8 *blk, u32 order, u64 i)
+{
+	u32 bits = 1U << order;
+
+	switch (order) {
+	case 0:
+	case 1:
+	case 2:
+		return (blk[i * bits / 8] >> (i * bits % 8)) & ((1U << bits) - 1);
+	case 3:
+		return blk[i];
+	case 4:
+		return get_unaligned_be16(blk + 2 * i);
+	case 5:
+		return get_unaligned_be32(blk + 4 * i);
+	default:
+		return get_unaligned_be64(blk + 8 * i);
+	}
+}
+
+static void qwt_rc_put(u8 *blk, u32 order, u64 i, u64 v)
+{
+	u32 bits = 1U << order, shift;
+	u8 mask;
+
+	switch (order) {
+	case 0:
+	case 1:
+	case 2:
+		shift = i * bits % 8;
+		mask = ((1U << bits) - 1) << shift;
+		blk[i * bits / 8] = (blk[i * bits / 8] & ~mask) |
+				    ((v << shift) & mask);
+		break;
+	case 3:
+		blk[i] = v;
+		break;
+	case 4:
+		put_unaligned_be16(v, blk + 2 * i);
+		break;
+	case 5:
+		put_unaligned_be32(v, blk + 4 * i);
+		break;
+	default:
+		put_unaligned_be64(v, blk + 8 * i);
+		break;
+	}
+}
+
+/* Compressed cluster descriptor: data offset and bytes to its last sector. */
+static void qwt_comp_decode(u32 cb, u64 word, u64 *off, u64 *span)
+{
+	u32 x = 62 - (cb - 8);
+	u64 nsect = (word >> x) & ((1ULL << (cb - 8)) - 1);
+
+	*off = word & ((1ULL << x) - 1);
+	*span = (nsect + 1) * 512 - (*off & 511);
+}
+
+/* Refcount of cluster @c in the file; false when no block covers it. */
+static bool qwt_disk_rc(const struct qwt_file *f, const struct qwt_hdr *h,
+			u64 c, u64 *rc)
+{
+	u64 ri = c >> h->rb_bits, rb;
+
+	*rc = 0;
+	if (ri >= (u64)h->rt_clusters * h->cs / 8)
+		return false;
+	rb = get_unaligned_be64(f->buf + h->rt_off + ri * 8) & ~511ULL;
+	if (!rb || rb + h->cs > f->len)
+		return false;
+	*rc = qwt_rc_get(f->buf + rb, h->order, c & ((1ULL << h->rb_bits) - 1));
+	return true;
+}
+
+/* The L2 entry of guest cluster @g in the file; false without an L2 table. */
+static bool qwt_disk_l2e(const struct qwt_file *f, u64 g, u64 *word,
+			 u64 *bitmap)
+{
+	struct qwt_hdr h;
+	u64 l1i, l2;
+
+	qwt_hdr_parse(f->buf, &h);
+	l1i = g / h.l2_entries;
+	*word = 0;
+	*bitmap = 0;
+	if (l1i >= h.l1_size)
+		return false;
+	l2 = get_unaligned_be64(f->buf + h.l1_off + l1i * 8) &
+	     QCOW2_L1E_OFFSET_MASK;
+	if (!l2)
+		return false;
+	l2 += (g % h.l2_entries) * h.es;
+	*word = get_unaligned_be64(f->buf + l2);
+	if (h.ext)
+		*bitmap = get_unaligned_be64(f->buf + l2 + 8);
+	return true;
+}
+
+static u64 qwt_disk_host(const struct qwt_file *f, u64 g)
+{
+	u64 word, bitmap;
+
+	qwt_disk_l2e(f, g, &word, &bitmap);
+	return word & QCOW2_OFLAG_COMPRESSED ? 0 : word & QCOW2_L2E_OFFSET_MASK;
+}
+
+/* --- the image builder ---------------------------------------------------- */
+
+static struct qwt_file *qwt_image(struct qwt *t, const struct qwt_geo *g,
+				  u64 autoclear)
+{
+	u64 cs = 1ULL << g->cluster_bits;
+	u64 span = cs / (g->ext ? 16 : 8) * cs;
+	u32 l1_size = DIV64_U64_ROUND_UP(g->size, span);
+	u64 l1_bytes = round_up(max_t(u64, (u64)l1_size * 8, 1), cs);
+	u64 rt = cs, rb = 2 * cs, l1 = 3 * cs, i;
+	struct qwt_file *f = qwt_file_new(t, l1 + l1_bytes);
+	u8 *h = f->buf;
+
+	KUNIT_ASSERT_TRUE(t->test, g->version == 3 || g->refcount_order == 4);
+	put_unaligned_be32(QCOW2_MAGIC, h);
+	put_unaligned_be32(g->version, h + 4);
+	put_unaligned_be32(g->cluster_bits, h + 20);
+	put_unaligned_be64(g->size, h + 24);
+	put_unaligned_be32(l1_size, h + 36);
+	put_unaligned_be64(l1, h + 40);
+	put_unaligned_be64(rt, h + 48);
+	put_unaligned_be32(1, h + 56);
+	if (g->version >= 3) {
+		put_unaligned_be64(g->ext ? QCOW2_INCOMPAT_EXTL2 : 0, h + 72);
+		put_unaligned_be64(g->lazy ? QCOW2_COMPAT_LAZY_REFCOUNTS : 0, h + 80);
+		put_unaligned_be64(autoclear, h + 88);
+		put_unaligned_be32(g->refcount_order, h + 96);
+		put_unaligned_be32(112, h + 100);
+	}
+	if (g->backing) {
+		put_unaligned_be64(QWT_BACKING_OFF, h + 8);
+		put_unaligned_be32(strlen(QWT_BACKING_NAME), h + 16);
+		memcpy(h + QWT_BACKING_OFF, QWT_BACKING_NAME,
+		       strlen(QWT_BACKING_NAME));
+	}
+	put_unaligned_be64(rb, f->buf + rt);
+	KUNIT_ASSERT_LE(t->test, f->len / cs, 1ULL << (g->cluster_bits + 3 -
+						       g->refcount_order));
+	for (i = 0; i < f->len / cs; i++)
+		qwt_rc_put(f->buf + rb, g->refcount_order, i, 1);
+	f->l.format = QCOW_FMT_QCOW2;
+	return f;
+}
+
+/* Change the refcount of cluster @c of a closed image by @delta. */
+static void qwt_rc_add(struct qwt *t, struct qwt_file *f, u64 c, int delta)
+{
+	struct qwt_hdr h;
+	u64 rb, v;
+
+	qwt_hdr_parse(f->buf, &h);
+	KUNIT_ASSERT_LT(t->test, c >> h.rb_bits, (u64)h.rt_clusters * h.cs / 8);
+	rb = get_unaligned_be64(f->buf + h.rt_off + (c >> h.rb_bits) * 8);
+	KUNIT_ASSERT_NE_MSG(t->test, rb, 0ULL, "no refcount block for cluster %llu", c);
+	v = qwt_rc_get(f->buf + rb, h.order, c & ((1ULL << h.rb_bits) - 1));
+	KUNIT_ASSERT_TRUE(t->test, delta > 0 || v);
+	v += delta;
+	KUNIT_ASSERT_LE(t->test, v, h.order >= 6 ? U64_MAX :
+			(1ULL << (1U << h.order)) - 1);
+	qwt_rc_put(f->buf + rb, h.order, c & ((1ULL << h.rb_bits) - 1), v);
+}
+
+/* Clusters at the end of a closed image, with refcount one. */
+static u64 qwt_alloc_end(struct qwt *t, struct qwt_file *f, u64 bytes)
+{
+	u64 cs = 1ULL << get_unaligned_be32(f->buf + 20);
+	u64 off = round_up(f->len, cs), c;
+
+	KUNIT_ASSERT_EQ(t->test, qwt_grow(f, off + round_up(bytes, cs)), 0);
+	for (c = off / cs; c < f->len / cs; c++)
+		qwt_rc_add(t, f, c, 1);
+	return off;
+}
+
+/*
+ * Take an internal snapshot of a closed image the way qemu-img snapshot -c
+ * does: copy the active L1 table, give every L2 table and data cluster
+ * reachable from it one more reference, clear their COPIED flags, and add
+ * a snapshot table with one entry.
+ */
+static void qwt_snapshot(struct qwt *t)
+{
+	struct qwt_file *f = t->top;
+	u64 i, j, e, l2, w, off, span, c, sl1, st, l1_bytes;
+	struct qwt_hdr h;
+	u32 extra;
+	u8 *p;
+
+	KUNIT_ASSERT_NULL(t->test, f->l.img);
+	qwt_hdr_parse(f->buf, &h);
+	KUNIT_ASSERT_EQ(t->test, h.nb_snap, 0U);
+	for (i = 0; i < h.l1_size; i++) {
+		e = get_unaligned_be64(f->buf + h.l1_off + i * 8);
+		l2 = e & QCOW2_L1E_OFFSET_MASK;
+		if (!l2)
+			continue;
+		qwt_rc_add(t, f, l2 >> h.cb, 1);
+		put_unaligned_be64(e & ~QCOW2_OFLAG_COPIED, f->buf + h.l1_off + i * 8);
+		for (j = 0; j < h.l2_entries; j++) {
+			p = f->buf + l2 + j * h.es;
+			w = get_unaligned_be64(p);
+			if (w & QCOW2_OFLAG_COMPRESSED) {
+				qwt_comp_decode(h.cb, w, &off, &span);
+				for (c = off >> h.cb; c <= (off + span - 1) >> h.cb; c++)
+					qwt_rc_add(t, f, c, 1);
+				continue;
+			}
+			if (!(w & QCOW2_L2E_OFFSET_MASK))
+				continue;
+			qwt_rc_add(t, f, (w & QCOW2_L2E_OFFSET_MASK) >> h.cb, 1);
+			put_unaligned_be64(w & ~QCOW2_OFLAG_COPIED, p);
+		}
+	}
+	l1_bytes = (u64)h.l1_size * 8;
+	sl1 = qwt_alloc_end(t, f, l1_bytes);
+	memcpy(f->buf + sl1, f->buf + h.l1_off, l1_bytes);
+	st = qwt_alloc_end(t, f, h.cs);
+	p = f->buf + st;
+	extra = h.version >= 3 ? 16 : 0;
+	put_unaligned_be64(sl1, p);
+	put_unaligned_be32(h.l1_size, p + 8);
+	put_unaligned_be16(1, p + 12);		/* id_str_size */
+	put_unaligned_be16(4, p + 14);		/* name_size */
+	put_unaligned_be32(extra, p + 36);
+	if (extra)
+		put_unaligned_be64(h.size, p + 48);	/* disk_size */
+	memcpy(p + 40 + extra, "1snap", 5);
+	put_unaligned_be32(1, f->buf + 60);
+	put_unaligned_be64(st, f->buf + 64);
+}
+
+/* Raw deflate made of stored blocks (BTYPE 00), at most 64 KiB - 1 each. */
+static size_t qwt_deflate_stored(u8 *out, const u8 *in, size_t n)
+{
+	size_t o = 0, b;
+
+	do {
+		b = min_t(size_t, n, 65535);
+		out[o++] = b == n;			/* BFINAL, BTYPE 00 */
+		put_unaligned_le16(b, out + o);
+		put_unaligned_le16(~b, out + o + 2);
+		o += 4;
+		memcpy(out + o, in, b);
+		o += b;
+		in += b;
+		n -= b;
+	} while (n);
+	return o;
+}
+
+/*
+ * Turn guest cluster @g of a closed image (a NORMAL cluster) into a
+ * compressed one whose stream starts at *@next (0: at a new cluster at the
+ * end of the file); *@next is set to the end of the stream, so that the
+ * next stream shares its last host cluster.  The old host cluster is
+ * released.
+ */
+static void qwt_compress(struct qwt *t, u64 g, u64 *next)
+{
+	struct qwt_file *f = t->top;
+	u64 word, bitmap, host, off, n, nsect, c, l2e;
+	struct qwt_hdr h;
+	u8 *plain;
+
+	qwt_hdr_parse(f->buf, &h);
+	KUNIT_ASSERT_TRUE(t->test, qwt_disk_l2e(f, g, &word, &bitmap));
+	host = word & QCOW2_L2E_OFFSET_MASK;
+	KUNIT_ASSERT_TRUE(t->test, host && !(word & QCOW2_OFLAG_COMPRESSED));
+	plain = kvmalloc(h.cs, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(t->test, plain);
+	memcpy(plain, f->buf + host, h.cs);
+
+	off = *next ? *next : round_up(f->len, h.cs);
+	n = h.cs + 5 * DIV64_U64_ROUND_UP(h.cs, 65535);
+	if (qwt_grow(f, off + n)) {
+		kvfree(plain);
+		KUNIT_ASSERT_FAILURE(t->test, "out of memory");
+	}
+	n = qwt_deflate_stored(f->buf + off, plain, h.cs);
+	kvfree(plain);
+	nsect = DIV64_U64_ROUND_UP((off & 511) + n, 512) - 1;
+	KUNIT_ASSERT_LT(t->test, nsect, 1ULL << (h.cb - 8));
+	for (c = off >> h.cb; c <= (off + n - 1) >> h.cb; c++)
+		qwt_rc_add(t, f, c, 1);
+	*next = off + n;
+
+	l2e = (get_unaligned_be64(f->buf + h.l1_off + g / h.l2_entries * 8) &
+	       QCOW2_L1E_OFFSET_MASK) + (g % h.l2_entries) * h.es;
+	put_unaligned_be64(QCOW2_OFLAG_COMPRESSED | nsect << (62 - (h.cb - 8)) | off,
+			   f->buf + l2e);
+	if (h.ext)
+		put_unaligned_be64(0, f->buf + l2e + 8);
+	qwt_rc_add(t, f, host >> h.cb, -1);
+	memset(f->buf + host, 0, h.cs);
+	t->has_comp = true;
+}
+
+/* --- opening and closing ------------------------------------------------------ */
+
+static int qwt_open(struct qwt *t)
+{
+	int err;
+
+	err = qcow_image_open(&t->top->l, t->geo->cache);
+	if (err)
+		return err;
+	return qcow_image_open_rw(t->top->l.img);
+}
+
+static void qwt_close(struct qwt *t)
+{
+	if (t->top->l.img)
+		qcow_image_close(t->top->l.img);
+	t->top->l.img = NULL;
+}
+
+static struct qcow_image *qwt_img(struct qwt *t)
+{
+	return t->top->l.img;
+}
+
+/*
+ * The driver flushes in the background a few seconds after a metadata
+ * change.  The checkers read the file behind its back, so a step ends by
+ * cancelling that: every flush the tests see is one they asked for.
+ */
+static void qwt_quiesce(struct qwt *t)
+{
+	struct qcow_image *img = qwt_img(t);
+
+	if (img && img->writable)
+		cancel_delayed_work_sync(&img->wb_work);
+}
+
+/*
+ * Build the image @g (and its raw backing file), set up the guest model
+ * and open the image read-write unless @closed.
+ */
+static struct qwt *qwt_new(struct kunit *test, const struct qwt_geo *g,
+			   bool closed)
+{
+	struct qwt *t = test->priv;
+	u64 n;
+
+	t->test = test;
+	t->geo = g;
+	t->cs = 1ULL << g->cluster_bits;
+	t->unit = g->ext ? t->cs / 32 : t->cs;
+	t->vsize = g->size;
+	t->model = kvzalloc(t->vsize, GFP_KERNEL);
+	t->rbuf = kvzalloc(t->vsize, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, t->model);
+	KUNIT_ASSERT_NOT_NULL(test, t->rbuf);
+	t->seed = g->cluster_bits * 1000 + g->refcount_order;
+	t->top = qwt_image(t, g, 0);
+	if (g->backing) {
+		t->back = qwt_file_new(t, g->backing);
+		qwt_fill(QWT_BACKING_SEED, 0, t->back->buf, g->backing);
+		t->back->l.format = QCOW_FMT_RAW;
+		t->back->l.size = g->backing;
+		t->back->l.depth = 1;
+		t->top->l.backing = &t->back->l;
+		n = min(g->backing, t->vsize);
+		memcpy(t->model, t->back->buf, n);
+	}
+	qwt_step(t, "open");
+	if (!closed)
+		KUNIT_ASSERT_EQ(test, qwt_open(t), 0);
+	return t;
+}
+
+/* --- the invariant checker ------------------------------------------------------ */
+
+enum qwt_mode {
+	QWT_MEM,	/* the driver's state: references + queued frees */
+	QWT_DISK,	/* the file now: no cluster under-counted */
+	QWT_CLEAN,	/* the file after a clean flush or close: exact */
+};
+
+static const char *const qwt_mode_names[] = { "memory", "file", "clean file" };
+
+#define QWT_K_META	BIT(0)
+#define QWT_K_DATA	BIT(1)
+#define QWT_K_COMP	BIT(2)
+
+/**
+ * struct qwt_chk - one run of the invariant checker
+ * @t: the test
+ * @mode: what is checked
+ * @img: the driver's image (QWT_MEM)
+ * @f: the file
+ * @h: header (of the file, or the driver's for QWT_MEM)
+ * @l1: active L1 table
+ * @rt: refcount table
+ * @rt_entries: entries in @rt
+ * @n: clusters counted
+ * @exp: expected refcount per cluster
+ * @kind: QWT_K_* per cluster
+ * @l2: one L2 table
+ * @copied_pass: second walk: check COPIED flags
+ * @stale: the dirty bit is set: file refcounts are not checked
+ * @errors: problems found
+ */
+struct qwt_chk {
+	struct qwt *t;
+	enum qwt_mode mode;
+	struct qcow_image *img;
+	struct qwt_file *f;
+	struct qwt_hdr h;
+	const __be64 *l1;
+	const __be64 *rt;
+	u64 rt_entries;
+	u64 n;
+	u32 *exp;
+	u8 *kind;
+	u8 *l2;
+	bool copied_pass;
+	bool stale;
+	unsigned int errors;
+};
+
+static __printf(2, 3) void qwt_err(struct qwt_chk *k, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	if (k->errors++ >= QWT_MAX_ERRORS)
+		return;
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	KUNIT_FAIL(k->t->test, "%s: %s: %pV", k->t->step, qwt_mode_names[k->mode],
+		   &vaf);
+	va_end(args);
+}
+
+static void qwt_ref(struct qwt_chk *k, u64 off, u64 len, u8 kind,
+		    const char *what, u64 idx)
+{
+	u64 c, last;
+
+	if (!len)
+		return;
+	last = (off + len - 1) >> k->h.cb;
+	for (c = off >> k->h.cb; c <= last; c++) {
+		if (c >= k->n) {
+			qwt_err(k, "%s %llu at 0x%llx is beyond the end of the file",
+				what, idx, off);
+			return;
+		}
+		if (((k->kind[c] | kind) & QWT_K_META) && (k->kind[c] | kind) != QWT_K_META)
+			qwt_err(k, "cluster %llu is both metadata and data (%s %llu)",
+				c, what, idx);
+		else if ((k->kind[c] | kind) == (QWT_K_DATA | QWT_K_COMP))
+			qwt_err(k, "cluster %llu holds both data and compressed data (%s %llu)",
+				c, what, idx);
+		k->kind[c] |= kind;
+		k->exp[c]++;
+	}
+}
+
+/* Stored refcount of cluster @c in the mode's view. */
+static u64 qwt_chk_rc(struct qwt_chk *k, u64 c)
+{
+	u64 rc;
+	int err;
+
+	if (k->mode == QWT_MEM) {
+		err = qcow_refcount_get(k->img, c, &rc);
+		if (err)
+			qwt_err(k, "qcow_refcount_get(%llu): %d", c, err);
+		return rc;
+	}
+	qwt_disk_rc(k->f, &k->h, c, &rc);
+	return rc;
+}
+
+static void qwt_copied(struct qwt_chk *k, u64 off, bool copied,
+		       const char *what, u64 idx)
+{
+	u64 rc;
+
+	if (k->stale)
+		return;
+	rc = qwt_chk_rc(k, off >> k->h.cb);
+	if (copied && rc != 1)
+		qwt_err(k, "%s %llu: COPIED set, refcount of 0x%llx is %llu",
+			what, idx, off, rc);
+	else if (!copied && rc == 1 && k->mode == QWT_CLEAN)
+		qwt_err(k, "%s %llu: COPIED clear, refcount of 0x%llx is 1",
+			what, idx, off);
+}
+
+static bool qwt_read_l2(struct qwt_chk *k, u64 off)
+{
+	struct qcow_cache_entry *ce;
+	u32 ss;
+	u64 s;
+
+	if (k->mode != QWT_MEM) {
+		if (off + k->h.cs > k->f->len) {
+			qwt_err(k, "L2 table 0x%llx is beyond the end of the file", off);
+			return false;
+		}
+		memcpy(k->l2, k->f->buf + off, k->h.cs);
+		return true;
+	}
+	ss = k->img->slice_size;
+	for (s = 0; s < k->h.cs; s += ss) {
+		ce = qcow_cache_get(k->img->cache, off + s);
+		if (IS_ERR(ce)) {
+			qwt_err(k, "L2 slice 0x%llx: %ld", off + s, PTR_ERR(ce));
+			return false;
+		}
+		memcpy(k->l2 + s, qcow_cache_data(ce), ss);
+		qcow_cache_put(k->img->cache, ce);
+	}
+	return true;
+}
+
+static void qwt_walk_l2(struct qwt_chk *k, u64 l1i, bool active)
+{
+	const struct qwt_hdr *h = &k->h;
+	u64 j, g, word, bitmap, host, off, span;
+	u32 alloc, zero;
+
+	for (j = 0; j < h->l2_entries; j++) {
+		g = l1i * h->l2_entries + j;
+		word = get_unaligned_be64(k->l2 + j * h->es);
+		bitmap = h->ext ? get_unaligned_be64(k->l2 + j * h->es + 8) : 0;
+		if (word & QCOW2_OFLAG_COMPRESSED) {
+			if (k->copied_pass)
+				continue;
+			if (word & QCOW2_OFLAG_COPIED)
+				qwt_err(k, "compressed guest cluster %llu has COPIED", g);
+			if (bitmap)
+				qwt_err(k, "compressed guest cluster %llu has bitmap 0x%llx",
+					g, bitmap);
+			qwt_comp_decode(h->cb, word, &off, &span);
+			qwt_ref(k, off, span, QWT_K_COMP, "compressed guest cluster", g);
+			continue;
+		}
+		host = word & QCOW2_L2E_OFFSET_MASK;
+		if (!k->copied_pass) {
+			if (word & QCOW2_L2E_STD_RESERVED_MASK)
+				qwt_err(k, "guest cluster %llu: reserved bits in 0x%llx",
+					g, word);
+			if ((word & QCOW2_OFLAG_ZERO) && (h->version < 3 || h->ext))
+				qwt_err(k, "guest cluster %llu: zero flag in 0x%llx", g, word);
+			if (host & (h->cs - 1))
+				qwt_err(k, "guest cluster %llu: unaligned 0x%llx", g, word);
+			alloc = lower_32_bits(bitmap);
+			zero = upper_32_bits(bitmap);
+			if (alloc & zero)
+				qwt_err(k, "guest cluster %llu: bitmap 0x%llx", g, bitmap);
+			if (!host && (alloc || (word & QCOW2_OFLAG_COPIED)))
+				qwt_err(k, "guest cluster %llu: 0x%llx/0x%llx without host",
+					g, word, bitmap);
+		}
+		if (!host)
+			continue;
+		if (!k->copied_pass)
+			qwt_ref(k, host, h->cs, QWT_K_DATA, "guest cluster", g);
+		else if (active)
+			qwt_copied(k, host, word & QCOW2_OFLAG_COPIED, "guest cluster", g);
+	}
+}
+
+static void qwt_walk_l1(struct qwt_chk *k, const __be64 *l1, u32 l1_size,
+			bool active)
+{
+	u64 i, e, off;
+
+	for (i = 0; i < l1_size; i++) {
+		e = be64_to_cpu(l1[i]);
+		off = e & QCOW2_L1E_OFFSET_MASK;
+		if (!k->copied_pass && (e & QCOW2_L1E_RESERVED_MASK))
+			qwt_err(k, "L1 entry %llu: reserved bits in 0x%llx", i, e);
+		if (!off)
+			continue;
+		if (off & (k->h.cs - 1)) {
+			qwt_err(k, "L1 entry %llu: unaligned 0x%llx", i, e);
+			continue;
+		}
+		if (!k->copied_pass)
+			qwt_ref(k, off, k->h.cs, QWT_K_META, "L2 table of L1 entry", i);
+		else if (active)
+			qwt_copied(k, off, e & QCOW2_OFLAG_COPIED, "L1 entry", i);
+		if (qwt_read_l2(k, off))
+			qwt_walk_l2(k, i, active);
+	}
+}
+
+/* The snapshot table and every snapshot's tables (read from the file). */
+static void qwt_walk_snapshots(struct qwt_chk *k)
+{
+	const u8 *b = k->f->buf + k->h.snap_off;
+	u64 pos = 0, end = 0, l1_off, size;
+	u32 i, l1_size;
+	__be64 *l1;
+
+	for (i = 0; i < k->h.nb_snap; i++) {
+		if (k->h.snap_off + pos + 40 > k->f->len) {
+			qwt_err(k, "snapshot %u is beyond the end of the file", i);
+			return;
+		}
+		l1_off = get_unaligned_be64(b + pos);
+		l1_size = get_unaligned_be32(b + pos + 8);
+		size = 40 + get_unaligned_be32(b + pos + 36) +
+		       get_unaligned_be16(b + pos + 12) + get_unaligned_be16(b + pos + 14);
+		end = pos + size;
+		pos += round_up(size, 8);
+		if (!l1_size)
+			continue;
+		if (l1_off + (u64)l1_size * 8 > k->f->len) {
+			qwt_err(k, "snapshot %u: L1 table beyond the end of the file", i);
+			continue;
+		}
+		if (!k->copied_pass)
+			qwt_ref(k, l1_off, (u64)l1_size * 8, QWT_K_META,
+				"snapshot L1 table", i);
+		l1 = kvmalloc_array(l1_size, 8, GFP_KERNEL);
+		if (!l1) {
+			qwt_err(k, "out of memory");
+			return;
+		}
+		memcpy(l1, k->f->buf + l1_off, (size_t)l1_size * 8);
+		qwt_walk_l1(k, l1, l1_size, false);
+		kvfree(l1);
+	}
+	if (!k->copied_pass)
+		qwt_ref(k, k->h.snap_off, end, QWT_K_META, "snapshot table", 0);
+}
+
+static void qwt_walk(struct qwt_chk *k)
+{
+	u64 i, e;
+
+	if (!k->copied_pass) {
+		qwt_ref(k, 0, k->h.cs, QWT_K_META, "header", 0);
+		qwt_ref(k, k->h.l1_off, (u64)k->h.l1_size * 8, QWT_K_META, "L1 table", 0);
+		qwt_ref(k, k->h.rt_off, (u64)k->h.rt_clusters * k->h.cs, QWT_K_META,
+			"refcount table", 0);
+		for (i = 0; i < k->rt_entries; i++) {
+			e = be64_to_cpu(k->rt[i]);
+			if (e & 511)
+				qwt_err(k, "refcount table entry %llu: 0x%llx", i, e);
+			else if (e)
+				qwt_ref(k, e, k->h.cs, QWT_K_META, "refcount block", i);
+		}
+	}
+	qwt_walk_l1(k, k->l1, k->h.l1_size, true);
+	if (k->h.nb_snap && !k->copied_pass)
+		qwt_walk_snapshots(k);
+}
+
+static void qwt_compare(struct qwt_chk *k, u64 c, u64 rc)
+{
+	u32 e = c < k->n ? k->exp[c] : 0;
+
+	if (rc == e || (k->mode == QWT_DISK && rc > e))
+		return;
+	qwt_err(k, "cluster %llu (kind %u): refcount %llu, %u references%s",
+		c, c < k->n ? k->kind[c] : 0, rc, e,
+		rc > e ? " (leak)" : " (under-counted: corruption)");
+}
+
+/* Stored refcounts against the expected ones. */
+static void qwt_compare_all(struct qwt_chk *k)
+{
+	const struct qwt_hdr *h = &k->h;
+	u64 epb = 1ULL << h->rb_bits, ri, i, c, rb;
+	u64 rc;
+
+	if (k->mode == QWT_MEM) {
+		for (c = 0; c < k->n; c++)
+			qwt_compare(k, c, qwt_chk_rc(k, c));
+		return;
+	}
+	/*
+	 * Every block, to a little past the end of the file (a refcount
+	 * there is a leak too), then the clusters no block covers.
+	 */
+	for (ri = 0; ri < k->rt_entries; ri++) {
+		rb = be64_to_cpu(k->rt[ri]) & ~511ULL;
+		if (!rb)
+			continue;
+		if (rb + h->cs > k->f->len) {
+			qwt_err(k, "refcount block %llu is beyond the end of the file", ri);
+			continue;
+		}
+		for (i = 0; i < epb && (ri << h->rb_bits) + i < k->n + QWT_PAST_EOF; i++)
+			qwt_compare(k, (ri << h->rb_bits) + i,
+				    qwt_rc_get(k->f->buf + rb, h->order, i));
+	}
+	for (c = 0; c < k->n; c++)
+		if (!qwt_disk_rc(k->f, h, c, &rc) && k->exp[c])
+			qwt_err(k, "cluster %llu has %u references but no refcount block",
+				c, k->exp[c]);
+}
+
+/* Run the invariant checker; returns true when nothing was found. */
+static bool qwt_chk(struct qwt *t, enum qwt_mode mode)
+{
+	struct qcow_image *img = qwt_img(t);
+	struct qwt_chk *k;
+	bool ok;
+	u64 c;
+	u32 i;
+
+	qwt_quiesce(t);
+	k = kzalloc(sizeof(*k), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(t->test, k);
+	k->t = t;
+	k->mode = mode;
+	k->f = t->top;
+	qwt_hdr_parse(k->f->buf, &k->h);
+	k->n = DIV64_U64_ROUND_UP(k->f->len, k->h.cs);
+	if (mode == QWT_MEM) {
+		KUNIT_ASSERT_TRUE(t->test, img && img->writable);
+		mutex_lock(&img->meta_lock);
+		k->img = img;
+		/* What the driver will write next must agree with the file. */
+		if (k->h.rt_off != img->hdr->refcount_table_offset ||
+		    k->h.rt_clusters != img->hdr->refcount_table_clusters)
+			qwt_err(k, "the file's header has the refcount table at 0x%llx (%u clusters), the driver uses 0x%llx (%u clusters)",
+				k->h.rt_off, k->h.rt_clusters,
+				img->hdr->refcount_table_offset,
+				img->hdr->refcount_table_clusters);
+		if ((k->h.incompat & QCOW2_INCOMPAT_DIRTY) && !img->dirty_set)
+			qwt_err(k, "the dirty bit is set in the file but the driver will not clear it");
+		k->h.l1_size = img->hdr->l1_size;
+		k->h.l1_off = img->hdr->l1_table_offset;
+		k->h.rt_off = img->hdr->refcount_table_offset;
+		k->h.rt_clusters = img->hdr->refcount_table_clusters;
+		k->l1 = img->l1;
+		k->rt = img->reftable;
+		k->rt_entries = img->reftable_entries;
+		/* Past nb_clusters everything is free: look a little beyond. */
+		k->n = max3(k->n, img->nb_clusters,
+			    DIV64_U64_ROUND_UP(READ_ONCE(img->file_size), k->h.cs)) + 8;
+	} else {
+		k->l1 = (const void *)(k->f->buf + k->h.l1_off);
+		k->rt = (const void *)(k->f->buf + k->h.rt_off);
+		k->rt_entries = (u64)k->h.rt_clusters * k->h.cs / 8;
+		k->stale = k->h.incompat & QCOW2_INCOMPAT_DIRTY;
+		if (k->stale && mode == QWT_CLEAN)
+			qwt_err(k, "the dirty bit is set");
+	}
+	k->exp = kvcalloc(k->n, sizeof(*k->exp), GFP_KERNEL);
+	k->kind = kvzalloc(k->n, GFP_KERNEL);
+	k->l2 = kvmalloc(k->h.cs, GFP_KERNEL);
+	if (!k->exp || !k->kind || !k->l2) {
+		qwt_err(k, "out of memory");
+		goto out;
+	}
+
+	qwt_walk(k);
+	if (mode == QWT_MEM) {
+		/* A queued free is a reference until the next flush. */
+		for (i = 0; i < img->nr_frees; i++)
+			for (c = img->frees[i].start;
+			     c < img->frees[i].start + img->frees[i].nr && c < k->n; c++)
+				k->exp[c]++;
+	}
+	if (!k->stale)
+		qwt_compare_all(k);
+	k->copied_pass = true;
+	qwt_walk(k);
+out:
+	if (k->img)
+		mutex_unlock(&img->meta_lock);
+	ok = !k->errors;
+	if (k->errors > QWT_MAX_ERRORS)
+		KUNIT_FAIL(t->test, "%s: %s: %u more problems", t->step,
+			   qwt_mode_names[mode], k->errors - QWT_MAX_ERRORS);
+	kvfree(k->l2);
+	kvfree(k->kind);
+	kvfree(k->exp);
+	kfree(k);
+	return ok;
+}
+
+/* --- the guest model ------------------------------------------------------------ */
+
+static int qwt_read(struct qwt *t, u64 pos, u64 len, u8 *buf)
+{
+	struct iov_iter iter;
+	struct kvec kv;
+	u64 n;
+	int err;
+
+	while (len) {
+		n = min_t(u64, len, QWT_CHUNK);
+		kv.iov_base = buf;
+		kv.iov_len = n;
+		iov_iter_kvec(&iter, READ, &kv, 1, n);
+		err = qcow_layer_read(&t->top->l, pos, &iter, n);
+		if (err)
+			return err;
+		if (iov_iter_count(&iter))
+			return -EFAULT;
+		pos += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* [pos, pos + len) of the disk reads as the model says. */
+static bool qwt_verify_range(struct qwt *t, u64 pos, u64 len)
+{
+	u64 i, bad = 0, first = 0, end = min(pos + len, t->vsize);
+	int err;
+
+	if (pos >= end)
+		return true;
+	err = qwt_read(t, pos, end - pos, t->rbuf + pos);
+	if (err) {
+		KUNIT_FAIL(t->test, "%s: read: %d", t->step, err);
+		return false;
+	}
+	if (!memcmp(t->rbuf + pos, t->model + pos, end - pos))
+		return true;
+	for (i = pos; i < end; i++) {
+		if (t->rbuf[i] == t->model[i])
+			continue;
+		if (!bad++)
+			first = i;
+	}
+	if (bad)
+		KUNIT_FAIL(t->test, "%s: %llu bytes differ, first at 0x%llx: 0x%02x, want 0x%02x",
+			   t->step, bad, first, t->rbuf[first], t->model[first]);
+	return !bad;
+}
+
+/* The whole disk reads as the model says. */
+static bool qwt_verify(struct qwt *t)
+{
+	t->touched_len = 0;
+	return qwt_verify_range(t, 0, t->vsize);
+}
+
+/*
+ * The driver's state, the file and the guest's view after a step.  The
+ * guest's view is read back whole for small disks and every few steps,
+ * else around what the steps since the last full read touched.
+ */
+static bool qwt_check(struct qwt *t)
+{
+	bool ok = qwt_chk(t, QWT_MEM);
+	u64 pos = t->touched_pos, len = t->touched_len;
+
+	ok &= qwt_chk(t, QWT_DISK);
+	if (t->vsize <= QWT_FULL_VERIFY || !(++t->checks % 8) || !len)
+		return qwt_verify(t) && ok;
+	/* One cluster around it: a neighbour written by mistake shows. */
+	pos = pos > t->cs ? pos - t->cs : 0;
+	return qwt_verify_range(t, pos, len + 2 * t->cs) && ok;
+}
+
+/* Remember what a request touched, for qwt_check(). */
+static void qwt_touch(struct qwt *t, u64 pos, u64 len)
+{
+	u64 end;
+
+	if (!t->touched_len) {
+		t->touched_pos = pos;
+		t->touched_len = len;
+		return;
+	}
+	end = max(t->touched_pos + t->touched_len, pos + len);
+	t->touched_pos = min(t->touched_pos, pos);
+	t->touched_len = end - t->touched_pos;
+}
+
+/*
+ * After a request that may have been applied in part: every @unit of
+ * [pos, pos + len) reads either as before or as @src (zeros when NULL)
+ * wanted; the model takes what reads.
+ */
+static bool qwt_adopt(struct qwt *t, u64 pos, u64 len, const u8 *src, u64 unit)
+{
+	u64 end = min(pos + len, t->vsize), a, b, i;
+	bool old, now;
+	int err;
+
+	if (pos >= end)
+		return true;
+	err = qwt_read(t, pos, end - pos, t->rbuf + pos);
+	if (err) {
+		KUNIT_FAIL(t->test, "%s: read: %d", t->step, err);
+		return false;
+	}
+	for (a = pos; a < end; a = b) {
+		b = min(round_down(a, unit) + unit, end);
+		old = !memcmp(t->rbuf + a, t->model + a, b - a);
+		now = true;
+		for (i = a; i < b && now; i++)
+			now = t->rbuf[i] == (src ? src[i - pos] : 0);
+		if (!old && !now) {
+			KUNIT_FAIL(t->test, "%s: [0x%llx, 0x%llx) reads neither old nor new",
+				   t->step, a, b);
+			return false;
+		}
+	}
+	memcpy(t->model + pos, t->rbuf + pos, end - pos);
+	return true;
+}
+
+/* --- operations: applied to the image and to the model ------------------------ */
+
+static int qwt_write(struct qwt *t, u64 pos, u64 len, bool fua)
+{
+	struct iov_iter iter;
+	struct kvec kv;
+	u64 end;
+	int err;
+
+	if (len > t->wbuf_len) {
+		kvfree(t->wbuf);
+		t->wbuf = kvmalloc(len, GFP_KERNEL);
+		t->wbuf_len = t->wbuf ? len : 0;
+		KUNIT_ASSERT_NOT_NULL(t->test, t->wbuf);
+	}
+	qwt_fill(++t->seed, pos, t->wbuf, len);
+	qwt_touch(t, pos, len);
+	kv.iov_base = t->wbuf;
+	kv.iov_len = len;
+	iov_iter_kvec(&iter, WRITE, &kv, 1, len);
+	err = qcow_layer_write(&t->top->l, pos, &iter, len, fua);
+	qwt_quiesce(t);
+	end = min(pos + len, t->vsize);
+	if (err) {
+		qwt_adopt(t, pos, len, t->wbuf, 1);
+		return err;
+	}
+	KUNIT_EXPECT_EQ_MSG(t->test, iov_iter_count(&iter), 0UL,
+			    "%s: iterator not advanced", t->step);
+	if (pos < end)
+		memcpy(t->model + pos, t->wbuf, end - pos);
+	return 0;
+}
+
+/* Whether a discarded unit reads as zeros (else it keeps its data). */
+static bool qwt_discard_zeroes(const struct qwt *t)
+{
+	/* Version 2 has no zero flag: with a backing file, nothing changes. */
+	return t->geo->version >= 3 || !t->back;
+}
+
+static int qwt_zero(struct qwt *t, u64 pos, u64 len, bool discard, bool unmap)
+{
+	u64 end = min(pos + len, t->vsize), a, b;
+	int err;
+
+	err = qcow_layer_zero(&t->top->l, pos, len, discard, unmap);
+	qwt_quiesce(t);
+	qwt_touch(t, pos, len);
+	if (err) {
+		qwt_adopt(t, pos, len, NULL, 1);
+		return err;
+	}
+	if (pos >= end)
+		return 0;
+	if (!discard) {
+		memset(t->model + pos, 0, end - pos);
+		return 0;
+	}
+	/* Partial units are kept; whole ones read as zeros or are kept. */
+	a = round_up(pos, t->unit);
+	b = round_down(end, t->unit);
+	if (a >= b)
+		return 0;
+	if (t->has_comp)	/* a compressed cluster is all or nothing */
+		qwt_adopt(t, a, b - a, NULL, t->unit);
+	else if (qwt_discard_zeroes(t))
+		memset(t->model + a, 0, b - a);
+	return 0;
+}
+
+/* Flush, then check the file: safe after one flush, exact after two. */
+static bool qwt_flush_check(struct qwt *t)
+{
+	struct qcow_image *img = qwt_img(t);
+	bool ok;
+
+	KUNIT_EXPECT_EQ_MSG(t->test, qcow_image_flush(img, true), 0, "%s", t->step);
+	ok = qwt_chk(t, QWT_MEM);
+	ok &= qwt_chk(t, QWT_DISK);
+	KUNIT_EXPECT_EQ_MSG(t->test, qcow_image_flush(img, false), 0, "%s", t->step);
+	KUNIT_EXPECT_EQ_MSG(t->test, img->nr_frees, 0U, "%s", t->step);
+	ok &= qwt_chk(t, t->geo->lazy ? QWT_DISK : QWT_CLEAN);
+	return qwt_verify(t) && ok;
+}
+
+/* Close (writing everything back), check the file, reopen, compare. */
+static bool qwt_reopen(struct qwt *t)
+{
+	int err;
+	bool ok;
+
+	qwt_close(t);
+	ok = qwt_chk(t, QWT_CLEAN);
+	err = qwt_open(t);
+	KUNIT_EXPECT_EQ_MSG(t->test, err, 0, "%s: reopen", t->step);
+	if (err)
+		return false;
+	return qwt_chk(t, QWT_MEM) && qwt_verify(t) && ok;
+}
+
+static u64 qwt_mem_rc(struct qwt *t, u64 off)
+{
+	struct qcow_image *img = qwt_img(t);
+	u64 rc = 0;
+
+	mutex_lock(&img->meta_lock);
+	KUNIT_EXPECT_EQ(t->test, qcow_refcount_get(img, off >> img->hdr->cluster_bits, &rc), 0);
+	mutex_unlock(&img->meta_lock);
+	return rc;
+}
+
+static u64 qwt_file_rc(struct qwt *t, u64 off)
+{
+	struct qwt_hdr h;
+	u64 rc;
+
+	qwt_hdr_parse(t->top->buf, &h);
+	qwt_disk_rc(t->top, &h, off >> h.cb, &rc);
+	return rc;
+}
+
+static bool qwt_all_zero(const u8 *p, u64 n)
+{
+	return !n || (!p[0] && !memcmp(p, p + 1, n - 1));
+}
+
+/* Checks after a step and after flushing it; the test stops on failure. */
+static void qwt_step_ok(struct qwt *t)
+{
+	KUNIT_ASSERT_TRUE(t->test, qwt_check(t));
+	KUNIT_ASSERT_TRUE(t->test, qwt_flush_check(t));
+}
+
+#define QWT_GEO(n, v, cb, ro, e, lz, sz, bk)				\
+	{ .name = n, .version = v, .cluster_bits = cb,			\
+	  .refcount_order = ro, .ext = e, .lazy = lz, .size = sz,	\
+	  .backing = bk }
+
+static void qwt_geo_desc(const struct qwt_geo *g, char *desc)
+{
+	strscpy(desc, g->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+/* --- allocation into an empty image -------------------------------------------- */
+
+#define QWT_ALLOC(cb, ro, sz) \
+	QWT_GEO("c" #cb "-r" #ro, 3, cb, ro, false, false, sz, 0)
+
+static const struct qwt_geo qwt_alloc_geos[] = {
+	QWT_ALLOC(9, 0, SZ_256K), QWT_ALLOC(9, 1, SZ_256K), QWT_ALLOC(9, 2, SZ_256K),
+	QWT_ALLOC(9, 3, SZ_256K), QWT_ALLOC(9, 4, SZ_256K), QWT_ALLOC(9, 5, SZ_256K),
+	QWT_ALLOC(9, 6, SZ_256K),
+	QWT_ALLOC(12, 0, SZ_1M), QWT_ALLOC(12, 1, SZ_1M), QWT_ALLOC(12, 2, SZ_1M),
+	QWT_ALLOC(12, 3, SZ_1M), QWT_ALLOC(12, 4, SZ_1M), QWT_ALLOC(12, 5, SZ_1M),
+	QWT_ALLOC(12, 6, SZ_1M),
+	QWT_ALLOC(16, 0, SZ_2M), QWT_ALLOC(16, 1, SZ_2M), QWT_ALLOC(16, 2, SZ_2M),
+	QWT_ALLOC(16, 3, SZ_2M), QWT_ALLOC(16, 4, SZ_2M), QWT_ALLOC(16, 5, SZ_2M),
+	QWT_ALLOC(16, 6, SZ_2M),
+};
+
+KUNIT_ARRAY_PARAM(qwt_alloc, qwt_alloc_geos, qwt_geo_desc);
+
+/*
+ * Fill an empty image: the first clusters go right after the layout,
+ * nothing is left unused while nothing was freed, every refcount block
+ * sits at the start of its own range, overwrites allocate nothing and
+ * change no metadata, and discarded clusters are reused before the file
+ * grows.
+ */
+static void qcow_write_alloc(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	struct qcow_image *img = qwt_img(t);
+	u64 cs = t->cs, half = t->vsize / 2, n0 = t->top->len / cs;
+	u64 pos, len, c, nb, flen, ri, e, word, bitmap;
+	struct qwt_hdr h;
+
+	qwt_step(t, "first sector");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, 512, false), 0);
+	qwt_step_ok(t);
+	qwt_hdr_parse(t->top->buf, &h);
+	KUNIT_EXPECT_EQ(test, get_unaligned_be64(t->top->buf + h.l1_off),
+			(n0 * cs) | QCOW2_OFLAG_COPIED);
+	KUNIT_EXPECT_EQ(test, qwt_disk_host(t->top, 0), (n0 + 1) * cs);
+	KUNIT_EXPECT_EQ(test, img->nb_clusters, n0 + 2);
+
+	for (pos = 512; pos < half; pos += len) {
+		len = min(half - pos, 3 * cs + cs / 2);
+		qwt_step(t, "sequential write 0x%llx+0x%llx", pos, len);
+		KUNIT_ASSERT_EQ(test, qwt_write(t, pos, len, false), 0);
+		KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	}
+	for (c = half / cs; c < t->vsize / cs; c += 3) {
+		pos = c * cs + (c * 512) % cs;
+		qwt_step(t, "sector in cluster %llu", c);
+		KUNIT_ASSERT_EQ(test, qwt_write(t, pos, 512, false), 0);
+		KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	}
+	qwt_step(t, "filled");
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+
+	/* Nothing was freed: every cluster below the end is in use, once. */
+	for (c = 0; c < img->nb_clusters; c++)
+		KUNIT_ASSERT_EQ_MSG(test, qwt_file_rc(t, c * cs), 1ULL, "cluster %llu", c);
+	KUNIT_EXPECT_EQ(test, DIV64_U64_ROUND_UP(t->top->len, cs), img->nb_clusters);
+	qwt_hdr_parse(t->top->buf, &h);
+	for (ri = 1; ri < h.cs / 8; ri++) {
+		e = get_unaligned_be64(t->top->buf + h.rt_off + ri * 8);
+		if (e)
+			KUNIT_EXPECT_EQ_MSG(test, e, (ri << h.rb_bits) * cs,
+					    "refcount block %llu", ri);
+		else
+			KUNIT_EXPECT_GE(test, ri << h.rb_bits, img->nb_clusters);
+	}
+
+	nb = img->nb_clusters;
+	flen = t->top->len;
+	qwt_step(t, "overwrite the first half");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, half, false), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	KUNIT_EXPECT_EQ(test, img->nb_clusters, nb);
+	KUNIT_EXPECT_EQ(test, t->top->len, flen);
+	KUNIT_EXPECT_EQ(test, qcow_cache_nr_dirty(img->cache), 0U);
+	KUNIT_EXPECT_EQ(test, qcow_cache_nr_dirty(img->rcache), 0U);
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+	img = qwt_img(t);
+
+	qwt_step(t, "discard everything");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 0, t->vsize, true, true), 0);
+	qwt_step_ok(t);
+	for (c = 0; c < t->vsize / cs; c++) {
+		qwt_disk_l2e(t->top, c, &word, &bitmap);
+		KUNIT_ASSERT_EQ_MSG(test, word, 0ULL, "guest cluster %llu", c);
+	}
+	nb = img->nb_clusters;
+	qwt_step(t, "rewrite after discard");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, cs, 8 * cs, false), 0);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ(test, img->nb_clusters, nb);
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+}
+
+/* --- refcount table growth ----------------------------------------------------- */
+
+static const struct qwt_geo qwt_grow_geos[] = {
+	/* 64 entries of 64 clusters: the table first moves at 2 MiB of file. */
+	QWT_GEO("c512-r6", 3, 9, 6, false, false, 3 * SZ_1M, 0),
+	QWT_GEO("c512-r6-twice-backing", 3, 9, 6, false, false, 5 * SZ_1M, SZ_64K),
+};
+
+KUNIT_ARRAY_PARAM(qwt_grow, qwt_grow_geos, qwt_geo_desc);
+
+static void qcow_write_reftable_grow(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	struct qcow_image *img = qwt_img(t);
+	unsigned int grows = 0, step = 0, punches;
+	u64 pos, len = SZ_64K;
+	struct qwt_hdr h0, h;
+
+	qwt_hdr_parse(t->top->buf, &h0);
+	for (pos = 0; pos < t->vsize; pos += len, step++) {
+		punches = t->top->punches;
+		qwt_step(t, "write 0x%llx+0x%llx", pos + 100, len);
+		KUNIT_ASSERT_EQ(test, qwt_write(t, pos + 100, len, false), 0);
+		KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_MEM));
+		KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_DISK));
+		if (step % 16 == 15)
+			KUNIT_ASSERT_TRUE(test, qwt_verify(t));
+		qwt_hdr_parse(t->top->buf, &h);
+		if (h.rt_off == h0.rt_off)
+			continue;
+		/* The header switched to a larger table; the old one was punched. */
+		grows++;
+		KUNIT_EXPECT_GT(test, h.rt_clusters, h0.rt_clusters);
+		KUNIT_EXPECT_EQ(test, img->hdr->refcount_table_offset, h.rt_off);
+		KUNIT_EXPECT_EQ(test, img->reftable_entries, (u64)h.rt_clusters * h.cs / 8);
+		KUNIT_EXPECT_GT(test, t->top->punches, punches);
+		KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+		h0 = h;
+	}
+	KUNIT_EXPECT_EQ(test, grows, g->size > 4 * SZ_1M ? 2U : 1U);
+	qwt_step(t, "filled");
+	KUNIT_ASSERT_TRUE(test, qwt_verify(t));
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+}
+
+/* --- copy-on-write over a backing file ----------------------------------------- */
+
+static const struct qwt_geo qwt_cow_geos[] = {
+	QWT_GEO("c512", 3, 9, 4, false, false, SZ_64K, SZ_64K),
+	QWT_GEO("c4k", 3, 12, 4, false, false, SZ_256K, SZ_256K),
+	QWT_GEO("c64k", 3, 16, 4, false, false, SZ_1M, SZ_1M),
+	QWT_GEO("c4k-v2", 2, 12, 4, false, false, SZ_256K, SZ_256K),
+	QWT_GEO("c4k-short-backing", 3, 12, 4, false, false, SZ_256K, 10000),
+	QWT_GEO("c16k-ext", 3, 14, 4, true, false, SZ_512K, SZ_512K),
+	QWT_GEO("c64k-ext", 3, 16, 4, true, false, SZ_1M, SZ_1M),
+	QWT_GEO("c64k-ext-short-backing", 3, 16, 4, true, false, SZ_1M, 100000),
+};
+
+KUNIT_ARRAY_PARAM(qwt_cow, qwt_cow_geos, qwt_geo_desc);
+
+/*
+ * Partial-cluster writes: the new cluster holds the backing file's bytes
+ * around the guest data; with extended L2 entries only the subclusters
+ * written are allocated, and the rest of the host cluster is never
+ * written.
+ */
+static void qcow_write_cow_backing(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	u64 cs = t->cs, ss = t->unit, ncl = t->vsize / cs;
+	const u64 w[][2] = {
+		{ cs / 2 - 100, 200 },
+		{ 3 * cs - 700, 1400 },
+		{ 5 * cs, cs / 3 },
+		{ 8 * cs - 300, 300 },
+		{ 10 * cs + 17, 3 * cs },
+		{ 14 * cs + cs / 4, 1 },
+	};
+	u64 i, p, e, gc, host, word, bitmap, s;
+	u32 *mask;
+
+	mask = kunit_kcalloc(test, ncl, sizeof(*mask), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, mask);
+	for (i = 0; i < ARRAY_SIZE(w); i++) {
+		qwt_step(t, "write 0x%llx+0x%llx", w[i][0], w[i][1]);
+		KUNIT_ASSERT_EQ(test, qwt_write(t, w[i][0], w[i][1], false), 0);
+		KUNIT_ASSERT_TRUE(test, qwt_check(t));
+		for (p = w[i][0]; p < w[i][0] + w[i][1]; p = e) {
+			gc = p / cs;
+			e = min(w[i][0] + w[i][1], (gc + 1) * cs);
+			mask[gc] |= GENMASK((u32)((e - 1) % cs / ss), (u32)(p % cs / ss));
+		}
+	}
+	qwt_step(t, "written");
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+	for (gc = 0; gc < ncl; gc++) {
+		qwt_disk_l2e(t->top, gc, &word, &bitmap);
+		if (!mask[gc]) {
+			KUNIT_EXPECT_EQ_MSG(test, word, 0ULL, "guest cluster %llu", gc);
+			continue;
+		}
+		host = word & QCOW2_L2E_OFFSET_MASK;
+		KUNIT_ASSERT_EQ_MSG(test, word, host | QCOW2_OFLAG_COPIED,
+				    "guest cluster %llu", gc);
+		KUNIT_ASSERT_NE(test, host, 0ULL);
+		if (!g->ext) {
+			KUNIT_EXPECT_EQ_MSG(test, memcmp(t->top->buf + host,
+							 t->model + gc * cs, cs), 0,
+					    "host cluster of guest cluster %llu", gc);
+			continue;
+		}
+		KUNIT_EXPECT_EQ_MSG(test, bitmap, (u64)mask[gc], "guest cluster %llu", gc);
+		for (s = 0; s < 32; s++) {
+			if (mask[gc] & BIT(s))
+				KUNIT_EXPECT_EQ_MSG(test,
+						    memcmp(t->top->buf + host + s * ss,
+							   t->model + gc * cs + s * ss, ss), 0,
+						    "guest cluster %llu subcluster %llu", gc, s);
+			else
+				KUNIT_EXPECT_TRUE_MSG(test,
+						      qwt_all_zero(t->top->buf + host + s * ss, ss),
+						      "guest cluster %llu subcluster %llu written",
+						      gc, s);
+		}
+	}
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+}
+
+/* --- extended L2: subclusters ---------------------------------------------------- */
+
+static const struct qwt_geo qwt_sub_geos[] = {
+	QWT_GEO("c64k", 3, 16, 4, true, false, SZ_1M, 0),
+	QWT_GEO("c64k-backing", 3, 16, 4, true, false, SZ_1M, SZ_1M),
+	QWT_GEO("c16k", 3, 14, 4, true, false, SZ_256K, 0),
+	QWT_GEO("c16k-backing", 3, 14, 4, true, false, SZ_256K, SZ_256K),
+};
+
+KUNIT_ARRAY_PARAM(qwt_sub, qwt_sub_geos, qwt_geo_desc);
+
+/* The bitmaps of guest cluster @g in the file; returns its host offset. */
+static u64 qwt_expect_sc(struct qwt *t, u64 g, u32 alloc, u32 zero)
+{
+	u64 word, bitmap;
+
+	qwt_disk_l2e(t->top, g, &word, &bitmap);
+	KUNIT_EXPECT_EQ_MSG(t->test, bitmap, (u64)zero << 32 | alloc,
+			    "%s: guest cluster %llu: alloc 0x%08x zero 0x%08x",
+			    t->step, g, lower_32_bits(bitmap), upper_32_bits(bitmap));
+	return word & QCOW2_L2E_OFFSET_MASK;
+}
+
+static void qcow_write_subclusters(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	struct qcow_image *img = qwt_img(t);
+	u64 cs = t->cs, ss = t->unit, h0, h1, nb;
+	u32 a0, zb = g->backing ? U32_MAX : 0;
+
+	qwt_step(t, "part of subcluster 3");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 3 * ss + 100, 100, false), 0);
+	qwt_step_ok(t);
+	a0 = BIT(3);
+	h0 = qwt_expect_sc(t, 0, a0, 0);
+	KUNIT_ASSERT_NE(test, h0, 0ULL);
+	/* Only subcluster 3 was written in the new host cluster. */
+	KUNIT_EXPECT_TRUE(test, qwt_all_zero(t->top->buf + h0, 3 * ss));
+
+	qwt_step(t, "subclusters 5-6 of the same cluster");
+	nb = img->nb_clusters;
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 5 * ss, 2 * ss, false), 0);
+	qwt_step_ok(t);
+	a0 |= BIT(5) | BIT(6);
+	KUNIT_EXPECT_EQ(test, qwt_expect_sc(t, 0, a0, 0), h0);
+	KUNIT_EXPECT_EQ(test, img->nb_clusters, nb);
+
+	qwt_step(t, "across clusters 0 and 1");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, cs - ss / 2, ss, false), 0);
+	qwt_step_ok(t);
+	a0 |= BIT(31);
+	KUNIT_EXPECT_EQ(test, qwt_expect_sc(t, 0, a0, 0), h0);
+	h1 = qwt_expect_sc(t, 1, BIT(0), 0);
+
+	/* Without a backing file, unallocated reads as zeros: no zero flag. */
+	qwt_step(t, "write-zeroes subcluster 3");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 3 * ss, ss, false, true), 0);
+	qwt_step_ok(t);
+	a0 &= ~BIT(3);
+	KUNIT_EXPECT_EQ(test, qwt_expect_sc(t, 0, a0, BIT(3) & zb), h0);
+
+	qwt_step(t, "part of the zeroed subcluster 3");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 3 * ss + 10, 20, false), 0);
+	qwt_step_ok(t);
+	a0 |= BIT(3);
+	KUNIT_EXPECT_EQ(test, qwt_expect_sc(t, 0, a0, 0), h0);
+
+	qwt_step(t, "discard cluster 1");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, cs, cs, true, true), 0);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ(test, qwt_expect_sc(t, 1, 0, zb), 0ULL);
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, h1), 0ULL);
+
+	qwt_step(t, "write-zeroes subcluster 6, no unmap");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 6 * ss, ss, false, false), 0);
+	qwt_step_ok(t);
+	a0 &= ~BIT(6);
+	KUNIT_EXPECT_EQ(test, qwt_expect_sc(t, 0, a0, BIT(6) & zb), h0);
+
+	qwt_step(t, "whole cluster 2");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 2 * cs, cs, false), 0);
+	qwt_step_ok(t);
+	qwt_expect_sc(t, 2, U32_MAX, 0);
+
+	qwt_step(t, "discard cluster 0");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 0, cs, true, true), 0);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ(test, qwt_expect_sc(t, 0, 0, zb), 0ULL);
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, h0), 0ULL);
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+}
+
+/* --- discard and write-zeroes ----------------------------------------------------- */
+
+/* 16 clusters: of 4 KiB, or of 64 KiB with extended L2 entries. */
+#define QWT_Z4K(n, v, bk)	QWT_GEO(n, v, 12, 4, false, false, SZ_64K, bk)
+#define QWT_Z64K(n, bk)		QWT_GEO(n, 3, 16, 4, true, false, SZ_1M, bk)
+
+static const struct qwt_geo qwt_discard_geos[] = {
+	QWT_Z4K("v3", 3, 0),
+	QWT_Z4K("v3-backing", 3, SZ_64K),
+	QWT_Z4K("v2", 2, 0),
+	QWT_Z4K("v2-backing", 2, SZ_64K),
+	QWT_Z64K("ext", 0),
+	QWT_Z64K("ext-backing", SZ_1M),
+};
+
+KUNIT_ARRAY_PARAM(qwt_discard, qwt_discard_geos, qwt_geo_desc);
+
+/* Write the whole disk and return the host cluster of every guest cluster. */
+static void qwt_fill_disk(struct qwt *t, u64 *host)
+{
+	u64 gc;
+
+	qwt_step(t, "fill");
+	KUNIT_ASSERT_EQ(t->test, qwt_write(t, 0, t->vsize, false), 0);
+	qwt_step_ok(t);
+	for (gc = 0; gc < t->vsize / t->cs; gc++) {
+		host[gc] = qwt_disk_host(t->top, gc);
+		KUNIT_ASSERT_NE(t->test, host[gc], 0ULL);
+	}
+}
+
+/*
+ * A range with partial units at both ends: clusters 9 and 10 whole, and
+ * with extended L2 also subclusters 2-31 of cluster 8 and 0-2 of cluster
+ * 11.
+ */
+static u64 qwt_part_pos(const struct qwt *t)
+{
+	return 8 * t->cs + (t->geo->ext ? t->unit : 0) + 100;
+}
+
+static u64 qwt_part_len(const struct qwt *t)
+{
+	return 11 * t->cs + (t->geo->ext ? 3 * t->unit : 0) + 7 - qwt_part_pos(t);
+}
+
+static void qcow_write_discard(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	struct qcow_image *img = qwt_img(t);
+	u64 cs = t->cs, host[16], gc, word, bitmap, nb, flen;
+	u64 zword = g->version >= 3 && !g->ext && g->backing ? QCOW2_OFLAG_ZERO : 0;
+	u64 zbits = g->ext && g->backing ? (u64)U32_MAX << 32 : 0;
+	bool freed = qwt_discard_zeroes(t);
+	unsigned int punches;
+
+	qwt_fill_disk(t, host);
+	punches = t->top->punches;
+	qwt_step(t, "discard clusters 2-5");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 2 * cs, 4 * cs, true, true), 0);
+	qwt_step_ok(t);
+	for (gc = 2; gc < 6; gc++) {
+		qwt_disk_l2e(t->top, gc, &word, &bitmap);
+		if (!freed) {
+			KUNIT_EXPECT_EQ(test, word, host[gc] | QCOW2_OFLAG_COPIED);
+			KUNIT_EXPECT_EQ(test, qwt_file_rc(t, host[gc]), 1ULL);
+			continue;
+		}
+		KUNIT_EXPECT_EQ_MSG(test, word, zword, "guest cluster %llu", gc);
+		KUNIT_EXPECT_EQ_MSG(test, bitmap, zbits, "guest cluster %llu", gc);
+		KUNIT_EXPECT_EQ_MSG(test, qwt_file_rc(t, host[gc]), 0ULL, "guest cluster %llu", gc);
+		KUNIT_EXPECT_TRUE_MSG(test, qwt_all_zero(t->top->buf + host[gc], cs),
+				      "host cluster of guest cluster %llu not punched", gc);
+	}
+	if (freed)
+		KUNIT_EXPECT_GT(test, t->top->punches, punches);
+	else
+		KUNIT_EXPECT_EQ(test, t->top->punches, punches);
+
+	qwt_step(t, "discard with partial units at both ends");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, qwt_part_pos(t), qwt_part_len(t), true, true), 0);
+	qwt_step_ok(t);
+	if (!g->ext) {
+		/* Clusters 9 and 10 only. */
+		KUNIT_EXPECT_EQ(test, qwt_disk_host(t->top, 8), host[8]);
+		KUNIT_EXPECT_EQ(test, qwt_disk_host(t->top, 11), host[11]);
+		KUNIT_EXPECT_EQ(test, qwt_disk_host(t->top, 9), freed ? 0 : host[9]);
+	} else {
+		/* Subclusters 2-31 of cluster 8, 9 and 10, 0-2 of cluster 11. */
+		KUNIT_EXPECT_EQ(test, qwt_expect_sc(t, 8, 3, g->backing ? ~3U : 0), host[8]);
+		KUNIT_EXPECT_EQ(test, qwt_expect_sc(t, 9, 0, zbits >> 32), 0ULL);
+		KUNIT_EXPECT_EQ(test, qwt_expect_sc(t, 11, ~7U, g->backing ? 7 : 0), host[11]);
+	}
+
+	/* The freed clusters are reused before the file grows. */
+	nb = img->nb_clusters;
+	flen = t->top->len;
+	qwt_step(t, "rewrite clusters 2-5");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 2 * cs, 4 * cs, false), 0);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ(test, img->nb_clusters, nb);
+	KUNIT_EXPECT_EQ(test, t->top->len, flen);
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+}
+
+/**
+ * struct qwt_zero_case - a write-zeroes case
+ * @name: parameter name
+ * @geo: the image
+ * @unmap: the request may deallocate
+ */
+struct qwt_zero_case {
+	const char *name;
+	struct qwt_geo geo;
+	bool unmap;
+};
+
+static const struct qwt_zero_case qwt_zero_cases[] = {
+	{ "v3-unmap", QWT_Z4K(NULL, 3, 0), true },
+	{ "v3-keep", QWT_Z4K(NULL, 3, 0), false },
+	{ "v3-backing-unmap", QWT_Z4K(NULL, 3, SZ_64K), true },
+	{ "v3-backing-keep", QWT_Z4K(NULL, 3, SZ_64K), false },
+	{ "v2-unmap", QWT_Z4K(NULL, 2, 0), true },
+	{ "v2-backing-keep", QWT_Z4K(NULL, 2, SZ_64K), false },
+	{ "ext-unmap", QWT_Z64K(NULL, 0), true },
+	{ "ext-keep", QWT_Z64K(NULL, 0), false },
+	{ "ext-backing-unmap", QWT_Z64K(NULL, SZ_1M), true },
+	{ "ext-backing-keep", QWT_Z64K(NULL, SZ_1M), false },
+};
+
+static void qwt_zero_desc(const struct qwt_zero_case *c, char *desc)
+{
+	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(qwt_zero, qwt_zero_cases, qwt_zero_desc);
+
+static void qcow_write_zeroes(struct kunit *test)
+{
+	const struct qwt_zero_case *zc = test->param_value;
+	const struct qwt_geo *g = &zc->geo;
+	struct qwt *t = qwt_new(test, g, false);
+	u64 cs = t->cs, host[16], gc, word, bitmap, want, rc;
+
+	qwt_fill_disk(t, host);
+	qwt_step(t, "write-zeroes clusters 2-5");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 2 * cs, 4 * cs, false, zc->unmap), 0);
+	qwt_step_ok(t);
+	for (gc = 2; gc < 6; gc++) {
+		qwt_disk_l2e(t->top, gc, &word, &bitmap);
+		rc = qwt_file_rc(t, host[gc]);
+		if (g->version < 3 && g->backing) {
+			/* No zero flag: zeros written in place. */
+			KUNIT_EXPECT_EQ(test, word, host[gc] | QCOW2_OFLAG_COPIED);
+			KUNIT_EXPECT_TRUE(test, qwt_all_zero(t->top->buf + host[gc], cs));
+			KUNIT_EXPECT_EQ(test, rc, 1ULL);
+			continue;
+		}
+		/*
+		 * Kept (no unmap) or released; zero flags only where the
+		 * backing file would show through (standard L2 entries keep
+		 * a preallocated cluster as ZERO_ALLOC).
+		 */
+		want = zc->unmap ? 0 : host[gc] | QCOW2_OFLAG_COPIED;
+		if (!g->ext && (!zc->unmap || g->backing))
+			want |= QCOW2_OFLAG_ZERO;
+		KUNIT_EXPECT_EQ_MSG(test, word, want, "guest cluster %llu", gc);
+		KUNIT_EXPECT_EQ_MSG(test, bitmap, g->ext && g->backing ? (u64)U32_MAX << 32 : 0,
+				    "guest cluster %llu", gc);
+		KUNIT_EXPECT_EQ_MSG(test, rc, zc->unmap ? 0ULL : 1ULL, "guest cluster %llu", gc);
+		if (zc->unmap)
+			KUNIT_EXPECT_TRUE(test, qwt_all_zero(t->top->buf + host[gc], cs));
+	}
+
+	qwt_step(t, "write-zeroes with partial units at both ends");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, qwt_part_pos(t), qwt_part_len(t), false,
+				       zc->unmap), 0);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ(test, qwt_disk_host(t->top, 8), host[8]);
+	KUNIT_EXPECT_EQ(test, qwt_disk_host(t->top, 11), host[11]);
+
+	qwt_step(t, "write into zeroed cluster 3");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 3 * cs + 100, 200, false), 0);
+	qwt_step_ok(t);
+	qwt_disk_l2e(t->top, 3, &word, &bitmap);
+	KUNIT_EXPECT_TRUE(test, word & QCOW2_OFLAG_COPIED);
+	KUNIT_EXPECT_FALSE(test, word & QCOW2_OFLAG_ZERO);
+	if (!zc->unmap)		/* the preallocated cluster is reused */
+		KUNIT_EXPECT_EQ(test, word & QCOW2_L2E_OFFSET_MASK, host[3]);
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+}
+
+/* --- lazy refcounts and header bits -------------------------------------------- */
+
+static const struct qwt_geo qwt_lazy_geo =
+	QWT_GEO("lazy", 3, 12, 4, false, true, SZ_256K, 0);
+
+static bool qwt_disk_dirty(struct qwt *t)
+{
+	return get_unaligned_be64(t->top->buf + 72) & QCOW2_INCOMPAT_DIRTY;
+}
+
+/*
+ * The dirty bit is set before the first metadata change, refcount blocks
+ * are written back only at detach, a crash copy is refused read-write,
+ * and detach writes everything and clears the bit.
+ */
+static void qcow_write_lazy_refcounts(struct kunit *test)
+{
+	struct qwt *t = qwt_new(test, &qwt_lazy_geo, false);
+	struct qwt_file *crash;
+	u64 cs = t->cs, host, w;
+
+	qwt_step(t, "open");
+	KUNIT_EXPECT_FALSE(test, qwt_disk_dirty(t));
+	KUNIT_EXPECT_EQ(test, t->top->writes, 0U);
+
+	qwt_step(t, "first write");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, 1000, false), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	KUNIT_EXPECT_TRUE(test, qwt_disk_dirty(t));
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+	/* The L2 table is written, the refcounts are not. */
+	host = qwt_disk_host(t->top, 0);
+	KUNIT_ASSERT_NE(test, host, 0ULL);
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, host), 0ULL);
+	KUNIT_EXPECT_TRUE(test, qwt_disk_dirty(t));
+
+	/* What a crash leaves is refused read-write. */
+	crash = qwt_file_new(t, t->top->len);
+	memcpy(crash->buf, t->top->buf, t->top->len);
+	crash->l.format = QCOW_FMT_QCOW2;
+	KUNIT_ASSERT_EQ(test, qcow_image_open(&crash->l, 0), 0);
+	KUNIT_EXPECT_EQ(test, qcow_image_open_rw(crash->l.img), -EINVAL);
+
+	qwt_step(t, "detach");
+	qwt_close(t);
+	KUNIT_EXPECT_FALSE(test, qwt_disk_dirty(t));
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_CLEAN));
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, host), 1ULL);
+	KUNIT_ASSERT_EQ(test, qwt_open(t), 0);
+
+	/* Writing in place changes no metadata: the bit stays clear. */
+	qwt_step(t, "write in place");
+	w = t->top->writes;
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 512, 1024, false), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	KUNIT_EXPECT_EQ(test, t->top->writes, w + 1);
+	KUNIT_EXPECT_FALSE(test, qwt_disk_dirty(t));
+
+	qwt_step(t, "allocating write");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 5 * cs, 100, false), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	KUNIT_EXPECT_TRUE(test, qwt_disk_dirty(t));
+	qwt_step(t, "discard");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 0, cs, true, true), 0);
+	qwt_step_ok(t);
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+	KUNIT_EXPECT_FALSE(test, qwt_disk_dirty(t));
+}
+
+static const struct qwt_geo qwt_autoclear_geo =
+	QWT_GEO("autoclear", 3, 12, 4, false, false, SZ_256K, SZ_64K);
+
+/*
+ * Autoclear bits are cleared by the header write at read-write open, and
+ * nothing else in the first cluster changes; read-only opens write
+ * nothing, and an image without autoclear bits is not written at open.
+ */
+static void qcow_write_autoclear(struct kunit *test)
+{
+	struct qwt *t = test->priv;
+	u8 *orig;
+	u64 cs;
+
+	t->test = test;
+	t->geo = &qwt_autoclear_geo;
+	t->top = qwt_image(t, t->geo, QCOW2_AUTOCLEAR_BITMAPS | BIT_ULL(7));
+	cs = 1ULL << t->geo->cluster_bits;
+	orig = kunit_kmalloc(test, cs, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, orig);
+	memcpy(orig, t->top->buf, cs);
+
+	KUNIT_ASSERT_EQ(test, qcow_image_open(&t->top->l, 0), 0);
+	KUNIT_EXPECT_EQ(test, t->top->writes, 0U);
+	KUNIT_ASSERT_EQ(test, qcow_image_open_rw(qwt_img(t)), 0);
+	KUNIT_EXPECT_EQ(test, t->top->writes, 1U);
+	KUNIT_EXPECT_GE(test, t->top->flushes, 1U);
+	KUNIT_EXPECT_EQ(test, qwt_img(t)->hdr->autoclear_features, 0ULL);
+	KUNIT_EXPECT_EQ(test, get_unaligned_be64(t->top->buf + 88), 0ULL);
+	put_unaligned_be64(0, orig + 88);
+	KUNIT_EXPECT_EQ(test, memcmp(orig, t->top->buf, cs), 0);
+	qwt_close(t);
+	KUNIT_EXPECT_EQ(test, memcmp(orig, t->top->buf, cs), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_CLEAN));
+
+	/* Nothing to clear: nothing written. */
+	t->top->writes = 0;
+	KUNIT_ASSERT_EQ(test, qwt_open(t), 0);
+	KUNIT_EXPECT_EQ(test, t->top->writes, 0U);
+	qwt_close(t);
+	KUNIT_EXPECT_EQ(test, t->top->writes, 0U);
+}
+
+/* --- clusters shared with a snapshot --------------------------------------------- */
+
+static const struct qwt_geo qwt_snap_geos[] = {
+	QWT_GEO("c4k", 3, 12, 4, false, false, 16 * SZ_4K, 0),
+	QWT_GEO("c512-r1-backing", 3, 9, 1, false, false, 64 * 512, 64 * 512),
+	QWT_GEO("c64k-ext", 3, 16, 4, true, false, 16 * SZ_64K, 0),
+	QWT_GEO("c4k-v2", 2, 12, 4, false, false, 16 * SZ_4K, 0),
+};
+
+KUNIT_ARRAY_PARAM(qwt_snap, qwt_snap_geos, qwt_geo_desc);
+
+/* Guest cluster @g as the (only) snapshot sees it, in the file. */
+static void qwt_snap_expect(struct qwt *t, u64 g, const u8 *want)
+{
+	const u8 *b = t->top->buf;
+	u64 sl1, l2, word, host;
+	struct qwt_hdr h;
+
+	qwt_hdr_parse(b, &h);
+	KUNIT_ASSERT_EQ(t->test, h.nb_snap, 1U);
+	sl1 = get_unaligned_be64(b + h.snap_off);
+	l2 = get_unaligned_be64(b + sl1 + g / h.l2_entries * 8) & QCOW2_L1E_OFFSET_MASK;
+	KUNIT_ASSERT_NE(t->test, l2, 0ULL);
+	word = get_unaligned_be64(b + l2 + g % h.l2_entries * h.es);
+	KUNIT_EXPECT_FALSE(t->test, word & QCOW2_OFLAG_COPIED);
+	host = word & QCOW2_L2E_OFFSET_MASK;
+	KUNIT_ASSERT_NE(t->test, host, 0ULL);
+	KUNIT_EXPECT_EQ_MSG(t->test, memcmp(b + host, want + g * h.cs, h.cs), 0,
+			    "%s: snapshot guest cluster %llu", t->step, g);
+}
+
+static void qwt_snap_expect_all(struct qwt *t, const u8 *want)
+{
+	u64 g;
+
+	for (g = 0; g < t->vsize / t->cs; g++)
+		qwt_snap_expect(t, g, want);
+}
+
+/*
+ * qemu-img snapshot -c leaves every cluster with refcount 2 and COPIED
+ * clear.  A write copies the L2 table and the data cluster; the old
+ * cluster keeps its data and both references until the flush has written
+ * the new L2 entry, then drops to one.
+ */
+static void qcow_write_snapshot(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	u64 cs = t->cs, h2, h3, h4, old_l2, l1e, n2, nb;
+	struct qcow_image *img;
+	struct qwt_hdr h;
+	u8 *snap;
+
+	qwt_step(t, "fill");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, t->vsize, false), 0);
+	qwt_close(t);
+	qwt_snapshot(t);
+	qwt_step(t, "snapshot taken");
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_CLEAN));
+	snap = kunit_kmalloc(test, t->vsize, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, snap);
+	memcpy(snap, t->model, t->vsize);
+	qwt_snap_expect_all(t, snap);
+	KUNIT_ASSERT_EQ(test, qwt_open(t), 0);
+	img = qwt_img(t);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+
+	qwt_hdr_parse(t->top->buf, &h);
+	l1e = get_unaligned_be64(t->top->buf + h.l1_off);
+	old_l2 = l1e & QCOW2_L1E_OFFSET_MASK;
+	KUNIT_EXPECT_FALSE(test, l1e & QCOW2_OFLAG_COPIED);
+	h2 = qwt_disk_host(t->top, 2);
+	h3 = qwt_disk_host(t->top, 3);
+	h4 = qwt_disk_host(t->top, 4);
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, h2), 2ULL);
+
+	qwt_step(t, "partial write into shared cluster 2");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 2 * cs + 100, 300, false), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	KUNIT_EXPECT_EQ(test, qwt_mem_rc(t, h2), 2ULL);
+	KUNIT_EXPECT_EQ(test, qwt_mem_rc(t, old_l2), 2ULL);
+	l1e = be64_to_cpu(img->l1[0]);
+	KUNIT_EXPECT_TRUE(test, l1e & QCOW2_OFLAG_COPIED);
+	KUNIT_EXPECT_NE(test, l1e & QCOW2_L1E_OFFSET_MASK, old_l2);
+
+	KUNIT_ASSERT_EQ(test, qcow_image_flush(img, true), 0);
+	KUNIT_EXPECT_EQ(test, qwt_mem_rc(t, h2), 1ULL);
+	KUNIT_EXPECT_EQ(test, qwt_mem_rc(t, old_l2), 1ULL);
+	/* Released in memory; the file still counts it until the next flush. */
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, h2), 2ULL);
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_MEM));
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_DISK));
+	KUNIT_ASSERT_EQ(test, qcow_image_flush(img, false), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_CLEAN));
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, h2), 1ULL);
+	n2 = qwt_disk_host(t->top, 2);
+	KUNIT_EXPECT_NE(test, n2, h2);
+	qwt_snap_expect_all(t, snap);
+
+	qwt_step(t, "write cluster 2 again: in place");
+	nb = img->nb_clusters;
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 2 * cs, 512, false), 0);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ(test, qwt_disk_host(t->top, 2), n2);
+	KUNIT_EXPECT_EQ(test, img->nb_clusters, nb);
+
+	qwt_step(t, "discard shared cluster 3");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 3 * cs, cs, true, true), 0);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, h3), 1ULL);
+
+	qwt_step(t, "write-zeroes shared cluster 4, no unmap");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 4 * cs, cs, false, false), 0);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, h4), 1ULL);
+	KUNIT_EXPECT_NE(test, qwt_disk_host(t->top, 4), h4);
+
+	qwt_step(t, "detach");
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+	qwt_snap_expect_all(t, snap);
+}
+
+/* --- compressed clusters ---------------------------------------------------------- */
+
+static const struct qwt_geo qwt_comp_geos[] = {
+	QWT_GEO("c512", 3, 9, 4, false, false, 16 * 512, 0),
+	QWT_GEO("c4k", 3, 12, 4, false, false, 16 * SZ_4K, 0),
+	QWT_GEO("c64k-ext", 3, 16, 4, true, false, 16 * SZ_64K, 0),
+};
+
+KUNIT_ARRAY_PARAM(qwt_comp, qwt_comp_geos, qwt_geo_desc);
+
+/*
+ * Three compressed clusters packed back to back share host clusters
+ * (refcount 2 where two streams meet).  Overwriting, discarding and
+ * zeroing them releases one reference per stream, and the host clusters
+ * are freed when the last stream is gone.
+ */
+static void qcow_write_compressed(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	u64 cs = t->cs, next = 0, start, c, gc, word, bitmap, off, span;
+
+	qwt_step(t, "fill");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, 8 * cs, false), 0);
+	qwt_close(t);
+	start = round_up(t->top->len, cs);
+	for (gc = 1; gc <= 3; gc++)
+		qwt_compress(t, gc, &next);
+	qwt_step(t, "compressed");
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_CLEAN));
+	/* Where the first two streams meet, the host cluster is shared. */
+	qwt_disk_l2e(t->top, 1, &word, &bitmap);
+	qwt_comp_decode(g->cluster_bits, word, &off, &span);
+	KUNIT_EXPECT_EQ(test, off, start);
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, off + span - 1), 2ULL);
+
+	KUNIT_ASSERT_EQ(test, qwt_open(t), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+
+	qwt_step(t, "partial write into compressed cluster 2");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 2 * cs + 10, 100, false), 0);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ(test, qwt_file_rc(t, off + span - 1), 1ULL);
+
+	qwt_step(t, "discard compressed cluster 1");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, cs, cs, true, true), 0);
+	qwt_step_ok(t);
+
+	qwt_step(t, "write-zeroes compressed cluster 3, no unmap");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 3 * cs, cs, false, false), 0);
+	qwt_step_ok(t);
+	for (c = start; c < next; c += cs) {
+		KUNIT_EXPECT_EQ_MSG(test, qwt_file_rc(t, c), 0ULL, "host 0x%llx", c);
+		KUNIT_EXPECT_TRUE(test, qwt_all_zero(t->top->buf + c, min(cs, t->top->len - c)));
+	}
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+}
+
+/* --- corrupt entries ---------------------------------------------------------------- */
+
+enum qwt_bad_kind {
+	QWT_BAD_L2_INTO_REFTABLE,
+	QWT_BAD_L2_RESERVED,
+	QWT_BAD_L2_BEYOND_EOF,
+	QWT_BAD_L1_RESERVED,
+	QWT_BAD_L1_BEYOND_EOF,
+	QWT_BAD_L2_INTO_L2,
+	QWT_BAD_REFCOUNT_ZERO,
+	QWT_BAD_REFBLOCK_MISSING,
+	QWT_BAD_REFTABLE_RESERVED,
+};
+
+enum qwt_trigger {
+	QWT_TRIG_READ,		/* reading guest cluster 1 fails */
+	QWT_TRIG_WRITE,		/* writing guest cluster 1 fails */
+	QWT_TRIG_ALLOC,		/* allocating fails */
+	QWT_TRIG_FLUSH,		/* discarding guest cluster 2, then flushing */
+	QWT_TRIG_OPEN,		/* read-write open fails */
+};
+
+/**
+ * struct qwt_bad - a corrupt image
+ * @name: parameter name
+ * @kind: what is broken
+ * @trigger: the operation that finds it
+ */
+struct qwt_bad {
+	const char *name;
+	enum qwt_bad_kind kind;
+	enum qwt_trigger trigger;
+};
+
+static const struct qwt_bad qwt_bads[] = {
+	{ "l2-into-refcount-table", QWT_BAD_L2_INTO_REFTABLE, QWT_TRIG_READ },
+	{ "l2-reserved-bits", QWT_BAD_L2_RESERVED, QWT_TRIG_READ },
+	{ "l2-beyond-eof", QWT_BAD_L2_BEYOND_EOF, QWT_TRIG_READ },
+	{ "l1-reserved-bits", QWT_BAD_L1_RESERVED, QWT_TRIG_READ },
+	{ "l1-beyond-eof", QWT_BAD_L1_BEYOND_EOF, QWT_TRIG_READ },
+	{ "l2-into-l2-table", QWT_BAD_L2_INTO_L2, QWT_TRIG_WRITE },
+	{ "refcount-zero-in-use", QWT_BAD_REFCOUNT_ZERO, QWT_TRIG_FLUSH },
+	{ "refcount-block-missing", QWT_BAD_REFBLOCK_MISSING, QWT_TRIG_ALLOC },
+	{ "reftable-reserved-bits", QWT_BAD_REFTABLE_RESERVED, QWT_TRIG_OPEN },
+};
+
+static void qwt_bad_desc(const struct qwt_bad *b, char *desc)
+{
+	strscpy(desc, b->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(qwt_bad, qwt_bads, qwt_bad_desc);
+
+/* 512-byte clusters: guest clusters 0-63 share L1 entry 0, 64.. entry 1. */
+static const struct qwt_geo qwt_bad_geo =
+	QWT_GEO("bad", 3, 9, 4, false, false, SZ_128K, 0);
+
+static void qwt_break(struct qwt *t, enum qwt_bad_kind kind)
+{
+	u8 *b = t->top->buf;
+	struct qwt_hdr h;
+	u64 l1e, l2, e, host;
+
+	qwt_hdr_parse(b, &h);
+	l1e = h.l1_off;
+	l2 = get_unaligned_be64(b + l1e) & QCOW2_L1E_OFFSET_MASK;
+	e = l2 + 1 * 8;			/* guest cluster 1 */
+	host = get_unaligned_be64(b + e) & QCOW2_L2E_OFFSET_MASK;
+	switch (kind) {
+	case QWT_BAD_L2_INTO_REFTABLE:
+		put_unaligned_be64(h.rt_off | QCOW2_OFLAG_COPIED, b + e);
+		break;
+	case QWT_BAD_L2_RESERVED:
+		put_unaligned_be64(host | 0x100 | QCOW2_OFLAG_COPIED, b + e);
+		break;
+	case QWT_BAD_L2_BEYOND_EOF:
+		put_unaligned_be64((round_up(t->top->len, h.cs) + 64 * h.cs) |
+				   QCOW2_OFLAG_COPIED, b + e);
+		break;
+	case QWT_BAD_L1_RESERVED:
+		put_unaligned_be64(l2 | 0x100 | QCOW2_OFLAG_COPIED, b + l1e);
+		break;
+	case QWT_BAD_L1_BEYOND_EOF:
+		put_unaligned_be64((round_up(t->top->len, h.cs) + 64 * h.cs) |
+				   QCOW2_OFLAG_COPIED, b + l1e);
+		break;
+	case QWT_BAD_L2_INTO_L2:
+		put_unaligned_be64(l2 | QCOW2_OFLAG_COPIED, b + e);
+		break;
+	case QWT_BAD_REFCOUNT_ZERO:
+		qwt_rc_add(t, t->top, qwt_disk_host(t->top, 2) >> h.cb, -1);
+		break;
+	case QWT_BAD_REFBLOCK_MISSING:
+		put_unaligned_be64(0, b + h.rt_off);
+		break;
+	case QWT_BAD_REFTABLE_RESERVED:
+		put_unaligned_be64(get_unaligned_be64(b + h.rt_off) | 1, b + h.rt_off);
+		break;
+	}
+}
+
+static int qwt_write_raw(struct qwt *t, u64 pos, u64 len)
+{
+	struct iov_iter iter;
+	struct kvec kv;
+	u8 *buf;
+	int err;
+
+	buf = kvzalloc(len, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(t->test, buf);
+	kv.iov_base = buf;
+	kv.iov_len = len;
+	iov_iter_kvec(&iter, WRITE, &kv, 1, len);
+	err = qcow_layer_write(&t->top->l, pos, &iter, len, false);
+	qwt_quiesce(t);
+	kvfree(buf);
+	return err;
+}
+
+/*
+ * A corrupt entry fails the request that finds it with -EIO, sets the
+ * corrupt bit in the header, and from then on every write fails while
+ * the good parts still read correctly; the image is refused read-write
+ * afterwards.
+ */
+static void qcow_write_corrupt(struct kunit *test)
+{
+	const struct qwt_bad *bad = test->param_value;
+	struct qwt *t = qwt_new(test, &qwt_bad_geo, false);
+	u64 cs = t->cs, good = 80 * cs, l2 = 0;
+	struct qcow_image *img;
+	u8 *saved = NULL;
+	int err;
+
+	qwt_step(t, "fill");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, 96 * cs, false), 0);
+	qwt_close(t);
+	qwt_break(t, bad->kind);
+	qwt_step(t, "open");
+	KUNIT_ASSERT_EQ(test, qcow_image_open(&t->top->l, 0), 0);
+	img = qwt_img(t);
+	err = qcow_image_open_rw(img);
+	if (bad->trigger == QWT_TRIG_OPEN) {
+		KUNIT_EXPECT_EQ(test, err, -EIO);
+		KUNIT_EXPECT_GT(test, atomic_read(&img->corrupt), 0);
+		qwt_close(t);
+		return;
+	}
+	KUNIT_ASSERT_EQ(test, err, 0);
+
+	switch (bad->trigger) {
+	case QWT_TRIG_READ:
+		KUNIT_EXPECT_EQ(test, qwt_read(t, cs, cs, t->rbuf), -EIO);
+		break;
+	case QWT_TRIG_WRITE:
+		l2 = be64_to_cpu(img->l1[0]) & QCOW2_L1E_OFFSET_MASK;
+		saved = kunit_kmalloc(test, cs, GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, saved);
+		memcpy(saved, t->top->buf + l2, cs);
+		KUNIT_EXPECT_EQ(test, qwt_write_raw(t, cs + 100, 100), -EIO);
+		break;
+	case QWT_TRIG_ALLOC:
+		KUNIT_EXPECT_EQ(test, qwt_write_raw(t, 100 * cs, 100), -EIO);
+		break;
+	case QWT_TRIG_FLUSH:
+		KUNIT_EXPECT_EQ(test, qwt_zero(t, 2 * cs, cs, true, true), 0);
+		KUNIT_EXPECT_EQ(test, qcow_image_flush(img, true), -EIO);
+		break;
+	default:
+		break;
+	}
+	KUNIT_EXPECT_EQ(test, atomic_read(&img->corrupt), 1);
+	KUNIT_EXPECT_TRUE(test, get_unaligned_be64(t->top->buf + 72) &
+			  QCOW2_INCOMPAT_CORRUPT);
+	KUNIT_EXPECT_EQ(test, qwt_write_raw(t, good, 100), -EIO);
+	KUNIT_EXPECT_EQ(test, qcow_layer_zero(&t->top->l, good, cs, false, true), -EIO);
+	KUNIT_EXPECT_EQ(test, qcow_layer_zero(&t->top->l, good, cs, true, true), -EIO);
+	KUNIT_ASSERT_EQ(test, qwt_read(t, good, 16 * cs, t->rbuf), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(t->rbuf, t->model + good, 16 * cs), 0);
+	if (saved)	/* the L2 table was not overwritten by guest data */
+		KUNIT_EXPECT_EQ(test, memcmp(saved, t->top->buf + l2, cs), 0);
+	qwt_close(t);
+	KUNIT_ASSERT_EQ(test, qcow_image_open(&t->top->l, 0), 0);
+	KUNIT_EXPECT_EQ(test, qcow_image_open_rw(qwt_img(t)), -EINVAL);
+	qwt_close(t);
+}
+
+/* --- a failed data write ------------------------------------------------------------ */
+
+static const int qwt_errs[] = { -EIO, -ENOSPC };
+
+static void qwt_err_desc(const int *e, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s", *e == -EIO ? "EIO" : "ENOSPC");
+}
+
+KUNIT_ARRAY_PARAM(qwt_err, qwt_errs, qwt_err_desc);
+
+static const struct qwt_geo qwt_fault_geo =
+	QWT_GEO("fault", 3, 12, 4, false, false, SZ_64K, SZ_64K);
+
+/*
+ * The data write of an allocating request fails: the request fails with
+ * that error, the new cluster is given back (no leak, no reference), the
+ * guest still reads the old data, and the same write then succeeds into
+ * the same cluster.  A failed write in place and a failed flush leave
+ * everything consistent as well.
+ */
+static void qcow_write_fault_data(struct kunit *test)
+{
+	const int *errp = test->param_value;
+	struct qwt *t = qwt_new(test, &qwt_fault_geo, false);
+	struct qcow_image *img = qwt_img(t);
+	u64 cs = t->cs, nb;
+
+	qwt_step(t, "first cluster");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, cs, false), 0);
+	qwt_step_ok(t);
+
+	qwt_step(t, "failed copy-on-write");
+	t->top->fail_err = *errp;
+	t->top->fail_write = 1;
+	KUNIT_EXPECT_EQ(test, qwt_write(t, 5 * cs + 100, 200, false), *errp);
+	KUNIT_EXPECT_EQ(test, t->top->failures, 1U);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	nb = img->nb_clusters;
+	qwt_step(t, "retry");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 5 * cs + 100, 200, false), 0);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ(test, img->nb_clusters, nb);
+	KUNIT_EXPECT_EQ(test, qwt_disk_host(t->top, 5), (nb - 1) * cs);
+
+	qwt_step(t, "failed write in place");
+	t->top->fail_write = 1;
+	KUNIT_EXPECT_EQ(test, qwt_write(t, 100, 1000, false), *errp);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+
+	qwt_step(t, "failed FUA write");
+	t->top->fail_write = 2;
+	KUNIT_EXPECT_EQ(test, qwt_write(t, 7 * cs, 2 * cs, true), *errp);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+
+	qwt_step(t, "failed flush");
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 0, cs, true, true), 0);
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 9 * cs, cs, false), 0);
+	t->top->fail_flush = 1;
+	KUNIT_EXPECT_EQ(test, qcow_image_flush(img, true), -EIO);
+	KUNIT_EXPECT_EQ(test, img->nr_frees, 1U);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	qwt_step(t, "flush again");
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+}
+
+/* --- seeded random sequences ------------------------------------------------------- */
+
+/**
+ * struct qwt_random_case - one random sequence
+ * @name: parameter name
+ * @geo: the image
+ * @seed: PRNG seed
+ * @snapshot: fill the disk and take a snapshot first
+ * @ops: operations
+ */
+struct qwt_random_case {
+	const char *name;
+	struct qwt_geo geo;
+	u64 seed;
+	bool snapshot;
+	unsigned int ops;
+};
+
+#define QWT_RCASE(n, v, cb, ro, e, lz, sz, bk, sd, sn) \
+	{ .name = n, .geo = QWT_GEO(NULL, v, cb, ro, e, lz, sz, bk), \
+	  .seed = sd, .snapshot = sn, .ops = 200 }
+
+static const struct qwt_random_case qwt_random_cases[] = {
+	QWT_RCASE("c512-r4", 3, 9, 4, false, false, SZ_256K, 0, 1, false),
+	QWT_RCASE("c512-r0", 3, 9, 0, false, false, SZ_256K, 0, 2, false),
+	QWT_RCASE("c4k-r1-short-backing", 3, 12, 1, false, false, SZ_512K, 200000, 3, false),
+	QWT_RCASE("c4k-v2-backing", 2, 12, 4, false, false, SZ_512K, SZ_512K, 4, false),
+	QWT_RCASE("c64k-ext-backing", 3, 16, 4, true, false, SZ_1M, SZ_1M, 5, false),
+	QWT_RCASE("c16k-ext", 3, 14, 5, true, false, SZ_1M, 0, 6, false),
+	QWT_RCASE("c4k-lazy", 3, 12, 4, false, true, SZ_512K, 0, 7, false),
+	QWT_RCASE("c512-r6-snapshot", 3, 9, 6, false, false, SZ_256K, 0, 8, true),
+	QWT_RCASE("c4k-r3-snapshot-backing", 3, 12, 3, false, false, SZ_512K, SZ_256K, 9, true),
+	QWT_RCASE("c64k-ext-snapshot", 3, 16, 2, true, false, SZ_1M, 0, 10, true),
+	QWT_RCASE("c4k-odd-size", 3, 12, 4, false, false, SZ_512K - 1536, 0, 11, false),
+};
+
+static void qwt_random_desc(const struct qwt_random_case *c, char *desc)
+{
+	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(qwt_random, qwt_random_cases, qwt_random_desc);
+
+static void qwt_random_op(struct qwt *t, struct rnd_state *rs, unsigned int i)
+{
+	u64 cs = t->cs, pos, len, r = qwt_rand(rs, 100);
+	bool unmap = qwt_rand(rs, 2);
+	int err = 0;
+
+	/* Offsets: sector aligned mostly, some cluster aligned, some odd. */
+	switch (qwt_rand(rs, 4)) {
+	case 0:
+		pos = qwt_rand(rs, t->vsize / cs) * cs;
+		break;
+	case 1:
+		pos = qwt_rand(rs, t->vsize);
+		break;
+	default:
+		pos = qwt_rand(rs, t->vsize / 512) * 512;
+		break;
+	}
+	switch (qwt_rand(rs, 4)) {
+	case 0:
+		len = 1 + qwt_rand(rs, 1024);
+		break;
+	case 1:
+		len = (1 + qwt_rand(rs, 4)) * cs;
+		break;
+	default:
+		len = 512 * (1 + qwt_rand(rs, 8 * cs / 512));
+		break;
+	}
+	if (r < 40) {
+		qwt_step(t, "op %u: write 0x%llx+0x%llx", i, pos, len);
+		err = qwt_write(t, pos, len, false);
+	} else if (r < 47) {
+		qwt_step(t, "op %u: FUA write 0x%llx+0x%llx", i, pos, len);
+		err = qwt_write(t, pos, len, true);
+	} else if (r < 60) {
+		qwt_step(t, "op %u: discard 0x%llx+0x%llx", i, pos, len);
+		err = qwt_zero(t, pos, len, true, true);
+	} else if (r < 75) {
+		qwt_step(t, "op %u: write-zeroes%s 0x%llx+0x%llx", i,
+			 unmap ? "" : " (no unmap)", pos, len);
+		err = qwt_zero(t, pos, len, false, unmap);
+	} else if (r < 88) {
+		qwt_step(t, "op %u: flush", i);
+		KUNIT_ASSERT_TRUE(t->test, qwt_flush_check(t));
+	} else if (r < 92) {
+		qwt_step(t, "op %u: detach and attach", i);
+		KUNIT_ASSERT_TRUE(t->test, qwt_reopen(t));
+	} else {
+		len = (1 + qwt_rand(rs, 16)) * cs + qwt_rand(rs, cs);
+		qwt_step(t, "op %u: long write 0x%llx+0x%llx", i, pos, len);
+		err = qwt_write(t, pos, len, false);
+	}
+	KUNIT_ASSERT_EQ_MSG(t->test, err, 0, "%s", t->step);
+	KUNIT_ASSERT_TRUE(t->test, qwt_check(t));
+}
+
+static void qcow_write_random(struct kunit *test)
+{
+	const struct qwt_random_case *c = test->param_value;
+	struct qwt *t = qwt_new(test, &c->geo, false);
+	struct rnd_state rs;
+	u8 *snap = NULL;
+	unsigned int i;
+
+	prandom_seed_state(&rs, c->seed);
+	if (c->snapshot) {
+		qwt_step(t, "fill");
+		KUNIT_ASSERT_EQ(test, qwt_write(t, 0, t->vsize, false), 0);
+		qwt_close(t);
+		qwt_snapshot(t);
+		snap = kunit_kmalloc(test, t->vsize, GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, snap);
+		memcpy(snap, t->model, t->vsize);
+		qwt_step(t, "snapshot taken");
+		KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_CLEAN));
+		KUNIT_ASSERT_EQ(test, qwt_open(t), 0);
+	}
+	for (i = 0; i < c->ops; i++)
+		qwt_random_op(t, &rs, i);
+	qwt_step(t, "end");
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+	if (snap)
+		qwt_snap_expect_all(t, snap);
+}
+
+/* --- fault sweeps -------------------------------------------------------------------- */
+
+enum qwt_op_type {
+	QWT_OP_END,
+	QWT_OP_WRITE,
+	QWT_OP_FUA,
+	QWT_OP_DISCARD,
+	QWT_OP_ZERO,
+	QWT_OP_ZERO_KEEP,
+	QWT_OP_FLUSH,
+};
+
+/**
+ * struct qwt_op - one operation of a script
+ * @type: enum qwt_op_type
+ * @pos: guest offset
+ * @len: bytes
+ */
+struct qwt_op {
+	u8 type;
+	u32 pos;
+	u32 len;
+};
+
+/**
+ * struct qwt_script - operations run with a fault at every possible point
+ * @name: name
+ * @geo: the image
+ * @prefill: bytes written (from 0) before the script
+ * @snapshot: take a snapshot after the prefill
+ * @ops: the operations, ended by QWT_OP_END
+ */
+struct qwt_script {
+	const char *name;
+	struct qwt_geo geo;
+	u64 prefill;
+	bool snapshot;
+	const struct qwt_op *ops;
+};
+
+/* 512-byte clusters, 64 per refcount block: new blocks along the way. */
+static const struct qwt_op qwt_basic_ops[] = {
+	{ QWT_OP_WRITE, 100, 200 },
+	{ QWT_OP_WRITE, 40960, 1536 },
+	{ QWT_OP_WRITE, 1000, 3000 },
+	{ QWT_OP_DISCARD, 0, 1024 },
+	{ QWT_OP_ZERO, 2048, 1024 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_WRITE, 65536, 40960 },
+	{ QWT_OP_ZERO_KEEP, 66048, 1024 },
+	{ QWT_OP_FUA, 8192, 700 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_WRITE, 102400, 512 },
+	{ QWT_OP_DISCARD, 65536, 8192 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_WRITE, 65536, 4096 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_END },
+};
+
+static const struct qwt_op qwt_snapshot_ops[] = {
+	{ QWT_OP_WRITE, 2 * 4096 + 100, 300 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_DISCARD, 3 * 4096, 4096 },
+	{ QWT_OP_ZERO_KEEP, 4 * 4096, 4096 },
+	{ QWT_OP_WRITE, 2 * 4096, 512 },
+	{ QWT_OP_WRITE, 10 * 4096, 3 * 4096 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_END },
+};
+
+static const struct qwt_op qwt_v2_ops[] = {
+	{ QWT_OP_WRITE, 100, 200 },
+	{ QWT_OP_ZERO, 4096, 8192 },
+	{ QWT_OP_DISCARD, 16384, 4096 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_WRITE, 20000, 10000 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_END },
+};
+
+/* Just below 4096 clusters in use: the next write moves the table. */
+#define QWT_GROW_PREFILL	(1920U << 10)
+
+static const struct qwt_op qwt_grow_ops[] = {
+	{ QWT_OP_WRITE, QWT_GROW_PREFILL, 65536 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_WRITE, QWT_GROW_PREFILL + 65536, 8192 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_END },
+};
+
+static const struct qwt_script qwt_scripts[] = {
+	{ "basic", QWT_GEO("basic", 3, 9, 6, false, false, SZ_128K, SZ_32K), 0, false,
+	  qwt_basic_ops },
+	{ "lazy", QWT_GEO("lazy", 3, 9, 6, false, true, SZ_128K, SZ_32K), 0, false,
+	  qwt_basic_ops },
+	{ "snapshot", QWT_GEO("snapshot", 3, 12, 4, false, false, SZ_64K, 0), SZ_64K, true,
+	  qwt_snapshot_ops },
+	{ "v2", QWT_GEO("v2", 2, 12, 4, false, false, SZ_64K, SZ_64K), 0, false,
+	  qwt_v2_ops },
+	{ "grow", QWT_GEO("grow", 3, 9, 6, false, false, 2560U << 10, 0), QWT_GROW_PREFILL,
+	  false, qwt_grow_ops },
+};
+
+enum qwt_fault {
+	QWT_FAULT_WRITE_EIO,
+	QWT_FAULT_WRITE_ENOSPC,
+	QWT_FAULT_FLUSH,
+};
+
+/**
+ * struct qwt_sweep - a script and the fault injected
+ * @name: parameter name
+ * @script: the script
+ * @fault: enum qwt_fault
+ */
+struct qwt_sweep {
+	const char *name;
+	const struct qwt_script *script;
+	enum qwt_fault fault;
+};
+
+#define QWT_SWEEP(s, f, n) { .name = n, .script = &qwt_scripts[s], .fault = f }
+
+static const struct qwt_sweep qwt_sweeps[] = {
+	QWT_SWEEP(0, QWT_FAULT_WRITE_EIO, "basic-write-EIO"),
+	QWT_SWEEP(0, QWT_FAULT_WRITE_ENOSPC, "basic-write-ENOSPC"),
+	QWT_SWEEP(0, QWT_FAULT_FLUSH, "basic-flush"),
+	QWT_SWEEP(1, QWT_FAULT_WRITE_EIO, "lazy-write-EIO"),
+	QWT_SWEEP(1, QWT_FAULT_FLUSH, "lazy-flush"),
+	QWT_SWEEP(2, QWT_FAULT_WRITE_EIO, "snapshot-write-EIO"),
+	QWT_SWEEP(2, QWT_FAULT_FLUSH, "snapshot-flush"),
+	QWT_SWEEP(3, QWT_FAULT_WRITE_ENOSPC, "v2-write-ENOSPC"),
+	QWT_SWEEP(3, QWT_FAULT_FLUSH, "v2-flush"),
+	QWT_SWEEP(4, QWT_FAULT_WRITE_EIO, "grow-write-EIO"),
+	QWT_SWEEP(4, QWT_FAULT_FLUSH, "grow-flush"),
+};
+
+static void qwt_sweep_desc(const struct qwt_sweep *s, char *desc)
+{
+	strscpy(desc, s->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(qwt_sweep, qwt_sweeps, qwt_sweep_desc);
+
+static int qwt_run_op(struct qwt *t, const struct qwt_op *op)
+{
+	switch (op->type) {
+	case QWT_OP_WRITE:
+		return qwt_write(t, op->pos, op->len, false);
+	case QWT_OP_FUA:
+		return qwt_write(t, op->pos, op->len, true);
+	case QWT_OP_DISCARD:
+		return qwt_zero(t, op->pos, op->len, true, true);
+	case QWT_OP_ZERO:
+		return qwt_zero(t, op->pos, op->len, false, true);
+	case QWT_OP_ZERO_KEEP:
+		return qwt_zero(t, op->pos, op->len, false, false);
+	default:
+		return qcow_image_flush(qwt_img(t), true);
+	}
+}
+
+/*
+ * One run of a script with the @n-th write (or flush) failing; *@fired
+ * tells whether the fault was reached.  Returns false when a check failed.
+ */
+static bool qwt_sweep_run(struct qwt *t, const struct qwt_sweep *sw,
+			  unsigned int n, int want, bool *fired)
+{
+	const struct qwt_op *op = sw->script->ops;
+	struct qwt_file *f = t->top;
+	unsigned int i;
+	bool ok = true;
+	int err;
+
+	qwt_step(t, "fault %u: open", n);
+	if (qwt_open(t)) {
+		KUNIT_FAIL(t->test, "%s: open failed", t->step);
+		return false;
+	}
+	f->failures = 0;
+	f->fail_err = want;
+	if (sw->fault == QWT_FAULT_FLUSH)
+		f->fail_flush = n;
+	else
+		f->fail_write = n;
+	for (i = 0; ok && op[i].type != QWT_OP_END; i++) {
+		qwt_step(t, "fault %u: op %u", n, i);
+		err = qwt_run_op(t, &op[i]);
+		if (err && err != want && err != -EIO) {
+			KUNIT_FAIL(t->test, "%s: error %d", t->step, err);
+			ok = false;
+		}
+		ok = ok && qwt_check(t);
+	}
+	*fired = f->failures;
+	f->fail_write = 0;
+	f->fail_flush = 0;
+	if (ok) {
+		qwt_step(t, "fault %u: after the script", n);
+		ok = qwt_flush_check(t) && qwt_reopen(t);
+	}
+	qwt_close(t);
+	return ok;
+}
+
+/*
+ * Run a script once per write (or flush) it does, failing that one:
+ * every operation must fail with the injected error or succeed, and after
+ * each one the driver's state is exact, agrees with the file's header,
+ * the file is not corrupt and the guest reads what it wrote (or, for the
+ * failed request, what it had or what it wrote).  Once the faults stop, a
+ * flush must leave the file exact: a failed I/O leaks nothing.
+ */
+static void qcow_write_fault_sweep(struct kunit *test)
+{
+	const struct qwt_sweep *sw = test->param_value;
+	const struct qwt_script *s = sw->script;
+	struct qwt *t = qwt_new(test, &s->geo, false);
+	struct qwt_file *f = t->top;
+	unsigned int n, bad = 0;
+	u64 pos, len, saved_len;
+	u8 *saved, *saved_model;
+	bool fired = true;
+	int want;
+
+	for (pos = 0; pos < s->prefill; pos += len) {
+		len = min_t(u64, s->prefill - pos, SZ_64K);
+		qwt_step(t, "prefill 0x%llx", pos);
+		KUNIT_ASSERT_EQ(test, qwt_write(t, pos, len, false), 0);
+	}
+	qwt_close(t);
+	if (s->snapshot)
+		qwt_snapshot(t);
+	qwt_step(t, "prepared");
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_CLEAN));
+	saved_len = f->len;
+	saved = kvmalloc(saved_len, GFP_KERNEL);
+	saved_model = kvmalloc(t->vsize, GFP_KERNEL);
+	if (!saved || !saved_model) {
+		kvfree(saved);
+		kvfree(saved_model);
+		KUNIT_ASSERT_FAILURE(test, "out of memory");
+	}
+	memcpy(saved, f->buf, saved_len);
+	memcpy(saved_model, t->model, t->vsize);
+
+	want = sw->fault == QWT_FAULT_WRITE_ENOSPC ? -ENOSPC : -EIO;
+	for (n = 1; fired && n < 1000 && bad < 4; n++) {
+		memset(f->buf, 0, f->cap);
+		memcpy(f->buf, saved, saved_len);
+		f->len = saved_len;
+		memcpy(t->model, saved_model, t->vsize);
+		if (!qwt_sweep_run(t, sw, n, want, &fired))
+			bad++;
+	}
+	kvfree(saved);
+	kvfree(saved_model);
+	kunit_info(test, "%s: %u runs, %u failed", sw->name, n - 1, bad);
+	KUNIT_EXPECT_GT(test, n, 3U);
+	KUNIT_EXPECT_FALSE(test, fired);
+}
+
+/* --- suites ----------------------------------------------------------------------- */
+
+static int qwt_init(struct kunit *test)
+{
+	test->priv = kunit_kzalloc(test, sizeof(struct qwt), GFP_KERNEL);
+	return test->priv ? 0 : -ENOMEM;
+}
+
+static void qwt_exit(struct kunit *test)
+{
+	struct qwt *t = test->priv;
+
+	while (t->nr_files)
+		qwt_file_free(t->files[--t->nr_files]);
+	kvfree(t->wbuf);
+	kvfree(t->rbuf);
+	kvfree(t->model);
+}
+
+static struct kunit_case qcow_write_cases[] = {
+	KUNIT_CASE_PARAM(qcow_write_alloc, qwt_alloc_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_reftable_grow, qwt_grow_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_cow_backing, qwt_cow_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_subclusters, qwt_sub_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_discard, qwt_discard_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_zeroes, qwt_zero_gen_params),
+	KUNIT_CASE(qcow_write_lazy_refcounts),
+	KUNIT_CASE(qcow_write_autoclear),
+	KUNIT_CASE_PARAM(qcow_write_snapshot, qwt_snap_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_compressed, qwt_comp_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_corrupt, qwt_bad_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_fault_data, qwt_err_gen_params),
+	{}
+};
+
+static struct kunit_suite qcow_write_suite = {
+	.name = "qcow_write",
+	.init = qwt_init,
+	.exit = qwt_exit,
+	.test_cases = qcow_write_cases,
+};
+
+static struct kunit_case qcow_write_random_cases[] = {
+	KUNIT_CASE_PARAM(qcow_write_random, qwt_random_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_fault_sweep, qwt_sweep_gen_params),
+	{}
+};
+
+static struct kunit_suite qcow_write_random_suite = {
+	.name = "qcow_write_random",
+	.init = qwt_init,
+	.exit = qwt_exit,
+	.test_cases = qcow_write_random_cases,
+};
+
+kunit_test_suites(&qcow_write_suite, &qcow_write_random_suite);
