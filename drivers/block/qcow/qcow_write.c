@@ -199,12 +199,15 @@ int qcow_meta_begin(struct qcow_image *img)
 	lockdep_assert_held(&img->meta_lock);
 	if (!img->lazy_refcounts || img->dirty_set)
 		return 0;
+	/*
+	 * If the flush fails, the sector may have reached the disk all the
+	 * same: the bit stays in memory, so that later header writes keep it
+	 * and detach clears it, and the next change writes it again.
+	 */
 	img->hdr->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
 	err = qcow_header_write(img);
-	if (err) {
-		img->hdr->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+	if (err)
 		return err;
-	}
 	img->dirty_set = true;
 	return 0;
 }
@@ -1175,7 +1178,8 @@ void qcow_image_close_rw(struct qcow_image *img)
 			err = qcow_meta_writeback(img, true);
 			mutex_unlock(&img->meta_lock);
 		}
-		if (!err && img->dirty_set && !atomic_read(&img->corrupt)) {
+		if (!err && (img->hdr->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+		    !atomic_read(&img->corrupt)) {
 			img->hdr->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
 			err = qcow_header_write(img);
 			if (!err)
