@@ -1124,8 +1124,8 @@ static bool qwt_chk(struct qwt *t, enum qwt_mode mode)
 				k->h.rt_off, k->h.rt_clusters,
 				img->hdr->refcount_table_offset,
 				img->hdr->refcount_table_clusters);
-		if ((k->h.incompat & QCOW2_INCOMPAT_DIRTY) && !img->dirty_set)
-			qwt_err(k, "the dirty bit is set in the file but the driver will not clear it");
+		if ((k->h.incompat & ~img->hdr->incompatible_features) & QCOW2_INCOMPAT_DIRTY)
+			qwt_err(k, "the file has the dirty bit, the driver's header does not");
 		k->h.l1_size = img->hdr->l1_size;
 		k->h.l1_off = img->hdr->l1_table_offset;
 		k->h.rt_off = img->hdr->refcount_table_offset;
