@@ -74,6 +74,8 @@
 /**
  * struct qwt_file - an in-memory image or backing file
  * @l: the layer handed to the driver
+ * @lock: serializes the driver's accesses (the background write-back
+ *	  may run beside a request; @buf moves when the file grows)
  * @buf: contents
  * @len: file size
  * @cap: bytes allocated at @buf
@@ -88,6 +90,7 @@
  */
 struct qwt_file {
 	struct qcow_layer l;
+	struct mutex lock;	/* buf, len, cap, counters */
 	u8 *buf;
 	u64 len;
 	u64 cap;
@@ -202,62 +205,75 @@ static int qwt_read_iter(struct qcow_layer *l, struct iov_iter *iter,
 			 size_t len, loff_t pos)
 {
 	struct qwt_file *f = l->priv;
+	int err = 0;
 	size_t n = 0;
 
+	mutex_lock(&f->lock);
 	if (pos < f->len)
 		n = min_t(u64, len, f->len - pos);
-	if (copy_to_iter(f->buf + pos, n, iter) != n)
-		return -EIO;
-	if (iov_iter_zero(len - n, iter) != len - n)
-		return -EIO;
-	return 0;
+	if (copy_to_iter(f->buf + pos, n, iter) != n ||
+	    iov_iter_zero(len - n, iter) != len - n)
+		err = -EIO;
+	mutex_unlock(&f->lock);
+	return err;
 }
 
 static int qwt_write_iter(struct qcow_layer *l, struct iov_iter *iter,
 			  size_t len, loff_t pos, bool fua)
 {
 	struct qwt_file *f = l->priv;
+	int err = 0;
 
+	mutex_lock(&f->lock);
 	f->writes++;
 	if (f->fail_write && !--f->fail_write) {
 		f->failures++;
-		return f->fail_err;
+		err = f->fail_err;
+	} else if (qwt_grow(f, pos + len) ||
+		   copy_from_iter(f->buf + pos, len, iter) != len) {
+		err = -EIO;
 	}
-	if (qwt_grow(f, pos + len))
-		return -EIO;
-	if (copy_from_iter(f->buf + pos, len, iter) != len)
-		return -EIO;
-	return 0;
+	mutex_unlock(&f->lock);
+	return err;
 }
 
 static u64 qwt_size(struct qcow_layer *l)
 {
 	struct qwt_file *f = l->priv;
+	u64 len;
 
-	return f->len;
+	mutex_lock(&f->lock);
+	len = f->len;
+	mutex_unlock(&f->lock);
+	return len;
 }
 
 static int qwt_flush(struct qcow_layer *l)
 {
 	struct qwt_file *f = l->priv;
+	int err = 0;
 
+	mutex_lock(&f->lock);
 	f->flushes++;
 	if (f->fail_flush && !--f->fail_flush) {
 		f->failures++;
-		return -EIO;
+		err = -EIO;
 	}
-	return 0;
+	mutex_unlock(&f->lock);
+	return err;
 }
 
 static int qwt_punch(struct qcow_layer *l, loff_t pos, u64 len)
 {
 	struct qwt_file *f = l->priv;
 
+	mutex_lock(&f->lock);
 	f->punches++;
 	f->punched += len;
 	/* FALLOC_FL_KEEP_SIZE: the range reads as zeros, the size stays. */
 	if (pos < f->len)
 		memset(f->buf + pos, 0, min_t(u64, len, f->len - pos));
+	mutex_unlock(&f->lock);
 	return 0;
 }
 
@@ -277,6 +293,7 @@ static struct qwt_file *qwt_file_new(struct qwt *t, u64 len)
 	f = kzalloc(sizeof(*f), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(t->test, f);
 	t->files[t->nr_files++] = f;
+	mutex_init(&f->lock);
 	f->l.ops = &qwt_layer_ops;
 	f->l.priv = f;
 	KUNIT_ASSERT_EQ(t->test, qwt_grow(f, len), 0);
@@ -287,6 +304,7 @@ static void qwt_file_free(struct qwt_file *f)
 {
 	if (f->l.img)
 		qcow_image_close(f->l.img);
+	mutex_destroy(&f->lock);
 	kvfree(f->buf);
 	kfree(f);
 }
@@ -2594,10 +2612,15 @@ static void qwt_random_op(struct qwt *t, struct rnd_state *rs, unsigned int i)
 	} else if (r < 60) {
 		qwt_step(t, "op %u: discard 0x%llx+0x%llx", i, pos, len);
 		err = qwt_zero(t, pos, len, true, true);
-	} else if (r < 75) {
+	} else if (r < 73) {
 		qwt_step(t, "op %u: write-zeroes%s 0x%llx+0x%llx", i,
 			 unmap ? "" : " (no unmap)", pos, len);
 		err = qwt_zero(t, pos, len, false, unmap);
+	} else if (r < 78) {
+		/* What the background write-back does, 5 s after a change. */
+		qwt_step(t, "op %u: background write-back", i);
+		qcow_writeback_work(&qwt_img(t)->wb_work.work);
+		KUNIT_ASSERT_EQ(t->test, qwt_img(t)->nr_frees, 0U);
 	} else if (r < 88) {
 		qwt_step(t, "op %u: flush", i);
 		KUNIT_ASSERT_TRUE(t->test, qwt_flush_check(t));
