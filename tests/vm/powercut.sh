@@ -9,12 +9,17 @@
 # that same crashed image and writes on, so attach-after-crash is tested
 # every round too.
 #
-#   tests/vm/powercut.sh [-n ROUNDS] [-b BACKEND] [-s SEED] [-d MAX_DELAY] [-k] [WORKLOAD]
+#   tests/vm/powercut.sh [-n ROUNDS] [-c N] [-b BACKEND] [-s SEED] [-d MAX_DELAY] [-k] [WORKLOAD]
 #
-#   -n ROUNDS     power cuts (default 20); one boot per round plus one: the
-#                 check of round R shares a boot with the writing of R+1,
-#                 and a last boot checks the last cut, then runs a final
-#                 round to completion, detaches and wants a clean image
+#   -n ROUNDS     power cuts (default 20).  One boot per round plus one: the
+#                 check of round R shares a boot with the writing of R+1
+#   -c N          a new image every N rounds (default 10; 0: one image),
+#                 created with the next of the option sets in
+#                 $QCOW_PC_IMAGES (default: 64K clusters; 4K clusters;
+#                 64K + extended L2; 2M + extended L2; refcount_bits=1;
+#                 refcount_bits=64).  Before an image is dropped, and at
+#                 the end, a clean round runs on it to completion and
+#                 detaches: then it must pass qemu-img check with no leaks
 #   -b BACKEND    what attaches the image in the guest: qcow (default,
 #                 qcowctl), nbd (qemu-nbd --cache=none, the peer used to
 #                 validate the harness), nbd-unsafe (qemu-nbd --cache=unsafe
@@ -27,34 +32,37 @@
 #   WORKLOAD      tests/vm/powercut/wl-WORKLOAD.sh (default fsync); see
 #                 tests/vm/powercut/guest.sh for the interface
 #
-# Appends "PASS|FAIL powercut/round-N" and "powercut/final" to $QCOW_RESULTS
-# (default build/results-powercut.txt) and exits non-zero on any failure.
-# Work files are in build/powercut/run/ (the console of boot B in
-# console-bB.log).  A failure stops the run and keeps, in
-# build/powercut/fail-rN-<time>/, the image as the failing check saw it,
+# Appends "PASS|FAIL powercut/round-R" and "powercut/clean-K" lines to
+# $QCOW_RESULTS (default build/results-powercut.txt) and exits non-zero on
+# any failure.  Work files are in build/powercut/run/ (console-bB.log is the
+# console of boot B).  A failure stops the run and keeps, in
+# build/powercut/fail-NAME-<time>/, the image as the failing check saw it,
 # qemu-img check's report, the consoles of the cut and of the check, the
 # writer's progress log and the workload state.
 #
-# Environment: QCOW_PC_* settings of the workload (see wl-fsync.sh),
-# QCOW_VM_* of run-vm.sh; QCOW_VM_TIMEOUT is per boot (default 300).
+# Environment: QCOW_PC_IMAGES (see -c), QCOW_PC_* settings of the workload
+# (wl-fsync.sh), QCOW_VM_* of run-vm.sh; QCOW_VM_TIMEOUT is per boot
+# (default 300).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
 
 usage() {
-	sed -n '12,26p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '12,34p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
 rounds=20
+cycle=10
 backend=qcow
 seed=
 max_delay=4
 keep=0
-while getopts n:b:s:d:kh opt; do
+while getopts n:c:b:s:d:kh opt; do
 	case $opt in
 	n) rounds=$OPTARG ;;
+	c) cycle=$OPTARG ;;
 	b) backend=$OPTARG ;;
 	s) seed=$OPTARG ;;
 	d) max_delay=$OPTARG ;;
@@ -66,6 +74,7 @@ shift $((OPTIND - 1))
 wl=${1:-fsync}
 [ $# -le 1 ] || usage
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "powercut: -n needs a positive number" >&2; exit 2; }
+[[ $cycle =~ ^[0-9]+$ ]] || { echo "powercut: -c needs a number" >&2; exit 2; }
 [[ $max_delay =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "powercut: bad -d '$max_delay'" >&2; exit 2; }
 case $backend in
 qcow | nbd | nbd-unsafe) ;;
@@ -77,6 +86,8 @@ if [ -z "$seed" ]; then
 fi
 [[ $seed =~ ^[0-9]+$ ]] || { echo "powercut: -s needs a number" >&2; exit 2; }
 RANDOM=$seed
+read -r -a images <<<"${QCOW_PC_IMAGES:-cluster_size=65536 cluster_size=4096 cluster_size=65536,extended_l2=on cluster_size=2097152,extended_l2=on refcount_bits=1 refcount_bits=64}"
+[ ${#images[@]} -gt 0 ] || { echo "powercut: QCOW_PC_IMAGES is empty" >&2; exit 2; }
 
 if [ -z "${QCOW_RESULTS:-}" ]; then
 	export QCOW_RESULTS=$top/build/results-powercut.txt
@@ -132,13 +143,13 @@ vmout=$top/build/vm-out/powercut
 export QCOW_PC_BIN=$bin QCOW_PC_SEED=$seed
 export QCOW_VM_TIMEOUT=${QCOW_VM_TIMEOUT:-300}
 
-# A uniformly random delay in [0.1, max_delay] seconds.
+# delay= a uniformly random delay in [0.1, max_delay] seconds.  Not in a
+# $(subshell): bash reseeds RANDOM there, and -s SEED must replay the cuts.
+max_ms=$(awk -v d="$max_delay" 'BEGIN { printf "%d", d * 1000 }')
+[ "$max_ms" -gt 100 ] || max_ms=101
 rand_delay() {
-	local lo=100 hi ms
-	hi=$(awk -v d="$max_delay" 'BEGIN { printf "%d", d * 1000 }')
-	[ "$hi" -gt "$lo" ] || hi=$((lo + 1))
-	ms=$(( lo + (RANDOM << 15 | RANDOM) % (hi - lo + 1) ))
-	printf '%d.%03d' $((ms / 1000)) $((ms % 1000))
+	local ms=$(( 100 + (RANDOM << 15 | RANDOM) % (max_ms - 100 + 1) ))
+	printf -v delay '%d.%03d' $((ms / 1000)) $((ms % 1000))
 }
 
 # progress_summary FILE: "N ops synced, M FUA" over all writer threads.
@@ -148,14 +159,19 @@ progress_summary() {
 	     END { for (t in s) n += s[t]; printf "%d ops synced, %d FUA-durable writes", n, f }' "$1"
 }
 
-# save_failure ROUND WHY: keep what the lead needs to look at the failure.
+# save_failure NAME WHY BOOT...: keep what it takes to look at a failure:
+# the consoles and writer logs of the boots, the image as the failing check
+# saw it (and, for a clean round, as it started), qemu-img's report on it.
 save_failure() {
-	local r=$1 why=$2 d f
-	d=$base/fail-r$r-$(date +%Y%m%d-%H%M%S)
+	local name=$1 why=$2 d f b
+	shift 2
+	d=$base/fail-$name-$(date +%Y%m%d-%H%M%S)
 	mkdir -p "$d"
-	for f in "$run"/console-b"$r".log "$run"/console-b$((r + 1)).log \
-		 "$run"/run-vm-b"$r".txt "$run"/run-vm-b$((r + 1)).txt "$run"/progress-r"$r".txt; do
-		[ -f "$f" ] && cp "$f" "$d/"
+	for b in "$@"; do
+		for f in "$run/console-b$b.log" "$run/run-vm-b$b.txt" "$run/progress-r$b.txt" \
+			 "$run/progress-clean-b$b.txt"; do
+			[ -s "$f" ] && cp "$f" "$d/"
+		done
 	done
 	# The scratch file system: replay its journal (a cut boot left one),
 	# then copy the image and the workload state out of it.
@@ -163,101 +179,127 @@ save_failure() {
 	   debugfs -R "dump /powercut/disk.qcow2 $d/disk.qcow2" "$scratch" >/dev/null 2>&1 &&
 	   [ -s "$d/disk.qcow2" ]; then
 		debugfs -R "dump /powercut/state $d/state" "$scratch" >/dev/null 2>&1
+		if [[ $name == clean-* ]]; then
+			debugfs -R "dump /powercut/pre-clean.qcow2 $d/pre-clean.qcow2" "$scratch" >/dev/null 2>&1
+		fi
 		qemu-img check "$d/disk.qcow2" > "$d/qemu-img-check.txt" 2>&1
 		qemu-img info "$d/disk.qcow2" > "$d/qemu-img-info.txt" 2>&1
 	else
 		echo "(could not copy the image out of $scratch)" > "$d/disk.missing"
 	fi
 	{
-		echo "powercut failure at round $r: $why"
-		echo "seed $seed, backend $backend, workload $wl, $rounds rounds, max delay ${max_delay}s"
-		echo "re-run: tests/vm/powercut.sh -n $rounds -b $backend -s $seed -d $max_delay $wl"
-		echo "cut delays so far:${delays}"
+		echo "powercut: FAIL $name: $why"
+		echo "seed $seed, backend $backend, workload $wl, $rounds rounds, new image every $cycle rounds"
+		echo "image $image: qemu-img create -o $imgopts"
+		echo "re-run: tests/vm/powercut.sh -n $rounds -c $cycle -b $backend -s $seed -d $max_delay $wl"
+		echo "cut delays:${delays}"
 	} > "$d/README"
 	echo "powercut: kept the evidence in ${d#"$top"/}/ (scratch disk: ${scratch#"$top"/})" >&2
 	keep=1
 }
 
-echo "powercut: $rounds rounds, workload $wl, backend $backend, seed $seed (re-run with -s $seed)"
+echo "powercut: $rounds rounds, workload $wl, backend $backend, new image every $cycle rounds, seed $seed (re-run with -s $seed)"
 t_start=$SECONDS
 failed=0
 delays=
-prev_delay=
 synced_total=0
-for ((b = 1; b <= rounds + 1; b++)); do
-	args=(-w "$wl" -b "$backend")
-	[ "$b" -eq 1 ] && args+=(-i)
-	[ "$b" -gt 1 ] && args+=(-v $((b - 1)) -p "$run/progress-r$((b - 1)).txt")
-	env=(QCOW_VM_SCRATCH_FILE="$scratch")
-	delay=
-	if [ "$b" -le "$rounds" ]; then
-		args+=(-W "$b")
-		delay=$(rand_delay)
-		delays+=" r$b=$delay"
-		env+=(QCOW_VM_KILL_ON='PC-WRITER-START' QCOW_VM_KILL_DELAY="$delay")
+image=1
+imgopts=${images[0]}
+declare -A cut_delay
+
+# verdict NAME: the guest's verdict line for powercut/NAME in this boot.
+verdict_of() { grep -o "^\(PASS\|FAIL\) powercut/$1\( \|:\).*" <<<"$verdicts" | head -n 1; }
+
+# fail_check NAME WHY BOOT...: report a failed check and keep the evidence.
+fail_check() {
+	local name=$1 why=$2 b
+	shift 2
+	result FAIL "$name" "$why"
+	if grep -q "^FAIL powercut/$name:" <<<"$verdicts"; then
+		# The guest's own account of the check.
+		sed -n "/: checking the image\|clean round/,/powercut\/$name/p" "$run/console-b$boot.log" |
+			grep -av '^\[' | head -n 60 | sed 's/^/    /'
 	else
-		args+=(-F "$b")
+		sed 's/^/    /' "$run/run-vm-b$boot.txt"
 	fi
+	save_failure "$name" "$why" "$@"
+	failed=1
+}
+
+for ((boot = 1; boot <= rounds + 1; boot++)); do
+	args=(-w "$wl" -b "$backend")
+	env=(QCOW_VM_SCRATCH_FILE="$scratch")
+	clean=0
+	[ "$boot" -gt 1 ] && args+=(-v $((boot - 1)) -p "$run/progress-r$((boot - 1)).txt")
+	if [ "$boot" -gt "$rounds" ] ||
+	   { [ "$cycle" -gt 0 ] && [ "$boot" -gt 1 ] && [ $(((boot - 1) % cycle)) -eq 0 ]; }; then
+		# The image is done: a clean round on it, then a new one.
+		clean=1
+		args+=(-F "$boot" -K "$image")
+	fi
+	if [ "$boot" -le "$rounds" ]; then
+		if [ "$boot" -eq 1 ] || [ "$clean" = 1 ]; then
+			[ "$boot" -eq 1 ] || image=$((image + 1))
+			imgopts=${images[$(((image - 1) % ${#images[@]}))]}
+			args+=(-i)
+			echo "    image $image: qemu-img create -o $imgopts"
+		fi
+		args+=(-W "$boot")
+		rand_delay
+		cut_delay[$boot]=$delay
+		delays+=" r$boot=$delay"
+		env+=(QCOW_VM_KILL_ON='PC-WRITER-START' QCOW_VM_KILL_DELAY="$delay")
+	fi
+	env+=(QCOW_PC_IMGOPTS="$imgopts")
 	t0=$SECONDS
 	env "${env[@]}" "$here/run-vm.sh" --name powercut "$here/powercut/guest.sh" "${args[@]}" \
-		> "$run/run-vm-b$b.txt" 2>&1
+		> "$run/run-vm-b$boot.txt" 2>&1
 	rc=$?
-	cp "$vmlog" "$run/console-b$b.log" 2>/dev/null
-	if [ -f "$vmout/progress.txt" ]; then
-		mv "$vmout/progress.txt" "$run/progress-r$b.txt"
-	else
-		: > "$run/progress-r$b.txt"
-	fi
+	cp "$vmlog" "$run/console-b$boot.log" 2>/dev/null
+	for f in progress progress-clean; do
+		if [ -f "$vmout/$f.txt" ]; then
+			mv "$vmout/$f.txt" "$run/$f-r$boot.txt"
+		else
+			: > "$run/$f-r$boot.txt"
+		fi
+	done
+	mv "$run/progress-clean-r$boot.txt" "$run/progress-clean-b$boot.txt"
 	verdicts=$(cat "$vmout/verdict.txt" 2>/dev/null)
 	secs=$((SECONDS - t0))
 
 	# The check of the previous round, made in this boot.
-	if [ "$b" -gt 1 ]; then
-		r=$((b - 1))
-		if grep -q "^PASS powercut/round-$r " <<<"$verdicts"; then
-			summary=$(grep -ao "pcwrite: round $r verified: .*" "$run/console-b$b.log" |
-				tail -n 1 | sed 's/^pcwrite: round [0-9]* verified: //')
-			result PASS "round-$r" "cut ${prev_delay}s after the writer started: $(progress_summary "$run/progress-r$r.txt"); $(grep -o 'leaked clusters: [0-9]*' <<<"$verdicts" | head -n 1); ${summary}"
-		else
-			why=$(grep -o "^FAIL powercut/round-$r: .*" <<<"$verdicts" | sed 's/^[^:]*: //')
-			result FAIL "round-$r" "${why:-the check did not finish}"
-			if [ -n "$why" ]; then
-				# The guest's own account of the check.
-				sed -n "/round $r: checking the image/,/powercut\/round-$r/p" \
-					"$run/console-b$b.log" | grep -av '^\[' | head -n 60 | sed 's/^/    /'
-			else
-				sed 's/^/    /' "$run/run-vm-b$b.txt"
-			fi
-			save_failure "$r" "check after the cut: ${why:-did not finish}"
-			failed=1
+	if [ "$boot" -gt 1 ]; then
+		r=$((boot - 1))
+		v=$(verdict_of "round-$r")
+		if [ "${v%% *}" != PASS ]; then
+			fail_check "round-$r" "${v#*: }" $((boot - 1)) "$boot"
 			break
 		fi
+		line=$(grep -ao "pcwrite: round $r verified: .*" "$run/console-b$boot.log" | tail -n 1)
+		result PASS "round-$r" "cut ${cut_delay[$r]}s in; durable: $(progress_summary "$run/progress-r$r.txt"), $(sed -n 's/.*verified: \([0-9]*\) blocks.*/\1/p' <<<"$line") blocks checked; unsynced blocks landed: $(sed -n 's/.* \([0-9]*\) unsynced writes landed.*/\1/p' <<<"$line"); $(grep -o 'leaked clusters: [0-9]*' <<<"$v")"
 	fi
-	if [ "$b" -le "$rounds" ]; then
+	if [ "$clean" = 1 ]; then
+		k=$((boot > rounds ? image : image - 1))
+		v=$(verdict_of "clean-$k")
+		if [ "${v%% *}" != PASS ]; then
+			fail_check "clean-$k" "${v#*: }" "$boot"
+			break
+		fi
+		result PASS "clean-$k" "${images[$(((k - 1) % ${#images[@]}))]}: $(progress_summary "$run/progress-clean-b$boot.txt"), detached, qemu-img check clean"
+	fi
+	if [ "$boot" -le "$rounds" ]; then
 		n=$(awk '$1 == "S" && $3 > s[$2] { s[$2] = $3 } END { for (t in s) n += s[t]; print n + 0 }' \
-			"$run/progress-r$b.txt")
+			"$run/progress-r$boot.txt")
 		synced_total=$((synced_total + n))
 		# This boot's own round must have ended in the power cut.
-		if [ "$rc" -ne 0 ] || ! grep -q ': power cut ' "$run/run-vm-b$b.txt"; then
-			why=$(grep -o "^FAIL powercut/round-$b: .*" <<<"$verdicts" | sed 's/^[^:]*: //')
-			result FAIL "round-$b" "${why:-the boot did not end in the power cut}"
-			sed 's/^/    /' "$run/run-vm-b$b.txt"
-			save_failure "$b" "${why:-boot $b did not end in the power cut (run-vm exit $rc)}"
-			failed=1
+		if [ "$rc" -ne 0 ] || ! grep -q ': power cut ' "$run/run-vm-b$boot.txt"; then
+			v=$(verdict_of "round-$boot")
+			fail_check "round-$boot" "${v:+${v#*: }}${v:-the boot did not end in the power cut (run-vm exit $rc)}" "$boot"
 			break
 		fi
-		echo "    boot $b: round $b cut after ${delay}s (${secs}s)"
-		prev_delay=$delay
-	else
-		if [ "$rc" -eq 0 ] && grep -q '^PASS powercut/final' <<<"$verdicts"; then
-			result PASS final "$(progress_summary "$run/progress-r$b.txt"), clean detach, qemu-img check clean"
-		else
-			why=$(grep -o "^FAIL powercut/final: .*" <<<"$verdicts" | sed 's/^[^:]*: //')
-			result FAIL final "${why:-run-vm exit $rc}"
-			sed 's/^/    /' "$run/run-vm-b$b.txt"
-			save_failure "$b" "final round: ${why:-run-vm exit $rc}"
-			failed=1
-		fi
+		echo "    boot $boot: round $boot cut ${delay}s after the writer started (${secs}s)"
+	elif [ "$rc" -ne 0 ]; then
+		fail_check "final-boot" "run-vm exit $rc" "$boot"
 	fi
 done
 

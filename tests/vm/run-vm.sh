@@ -264,12 +264,16 @@ console() {
 timeout_s=${QCOW_VM_TIMEOUT:-600}
 t0=$EPOCHREALTIME
 set +e
+# (In a subshell whose stderr is dropped: after a power cut, bash would
+# report the killed job there.)
 if [ "$verbose" = 1 ]; then
-	timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" < /dev/null 2>&1 | console | tee "$log"
-	qrc=${PIPESTATUS[0]}
+	(timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" < /dev/null 2>&1 | console | tee "$log"
+	 exit "${PIPESTATUS[0]}") 2>/dev/null
+	qrc=$?
 else
-	timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" < /dev/null 2>&1 | console > "$log"
-	qrc=${PIPESTATUS[0]}
+	(timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" < /dev/null 2>&1 | console > "$log"
+	 exit "${PIPESTATUS[0]}") 2>/dev/null
+	qrc=$?
 fi
 set -e
 secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')

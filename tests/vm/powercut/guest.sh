@@ -2,22 +2,26 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Guest side of the power-cut test (tests/vm/powercut.sh runs it once per
-# boot, on a scratch disk that outlives the VM).  One boot does, in order:
+# boot, on a scratch disk that outlives the VM).  A boot does these steps,
+# each optional, in this order:
 #
-#   -i            start over: a new image and workload state (first boot)
 #   -v R -p FILE  check round R, cut short by the previous boot's power cut:
 #                 `qemu-img check` must find no corruption (leaks are fine
-#                 after a crash, they are repaired once they pile up), the
-#                 image must not be marked corrupt, and the workload's own
+#                 after a crash; they are repaired once they pile up), the
+#                 header must not be marked corrupt, and the workload's own
 #                 verification must pass against FILE, the progress the
 #                 writer logged before the cut (on the host, read over 9p)
+#   -F R -K K     clean round on image K: repair the leaks (those past the
+#                 end of the file too), attach, run round R to completion,
+#                 detach; then the image must be fully clean (no leaks
+#                 either, not even past the end of the file) and verify like
+#                 any round
+#   -i            start over: a new image (qemu-img create -o
+#                 $QCOW_PC_IMGOPTS) and workload state
 #   -W R          attach the image read-write and run round R of the
 #                 workload until the host cuts the power
-#   -F R          final round instead: repair the leaks, attach, run round R
-#                 to completion, detach cleanly; then the image must be
-#                 fully clean (no leaks either) and verify like any round
 #
-#   guest.sh -w WORKLOAD -b BACKEND [-i] [-v R -p FILE] [-W R | -F R]
+#   guest.sh -w WORKLOAD -b BACKEND [-v R -p FILE] [-F R -K K] [-i] [-W R]
 #
 # BACKEND attaches the image: qcow (qcowctl attach, the device under test),
 # nbd (qemu-nbd --cache=none --aio=native: the peer that validates the
@@ -25,15 +29,19 @@
 # negative control the verification must catch).
 #
 # WORKLOAD is tests/vm/powercut/wl-WORKLOAD.sh, sourced; it defines
-#   wl_init                 create the workload's state for a fresh $PC_IMG
-#   wl_run DEV ROUND LIMIT  run round ROUND on DEV (print the kill marker
-#                           PC-WRITER-START to /dev/kmsg once running); with
-#                           LIMIT 0 it may run forever, else it must finish
-#   wl_verify ROUND FILE    verify $PC_IMG (not attached) after round ROUND
-# with $PC_DIR (on the scratch disk), $PC_IMG, $PC_OUT (progress file for
-# the host, on the 9p share) and $PC_BIN (host-built helpers) set.
+#   wl_init ROUND           state for a fresh $PC_IMG; ROUND writes first
+#   wl_run DEV ROUND LIMIT PROGRESS
+#                           run round ROUND on DEV, logging what is durable
+#                           to PROGRESS (on the 9p share: on the host as
+#                           soon as write() returns).  LIMIT 0: run until
+#                           the cut, and print the cue PC-WRITER-START to
+#                           /dev/kmsg once running; else finish, no cue
+#   wl_verify ROUND PROGRESS
+#                           verify $PC_IMG (not attached) after round ROUND
+# with $PC_DIR (on the scratch disk), $PC_IMG and $PC_BIN (host-built
+# helpers) set.  $QCOW_PC_* settings reach it from the host.
 #
-# Verdicts: "PASS|FAIL powercut/round-R" (or powercut/final) on the
+# Verdicts: "PASS|FAIL powercut/round-R" and "powercut/clean-K" on the
 # console and in $QCOW_VM_OUT/verdict.txt; exit status non-zero on failure.
 # shellcheck disable=SC1091
 . "$QCOW_TOP/tests/vm/lib/guest-lib.sh"
@@ -43,24 +51,27 @@ backend=qcow
 init=0
 vround=
 vprog=
+fround=
+image=1
 wround=
-final=0
-while getopts w:b:iv:p:W:F: opt; do
+while getopts w:b:iv:p:F:K:W: opt; do
 	case $opt in
 	w) wl=$OPTARG ;;
 	b) backend=$OPTARG ;;
 	i) init=1 ;;
 	v) vround=$OPTARG ;;
 	p) vprog=$OPTARG ;;
+	F) fround=$OPTARG ;;
+	K) image=$OPTARG ;;
 	W) wround=$OPTARG ;;
-	F) wround=$OPTARG; final=1 ;;
 	*) fail "bad arguments" ;;
 	esac
 done
+[ -z "$vround" ] || [ -n "$vprog" ] || fail "-v needs -p"
+[ "$init" = 0 ] || [ -n "$wround" ] || fail "-i needs -W"
 
 export PC_DIR=$QCOW_SCRATCH/powercut
 export PC_IMG=$PC_DIR/disk.qcow2
-export PC_OUT=$QCOW_VM_OUT/progress.txt
 export PC_BIN=${QCOW_PC_BIN:?the host sets QCOW_PC_BIN}
 verdicts=$QCOW_VM_OUT/verdict.txt
 # Leaked clusters are repaired once there are this many.
@@ -104,7 +115,6 @@ attach() {
 			sleep 0.1
 		done
 		;;
-	*) fail "unknown backend $backend" ;;
 	esac
 	echo "attached $PC_IMG as $dev ($backend)"
 }
@@ -142,7 +152,7 @@ esac
 # $leaks.
 leaks=0
 check_image() {
-	local max=$1 json counts incompat
+	local max=$1 json counts corrupt errs incompat
 	json=$(qemu-img check --output=json "$PC_IMG" 2>/dev/null) || true
 	if ! counts=$(jq -r '"\(.corruptions // 0) \(."check-errors" // 0) \(.leaks // 0)"' \
 		<<<"$json" 2>/dev/null) || [ -z "$counts" ]; then
@@ -171,9 +181,9 @@ check_image() {
 	echo "qemu-img check: no corruption, $leaks leaked clusters"
 }
 
-# verify_round NAME R FILE [MAXLEAKS]
+# verify_round NAME R PROGRESS MAXLEAKS
 verify_round() {
-	local name=$1 r=$2 prog=$3 max=${4:--1}
+	local name=$1 r=$2 prog=$3 max=$4
 	step "round $r: checking the image"
 	if ! check_image "$max"; then
 		verdict "FAIL powercut/$name: qemu-img check"
@@ -186,55 +196,82 @@ verify_round() {
 	verdict "PASS powercut/$name (leaked clusters: $leaks)"
 }
 
+# A cut can leave refcounts for clusters past the end of the image file
+# (allocated, then the cut came before anything was written there).
+# qemu-img check only looks at clusters inside the file, yet those turn into
+# leaks as soon as the file grows past them.  Grow the file (sparse, by 1024
+# clusters) so that check sees them; zeros past the last cluster are no
+# concern of qcow2.
+reveal_past_eof() {
+	local cs size
+	# cluster_bits: a big-endian u32 at offset 20 of the header
+	cs=$((1 << $(od -An -tu1 -j23 -N1 "$PC_IMG" | tr -d ' ')))
+	size=$(stat -c %s "$PC_IMG")
+	expect truncate -s $((size + 1024 * cs)) "$PC_IMG"
+}
+
+repair_leaks() {
+	step "repairing leaked clusters ($leaks in the file)"
+	qemu-img check -r leaks "$PC_IMG" >/dev/null 2>&1 || true
+	check_image 0 || fail "qemu-img check -r leaks left the image unclean"
+}
+
 # --- the boot --------------------------------------------------------------
 
+if [ -n "$vround" ]; then
+	[ -f "$PC_IMG" ] || fail "no image at $PC_IMG"
+	verify_round "round-$vround" "$vround" "$vprog" -1
+	if [ "$leaks" -gt "$leak_max" ]; then
+		repair_leaks
+	fi
+	sync
+fi
+
+if [ -n "$fround" ]; then
+	step "clean round $fround on image $image: to completion, then detach"
+	reveal_past_eof
+	repair_leaks
+	# What the clean round starts from, for a failure report.
+	cp --sparse=always "$PC_IMG" "$PC_DIR/pre-clean.qcow2"
+	sync
+	attach
+	wl_run "$dev" "$fround" "${QCOW_PC_CLEAN_OPS:-50}" "$QCOW_VM_OUT/progress-clean.txt" ||
+		{ verdict "FAIL powercut/clean-$image: the workload failed"; exit 1; }
+	detach
+	# No leak allowed now, not even past the end of the file.
+	reveal_past_eof
+	verify_round "clean-$image" "$fround" "$QCOW_VM_OUT/progress-clean.txt" 0
+fi
+
 if [ "$init" = 1 ]; then
-	step "new image"
+	step "new image: ${QCOW_PC_IMGOPTS:-default options}"
 	rm -rf "$PC_DIR"
 	mkdir -p "$PC_DIR"
-	wl_init
-	sync
+	wl_init "$wround"
 fi
-[ -f "$PC_IMG" ] || fail "no image at $PC_IMG (run with -i first)"
 
-if [ -n "$vround" ]; then
-	[ -n "$vprog" ] || fail "-v needs -p"
-	verify_round "round-$vround" "$vround" "$vprog"
-	if [ "$leaks" -gt "$leak_max" ] || { [ "$final" = 1 ] && [ "$leaks" -gt 0 ]; }; then
-		step "repairing $leaks leaked clusters"
-		qemu-img check -r leaks "$PC_IMG" >/dev/null 2>&1 || true
-		check_image 0 || fail "qemu-img check -r leaks left the image unclean"
+if [ -z "$wround" ]; then
+	if [ "$backend" = qcow ]; then
+		qcow_unload
 	fi
-	sync
+	exit 0
 fi
 
-[ -n "$wround" ] || exit 0
-
-# The power cut may come any time after the writer's start marker: nothing
-# the next boot needs may be left in this VM's page cache.
+[ -f "$PC_IMG" ] || fail "no image at $PC_IMG"
+# The power cut may come any time after the writer's start cue: nothing the
+# next boot needs may be left in this VM's page cache.
 sync
 attach
-if [ "$final" = 0 ]; then
-	step "round $wround: running until the power cut"
-	set +e
-	wl_run "$dev" "$wround" 0
-	rc=$?
-	set -e
-	if [ "$rc" -ne 0 ]; then
-		verdict "FAIL powercut/round-$wround: the workload failed (exit $rc) before the power cut"
-		exit 1
-	fi
-	say "PC-WAITING: round $wround finished before the power cut"
-	# The cut is due any moment; wait for it without touching the disk.
-	sleep 3600
+step "round $wround: running until the power cut"
+set +e
+wl_run "$dev" "$wround" 0 "$QCOW_VM_OUT/progress.txt"
+rc=$?
+set -e
+if [ "$rc" -ne 0 ]; then
+	verdict "FAIL powercut/round-$wround: the workload failed (exit $rc) before the power cut"
 	exit 1
 fi
-
-step "final round $wround: to completion, then a clean detach"
-wl_run "$dev" "$wround" "${QCOW_PC_FINAL_OPS:-100}" ||
-	{ verdict "FAIL powercut/final: the workload failed"; exit 1; }
-detach
-if [ "$backend" = qcow ]; then
-	qcow_unload
-fi
-verify_round final "$wround" "$PC_OUT" 0
+say "PC-WAITING: round $wround finished before the power cut"
+# The cut is due any moment; wait for it without touching the disk.
+sleep 3600
+exit 1

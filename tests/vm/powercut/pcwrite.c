@@ -3,9 +3,10 @@
  * pcwrite: the fsync-heavy writer of the power-cut test and its verifier
  * (tests/vm/powercut.sh, workload "fsync").
  *
- *   pcwrite init STATE SIZE SEED [key=value...]
+ *   pcwrite init STATE SIZE SEED [key=value...]   (after=N: round N+1 comes next)
  *   pcwrite write STATE DEV ROUND PROGRESS [LIMIT]   (DEV may be a file)
  *   pcwrite verify STATE RAW ROUND PROGRESS
+ *   pcwrite ops STATE ROUND [N]       (list the operations, for debugging)
  *
  * The device is a row of 4 KiB blocks cut into stripes; stripe i belongs to
  * writer thread i % threads, so every block has one owner.  Each thread
@@ -33,8 +34,9 @@
  * What the verification saw becomes the baseline of the next round, kept
  * in STATE (written atomically) with the layout parameters.
  *
- * The writer prints "PC-WRITER-START round=N" to /dev/kmsg once the device
- * is open: the host's cue to start the power-cut timer.
+ * Without LIMIT the writer runs until the power cut, and prints
+ * "PC-WRITER-START round=N" to /dev/kmsg once the device is open: the
+ * host's cue to start the power-cut timer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -288,6 +290,7 @@ static int cmd_init(int argc, char **argv)
 			{ "discard", offsetof(struct pc_hdr, discard_pct) },
 			{ "fua", offsetof(struct pc_hdr, fua_pct) },
 			{ "batch", offsetof(struct pc_hdr, batch) },
+			{ "after", offsetof(struct pc_hdr, last_round) },
 		};
 		size_t k;
 
@@ -457,7 +460,8 @@ static int cmd_write(int argc, char **argv)
 	W.prog = open(argv[3], O_WRONLY | O_CREAT | O_APPEND, 0644);
 	if (W.prog < 0)
 		die("%s: %s", argv[3], strerror(errno));
-	kmsg("PC-WRITER-START round=%u", W.round);
+	/* The host's cue for the power-cut timer, in the runs meant to be cut. */
+	kmsg("%s round=%u", W.limit ? "PC-WRITER-RUN" : "PC-WRITER-START", W.round);
 	for (t = 0; t < W.h.threads; t++)
 		if (pthread_create(&th[t], NULL, writer, (void *)(uintptr_t)t))
 			die("pthread_create failed");
@@ -655,10 +659,38 @@ static int cmd_verify(int argc, char **argv)
 	return 0;
 }
 
+/* pcwrite ops STATE ROUND [N]: list the first N operations of each thread. */
+static int cmd_ops(int argc, char **argv)
+{
+	struct pc_hdr h;
+	uint32_t round, n, t, s;
+
+	if (argc < 2)
+		die("usage: pcwrite ops STATE ROUND [N]");
+	free(load_state(argv[0], &h));
+	round = num(argv[1], "round");
+	n = argc > 2 ? num(argv[2], "count") : 20;
+	if (n > h.maxops)
+		n = h.maxops;
+	for (t = 0; t < h.threads; t++) {
+		struct op *ops = gen_ops(&h, round, t);
+
+		for (s = 1; s <= n; s++)
+			printf("round %u thread %u seq %u: %s%s blocks %" PRIu64 "..%" PRIu64
+			       " (bytes 0x%" PRIx64 "+0x%x)\n", round, t, s, op_name[ops[s].type],
+			       ops[s].fua ? "+fua" : "", ops[s].start, ops[s].start + ops[s].len - 1,
+			       ops[s].start * BLK, ops[s].len * BLK);
+		free(ops);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: pcwrite init|write|verify ...");
+		die("usage: pcwrite init|write|verify|ops ...");
+	if (!strcmp(argv[1], "ops"))
+		return cmd_ops(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "init"))
 		return cmd_init(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "write"))

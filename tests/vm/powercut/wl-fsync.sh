@@ -13,19 +13,20 @@
 # (pcwrite init key=value options: threads, stripe, maxlen, zero, discard,
 # fua, batch), QCOW_PC_SEED.
 
+# wl_init ROUND: the first round that will write is ROUND.
 wl_init() {
 	local size
+	size=$(numfmt --from=iec "${QCOW_PC_SIZE:-128M}") || fail "bad QCOW_PC_SIZE"
 	expect qemu-img create -q -f qcow2 -o "${QCOW_PC_IMGOPTS:-cluster_size=65536}" \
-		"$PC_IMG" "${QCOW_PC_SIZE:-128M}"
-	size=$(qemu-img info --output=json "$PC_IMG" | jq -r '."virtual-size"')
+		"$PC_IMG" "$size"
 	# shellcheck disable=SC2086 # a list of key=value words
 	expect "$PC_BIN/pcwrite" init "$PC_DIR/state" "$size" "${QCOW_PC_SEED:-1}" \
-		${QCOW_PC_WRITER:-}
+		after=$(($1 - 1)) ${QCOW_PC_WRITER:-}
 }
 
-# wl_run DEV ROUND LIMIT
+# wl_run DEV ROUND LIMIT PROGRESS
 wl_run() {
-	"$PC_BIN/pcwrite" write "$PC_DIR/state" "$1" "$2" "$PC_OUT" "$3"
+	"$PC_BIN/pcwrite" write "$PC_DIR/state" "$1" "$2" "$4" "$3"
 }
 
 # wl_verify ROUND PROGRESS
