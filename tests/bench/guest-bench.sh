@@ -47,7 +47,7 @@
 # row names, default all), QCOW_BENCH_PERF (row names whose qcow points run
 # under `perf record -a -g`; the report goes to raw/*.perf.txt).
 #
-# vm-timeout: 2700
+# vm-timeout: 3600
 . "$QCOW_TOP/tests/vm/lib/guest-lib.sh"
 
 runtime=${QCOW_BENCH_RUNTIME:-4}
@@ -332,21 +332,23 @@ snap() {
 }
 
 # slot_log N [sync]: a fio replay log (v2) of 4K writes at the start of
-# each of N 64K slots, in a random order (the same in every point), with an
-# fsync after each write when asked; prints its path.  The device is named
-# "dev" and redirected by --replay_redirect.
+# 64K slots drawn at random among N, each at most once, in the same order
+# in every point, with an fsync after each write when asked; prints its
+# path.  The device is named "dev" and redirected by --replay_redirect.
+# fio parses the whole log before it starts, so the log stops at what a
+# point can use: 32768 writes (4096 with fsyncs) are minutes of TCG time.
 slot_log() {
-	local n=$1 sync=${2:-} log
+	local n=$1 sync=${2:-} log max=32768
+	[ -z "$sync" ] || max=4096
 	log=/tmp/slots-$n${sync:+-sync}.log
 	if [ ! -f "$log" ]; then
-		awk -v n="$n" -v sync="$sync" 'BEGIN {
+		awk -v n="$n" -v max="$max" -v sync="$sync" 'BEGIN {
 			print "fio version 2 iolog"; print "dev add"; print "dev open"
 			srand(1)
 			for (i = 0; i < n; i++) a[i] = i
-			for (i = n - 1; i > 0; i--) {
-				j = int(rand() * (i + 1)); t = a[i]; a[i] = a[j]; a[j] = t
-			}
-			for (i = 0; i < n; i++) {
+			if (max > n) max = n
+			for (i = 0; i < max; i++) {
+				j = i + int(rand() * (n - i)); t = a[i]; a[i] = a[j]; a[j] = t
 				printf "dev write %.0f 4096\n", a[i] * 65536
 				if (sync) print "dev sync 0 0"
 			}
@@ -361,7 +363,7 @@ slot_log() {
 # flush of both (write amplification).
 point() {
 	local round=$1 row=$2 set=$3 d=$4 base dev sampler s0 s1 slots=0 perf=''
-	local t0 t1 t2 t3 a first
+	local t0 t1 t2 t3 a first log
 	local args=(--direct=1 --ioengine=libaio --runtime="$runtime"
 		--ramp_time="$ramp" --randrepeat=1 --group_reporting
 		--lat_percentiles=1 --eta=never --output-format=json)
@@ -384,8 +386,11 @@ point() {
 			# and write slots it has allocated; it stops at the end
 			# of the log if that comes before the runtime.
 			slots=$((pt_bytes / 65536))
-			args+=(--read_iolog="$(slot_log "$slots" "${a#@slots}")"
-			       --replay_redirect="$dev" --replay_no_stall=1) ;;
+			log=$(slot_log "$slots" "${a#@slots}")
+			# What the point can write: the log's writes.
+			slots=$(grep -c ' write ' "$log")
+			args+=(--read_iolog="$log" --replay_redirect="$dev"
+			       --replay_no_stall=1) ;;
 		*) args+=("$a") ;;
 		esac
 	done

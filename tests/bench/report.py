@@ -398,10 +398,9 @@ def print_table(results):
                 fmt_num(wa),
                 '%.0f%%' % (100 * hit) if hit is not None else '-'))
             if d.get('exhausted'):
-                notes.append('%s on %s: a point wrote all %s 64K slots of its '
-                             'image before the runtime was over (it stopped early; '
-                             'a larger QCOW_BENCH_SIZE gives more slots)'
-                             % (r_['name'], d['name'], d['exhausted'][0]))
+                notes.append('%s on %s: a point wrote its whole replay log (%s '
+                             'writes) before the runtime was over and stopped '
+                             'early' % (r_['name'], d['name'], d['exhausted'][0]))
     for n in notes:
         print('note: ' + n)
     print()
