@@ -8,7 +8,8 @@
 # verified by fio) runs on /dev/qcowN; after detach `qemu-img check` must
 # find no error and no leak, and `qemu-img compare` must find the image
 # identical to a raw reference: the starting content (flattened for
-# backing chains) on which the identical job ran through a loop device.
+# backing chains) on which the identical job ran through a loop device
+# (made once per starting content and job: wl_ref).
 #
 #   empty-c64k-rc16   empty image, 64K clusters, refcount_bits=16
 #   backing-raw       empty overlay on a raw backing file (COW from it);
@@ -24,10 +25,8 @@
 #   compressed        every data cluster compressed (qemu-img convert -c),
 #                     data in a quarter of the disk: writes COW compressed
 #                     clusters
-#   c4k               empty image, 4K clusters
-#   c2m-backing       2M clusters over a raw backing file
-#   rc1               empty image, refcount_bits=1
-#   rc64-backing      refcount_bits=64 over a raw backing file
+#   c4k-rc1           empty image, 4K clusters, refcount_bits=1
+#   c2m-rc64-backing  2M clusters, refcount_bits=64, over a raw backing file
 #   discard-mix       overlay on a raw backing file: the job with its trim
 #                     phases (whole-cluster random discards, sub-cluster
 #                     discard-then-write, writes into discarded space),
@@ -35,6 +34,7 @@
 #                     write-zeroes (blkdiscard -z) of unaligned ranges, which
 #                     must read zeros, not the backing file; the same
 #                     operations on the loop reference
+#   negative-control  the job with another seed: compare must fail
 #
 # Prints "PASS write-fio/<case>" or "FAIL write-fio/<case>"; exits 1 if
 # any failed.  QCOW_WRITE_PEER=nbd runs it all on qemu-nbd instead.
@@ -52,17 +52,17 @@ wl_begin write-fio
 
 step "base content and the standard job"
 wl_mkbase "$W/base.raw" "$SIZE"
+truncate -s "$SIZE" "$W/zero.raw"
 wl_fio_job "$W/job.fio" "$SIZE" 4242
 wl_fio_job "$W/job-trim.fio" "$SIZE" 777 1
 
 # sum FILE: its sha256.
 sum() { sha256sum <"$1" | cut -d' ' -f1; }
 
-# empty CASE-OPTIONS: a fresh image; the reference is all zeros.
+# empty OPTIONS: a fresh image; it starts as zeros.
 t_empty() {
 	qemu-img create -q -f qcow2 -o "$1" img.qcow2 "$SIZE"
-	truncate -s "$SIZE" ref.raw
-	wl_fio_ref img.qcow2 ref.raw job.fio
+	wl_fio_ref img.qcow2 zero.raw job.fio
 }
 
 # over_raw OPTIONS: an empty overlay with OPTIONS on base.raw.
@@ -70,8 +70,7 @@ t_over_raw() {
 	local before
 	before=$(sum base.raw)
 	qemu-img create -q -f qcow2 -o "$1" -b base.raw -F raw img.qcow2 "$SIZE"
-	cp base.raw ref.raw
-	wl_fio_ref img.qcow2 ref.raw job.fio
+	wl_fio_ref img.qcow2 base.raw job.fio
 	[ "$(sum base.raw)" = "$before" ] || die "the backing file changed"
 }
 
@@ -84,10 +83,10 @@ t_chain() {
 		-c "write -z $((40 * M)) $((2 * M))" \
 		-c "write -P 0x63 $((63 * M)) $((1 * M))" chain-mid.qcow2 >/dev/null
 	qemu-img create -q -f qcow2 -b chain-mid.qcow2 -F qcow2 img.qcow2 "$SIZE"
-	qemu-img convert -O raw img.qcow2 ref.raw
+	qemu-img convert -O raw img.qcow2 chain.raw
 	sb=$(sum chain-base.qcow2)
 	sm=$(sum chain-mid.qcow2)
-	wl_fio_ref img.qcow2 ref.raw job.fio
+	wl_fio_ref img.qcow2 chain.raw job.fio
 	[ "$(sum chain-base.qcow2)" = "$sb" ] || die "the base image changed"
 	[ "$(sum chain-mid.qcow2)" = "$sm" ] || die "the middle image changed"
 }
@@ -104,8 +103,8 @@ t_snapshots() {
 	s1=$(wl_sum_raw img.qcow2 s1)
 	s2=$(wl_sum_raw img.qcow2 s2)
 	[ "$s1" != "$s2" ] || die "the two snapshots hold the same data"
-	qemu-img convert -O raw img.qcow2 ref.raw
-	wl_fio_ref img.qcow2 ref.raw job.fio
+	qemu-img convert -O raw img.qcow2 snap.raw
+	wl_fio_ref img.qcow2 snap.raw job.fio
 	qemu-img snapshot -l img.qcow2 | grep -c -E '^[0-9]+ +s[12] ' | grep -qx 2 ||
 		die "the snapshots are not both listed"
 	[ "$(wl_sum_raw img.qcow2 s1)" = "$s1" ] || die "snapshot s1 changed"
@@ -125,9 +124,9 @@ t_extl2() {
 		-c "write -z $((17 * M + 32 * K)) $((4 * K))" \
 		-c "write -P 0x83 $((33 * M)) $((256 * K))" \
 		-c "write -P 0x84 $((47 * M + 124 * K)) $((8 * K))" img.qcow2 >/dev/null
-	qemu-img convert -O raw img.qcow2 ref.raw
+	qemu-img convert -O raw img.qcow2 extl2.raw
 	sb=$(sum xbase.qcow2)
-	wl_fio_ref img.qcow2 ref.raw job.fio
+	wl_fio_ref img.qcow2 extl2.raw job.fio
 	[ "$(sum xbase.qcow2)" = "$sb" ] || die "the backing file changed"
 }
 
@@ -135,15 +134,15 @@ t_compressed() {
 	local used off
 	# a quarter of the data (4M of every 16M): qemu-img convert -c is slow
 	# under TCG
-	cp base.raw ref.raw
+	cp base.raw comp.raw
 	for off in 4 20 36 52; do
-		fallocate -p -o $((off * M)) -l $((12 * M)) ref.raw
+		fallocate -p -o $((off * M)) -l $((12 * M)) comp.raw
 	done
-	qemu-img convert -c -W -f raw -O qcow2 ref.raw img.qcow2
+	qemu-img convert -c -W -f raw -O qcow2 comp.raw img.qcow2
 	used=$(($(stat -c %b img.qcow2) * 512))
 	echo "compressed image: $used bytes for 16 MiB of data"
 	[ "$used" -lt $((8 * M)) ] || die "the image is not compressed"
-	wl_fio_ref img.qcow2 ref.raw job.fio
+	wl_fio_ref img.qcow2 comp.raw job.fio
 }
 
 # zeros DEV OFF LEN: DEV reads zeros there.
@@ -189,8 +188,24 @@ t_discard() {
 	wl_compare img.qcow2 ref.raw
 }
 
-# Every case starts from a clean directory but base.raw and the jobs.
-tidy() { rm -f img.qcow2 ref.raw chain-*.qcow2 xbase.qcow2; }
+# The same job with another seed: the comparison must see the difference.
+t_negative() {
+	local ref dev
+	wl_fio_job job-neg.fio "$SIZE" 4243
+	ref=$(wl_ref zero.raw job.fio)
+	qemu-img create -q -f qcow2 img.qcow2 "$SIZE"
+	dev=$(wl_attach img.qcow2)
+	wl_fio "$dev" job-neg.fio
+	wl_detach "$dev"
+	wl_qcheck img.qcow2
+	! qemu-img compare -q -f qcow2 -F raw img.qcow2 "$ref" ||
+		die "qemu-img compare did not notice another seed"
+	echo "another seed: qemu-img compare sees the difference"
+}
+
+# Every case starts from a clean directory but base.raw, zero.raw, the
+# jobs and the references.
+tidy() { rm -f img.qcow2 ref.raw ./*.raw.tmp chain*.raw snap.raw extl2.raw comp.raw chain-*.qcow2 xbase.qcow2; }
 
 wl_case empty-c64k-rc16 t_empty cluster_size=64k,refcount_bits=16; tidy
 wl_case backing-raw t_over_raw cluster_size=64k; tidy
@@ -198,10 +213,9 @@ wl_case backing-chain t_chain; tidy
 wl_case snapshots t_snapshots; tidy
 wl_case extl2-backing t_extl2; tidy
 wl_case compressed t_compressed; tidy
-wl_case c4k t_empty cluster_size=4k; tidy
-wl_case c2m-backing t_over_raw cluster_size=2M; tidy
-wl_case rc1 t_empty refcount_bits=1; tidy
-wl_case rc64-backing t_over_raw refcount_bits=64; tidy
+wl_case c4k-rc1 t_empty cluster_size=4k,refcount_bits=1; tidy
+wl_case c2m-rc64-backing t_over_raw cluster_size=2M,refcount_bits=64; tidy
 wl_case discard-mix t_discard; tidy
+wl_case negative-control t_negative; tidy
 
 wl_end

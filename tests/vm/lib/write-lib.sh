@@ -15,8 +15,9 @@
 #   wl_compare IMAGE RAW          qemu-img compare: identical
 #   wl_fio_job FILE SIZE SEED     the standard verified write job
 #   wl_fio DEV JOBFILE            run it, fail on any error
-#   wl_fio_ref IMAGE RAW JOBFILE  the job on IMAGE and, through loop, on RAW;
-#                                 then check and compare
+#   wl_ref START JOBFILE          the job run through loop on a copy of START
+#   wl_fio_ref IMAGE START JOBFILE  the job on IMAGE, whose content is START;
+#                                 then check and compare with the reference
 #
 # The device under test is qcow (qcowctl attach) unless QCOW_WRITE_PEER=nbd:
 # then images are served by qemu-nbd through nbd.ko.  The peer validates the
@@ -331,6 +332,7 @@ wl_fio_job() {
 	cat >"$f" <<-EOF
 	[global]
 	filename=\${WL_DEV}
+	thread
 	ioengine=libaio
 	direct=1
 	iodepth=32
@@ -420,20 +422,35 @@ wl_fio() {
 	rm -f "$out" "$out.j" "$out.err"
 }
 
-# wl_fio_ref IMAGE RAW JOBFILE: run the job on IMAGE attached read-write,
-# detach, then the same job through loop on RAW (the same starting
-# content); IMAGE must then check clean and equal RAW.
+# wl_ref START JOBFILE: the reference for JOBFILE run on a disk holding the
+# raw file START: a copy of START on which the job ran through loop.  Made
+# once per (START, JOBFILE) and kept in $W/.ref/; prints its path.
+wl_ref() {
+	local ref lo
+	ref=$W/.ref/$(basename "$1" .raw)-$(basename "$2" .fio).raw
+	if [ ! -f "$ref" ]; then
+		mkdir -p "$W/.ref"
+		cp --sparse=always "$1" "$ref.tmp"
+		lo=$(wl_loop "$ref.tmp")
+		wl_fio "$lo" "$2" >&2
+		wl_unloop "$lo"
+		mv "$ref.tmp" "$ref"
+	fi
+	echo "$ref"
+}
+
+# wl_fio_ref IMAGE START JOBFILE: run the job on IMAGE attached read-write
+# and detach; IMAGE must then check clean and equal the reference for
+# (START, JOBFILE), START being IMAGE's content before, as raw.
 wl_fio_ref() {
-	local img=$1 raw=$2 job=$3 dev lo
+	local img=$1 ref dev
+	ref=$(wl_ref "$2" "$3")
 	dev=$(wl_attach "$img")
-	[ "$(blockdev --getsize64 "$dev")" -eq "$(stat -c %s "$raw")" ] ||
-		die "$dev and $raw differ in size"
-	wl_fio "$dev" "$job"
+	[ "$(blockdev --getsize64 "$dev")" -eq "$(stat -c %s "$ref")" ] ||
+		die "$dev and $ref differ in size"
+	wl_fio "$dev" "$3"
 	[ "$(wl_corrupt_flag "$dev")" = 0 ] || die "$dev is marked corrupt"
 	wl_detach "$dev"
-	lo=$(wl_loop "$raw")
-	wl_fio "$lo" "$job"
-	wl_unloop "$lo"
 	wl_qcheck "$img"
-	wl_compare "$img" "$raw"
+	wl_compare "$img" "$ref"
 }
