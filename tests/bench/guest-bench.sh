@@ -406,7 +406,7 @@ point() {
 	) &
 	sampler=$!
 	if [ "$d" = qcow ] && [[ " $perf_rows " == *" $row "* ]]; then
-		perf=$base.perf.data
+		perf=/tmp/perf-$row.data
 		( sleep "$ramp"; exec perf record -q -a -g -o "$perf" -- sleep $((runtime - 1)) ) \
 			> /dev/null 2>&1 &
 	fi
