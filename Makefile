@@ -6,6 +6,7 @@
 #   make check      install test dependencies, run every test (KUnit in UML,
 #                   userspace tests, lint, VM tests); ends with "N passed, N failed"
 #   make demo       install dependencies, build, show qcow working in a VM
+#   make stress     200 power cuts in the middle of fsync-heavy writes (check runs 20)
 #
 # KDIR defaults to the running kernel's build tree, else the newest
 # installed Debian linux-headers package.
@@ -17,7 +18,7 @@ endif
 
 export KDIR
 
-.PHONY: all module qcowctl clean deps check kunit utest lint vmtest demo bench help
+.PHONY: all module qcowctl clean deps check kunit utest lint vmtest demo bench stress help
 
 all: module qcowctl
 
@@ -63,5 +64,8 @@ demo:
 bench: all
 	tests/bench/run.sh
 
+stress: all
+	tests/vm/powercut.sh -n 200
+
 help:
-	@sed -n '3,12p' Makefile
+	@sed -n '3,13p' Makefile

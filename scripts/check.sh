@@ -32,6 +32,7 @@ stage lint scripts/lint.sh
 stage userspace tests/userspace/run.sh
 stage kunit tests/kunit/run.sh
 stage vm tests/vm/run-tests.sh
+stage powercut tests/vm/powercut.sh -n 20
 
 pass=$(grep -c '^PASS ' "$QCOW_RESULTS")
 fail=$(grep -c '^FAIL ' "$QCOW_RESULTS")

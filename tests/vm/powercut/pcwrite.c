@@ -62,6 +62,7 @@
 #define STATE_MAGIC	"PCSTATE1"
 #define REC_MAGIC	0x31304345524350ULL	/* "PCREC01" */
 #define MAX_THREADS	64
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 enum { OP_WRITE, OP_ZERO, OP_DISCARD };
 static const char *const op_name[] = { "write", "zero", "discard" };
@@ -297,10 +298,10 @@ static int cmd_init(int argc, char **argv)
 		if (!eq)
 			die("bad option '%s'", argv[i]);
 		*eq = 0;
-		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+		for (k = 0; k < ARRAY_SIZE(keys); k++)
 			if (!strcmp(keys[k].k, argv[i]))
 				break;
-		if (k == sizeof(keys) / sizeof(keys[0]))
+		if (k == ARRAY_SIZE(keys))
 			die("unknown option '%s'", argv[i]);
 		*(uint32_t *)((char *)&h + keys[k].o) = num(eq + 1, argv[i]);
 	}
@@ -368,8 +369,8 @@ static void progress(char kind, uint32_t t, uint32_t seq)
 
 static void wfail(uint32_t t, uint32_t s, const struct op *o, const char *what)
 {
-	kmsg("PC-WRITER-ERROR round=%u thread=%u seq=%u %s of %u blocks at block %" PRIu64 ": %s: %s",
-	     W.round, t, s, op_name[o->type], o->len, o->start, what, strerror(errno));
+	kmsg("PC-WRITER-ERROR round=%u thread=%u seq=%u %s of %u blocks at block %" PRIu64
+	     ": %s: %s", W.round, t, s, op_name[o->type], o->len, o->start, what, strerror(errno));
 	exit(1);
 }
 
@@ -506,11 +507,11 @@ static void read_progress(const char *path, const struct pc_hdr *h, struct tprog
 			continue;
 		if (tt >= h->threads || !seq || seq > h->maxops)
 			die("%s: bad line '%s'", path, line);
-		if (kind == 'S' && seq > tp[tt].synced)
+		if (kind == 'S' && seq > tp[tt].synced) {
 			tp[tt].synced = seq;
-		else if (kind == 'Z' && seq > tp[tt].zissued)
+		} else if (kind == 'Z' && seq > tp[tt].zissued) {
 			tp[tt].zissued = seq;
-		else if (kind == 'F') {
+		} else if (kind == 'F') {
 			tp[tt].fua[seq] = 1;
 			if (seq > tp[tt].fua_max)
 				tp[tt].fua_max = seq;
@@ -566,11 +567,13 @@ static int cmd_verify(int argc, char **argv)
 				if (o->type == OP_WRITE && durable) {
 					want[b] = val_make(round, t, s);
 					last[b] = s;
-					dz[b] = uz[b] = 0;
+					dz[b] = 0;
+					uz[b] = 0;
 				} else if (o->type == OP_ZERO && durable) {
 					want[b] = 0;
 					last[b] = s;
-					dz[b] = uz[b] = 0;
+					dz[b] = 0;
+					uz[b] = 0;
 				} else if (o->type == OP_DISCARD && durable) {
 					dz[b] = 1;
 				} else if (o->type != OP_WRITE && s <= tp[t].zissued) {
