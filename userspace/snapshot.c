@@ -103,7 +103,10 @@ static void qc_snap_report(const struct qc_snapdev *d, enum qc_snap_op op,
 			qc_err("%s: device is in use (mounted or open elsewhere); unmount it first",
 			       d->path);
 		else
-			qc_err("%s: device is busy (being detached?)", d->path);
+			qc_err("%s: device is busy", d->path);
+		break;
+	case ENXIO:
+		qc_err("%s: the device is being detached", d->path);
 		break;
 	case EROFS:
 		qc_err("%s: attached read-only; snapshots need a read-write attach",
