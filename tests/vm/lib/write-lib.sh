@@ -180,7 +180,13 @@ wl_attach() {
 			fi
 		done
 		[ -n "$dev" ] || die "no free nbd device"
-		local -a opt=(-f qcow2 --cache=none --aio=native --discard=unmap)
+		local -a opt=(-f qcow2 --discard=unmap)
+		# O_DIRECT where the filesystem has it (not on tmpfs)
+		if dd if="$img" of=/dev/null bs=4k count=1 iflag=direct status=none 2>/dev/null; then
+			opt+=(--cache=none --aio=native)
+		else
+			opt+=(--cache=writeback)
+		fi
 		[ $ro = 0 ] || opt+=(-r)
 		qemu-nbd -c "$dev" "${opt[@]}" --pid-file="$W/.nbd-${dev#/dev/}.pid" "$img" ||
 			die "qemu-nbd -c $dev $img failed"
