@@ -311,7 +311,7 @@ wl_mkbase() {
 	rm -f "$1"
 	fio --name=base --filename="$1" --size="$2" --rw=write --bs=4k \
 		--verify=pattern --verify_pattern='0xa5%o"base"' --do_verify=0 \
-		--ioengine=psync --output=/dev/null || die "fio could not write $1"
+		--ioengine=psync --eta=never --output=/dev/null || die "fio could not write $1"
 }
 
 # wl_fio_job FILE SIZE SEED [TRIM]: the standard write job for a device of
