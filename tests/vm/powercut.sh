@@ -9,7 +9,7 @@
 # that same crashed image and writes on, so attach-after-crash is tested
 # every round too.
 #
-#   tests/vm/powercut.sh [-n ROUNDS] [-c N] [-b BACKEND] [-s SEED] [-d MAX_DELAY] [-k] [WORKLOAD]
+#   tests/vm/powercut.sh [-n ROUNDS] [-c N] [-b BACKEND] [-s SEED] [-d MAX_DELAY] [-m DISK] [-k] [WORKLOAD]
 #
 #   -n ROUNDS     power cuts (default 20).  One boot per round plus one: the
 #                 check of round R shares a boot with the writing of R+1
@@ -22,12 +22,19 @@
 #                 detaches: then it must pass qemu-img check with no leaks
 #   -b BACKEND    what attaches the image in the guest: qcow (default,
 #                 qcowctl), nbd (qemu-nbd --cache=none, the peer used to
-#                 validate the harness), nbd-unsafe (qemu-nbd --cache=unsafe
-#                 ignores flushes: a negative control that must FAIL)
+#                 validate the harness); negative controls that must FAIL:
+#                 nbd-unsafe (qemu-nbd --cache=unsafe: buffered, ignores
+#                 flushes), nbd-noflush (O_DIRECT, ignores flushes)
 #   -s SEED       seed of the writes and of the cut times (default: random,
 #                 printed); a failure is re-run with the same seed
 #   -d MAX_DELAY  the cut comes 0.1..MAX_DELAY seconds (default 4) after
 #                 the writer signalled its start on the console
+#   -m DISK       how the disk under the guest behaves at the cut: lossy
+#                 (default) has a volatile write cache (powercut/lossy-nbd.py
+#                 serves it over NBD): each written 4 KiB block the guest had
+#                 not flushed is lost or kept at random, so completed writes
+#                 can be lost and reordered, as on a real disk; stable is a
+#                 plain file (qemu cache=unsafe): a completed write survives
 #   -k            keep the scratch disk of a passing run
 #   WORKLOAD      tests/vm/powercut/wl-WORKLOAD.sh (default fsync); see
 #                 tests/vm/powercut/guest.sh for the interface
@@ -49,7 +56,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
 
 usage() {
-	sed -n '12,34p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '12,40p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -59,7 +66,8 @@ backend=qcow
 seed=
 max_delay=4
 keep=0
-while getopts n:c:b:s:d:kh opt; do
+disk=lossy
+while getopts n:c:b:s:d:m:kh opt; do
 	case $opt in
 	n) rounds=$OPTARG ;;
 	c) cycle=$OPTARG ;;
@@ -67,6 +75,7 @@ while getopts n:c:b:s:d:kh opt; do
 	s) seed=$OPTARG ;;
 	d) max_delay=$OPTARG ;;
 	k) keep=1 ;;
+	m) disk=$OPTARG ;;
 	*) usage ;;
 	esac
 done
@@ -76,8 +85,13 @@ wl=${1:-fsync}
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "powercut: -n needs a positive number" >&2; exit 2; }
 [[ $cycle =~ ^[0-9]+$ ]] || { echo "powercut: -c needs a number" >&2; exit 2; }
 [[ $max_delay =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "powercut: bad -d '$max_delay'" >&2; exit 2; }
+case $disk in
+lossy) lossy=1 ;;
+stable) lossy=0 ;;
+*) echo "powercut: -m lossy|stable" >&2; exit 2 ;;
+esac
 case $backend in
-qcow | nbd | nbd-unsafe) ;;
+qcow | nbd | nbd-unsafe | nbd-noflush) ;;
 *) echo "powercut: unknown backend '$backend'" >&2; exit 2 ;;
 esac
 [ -f "$here/powercut/wl-$wl.sh" ] || { echo "powercut: no workload $here/powercut/wl-$wl.sh" >&2; exit 2; }
@@ -169,7 +183,7 @@ save_failure() {
 	mkdir -p "$d"
 	for b in "$@"; do
 		for f in "$run/console-b$b.log" "$run/run-vm-b$b.txt" "$run/progress-r$b.txt" \
-			 "$run/progress-clean-b$b.txt"; do
+			 "$run/progress-clean-b$b.txt" "$run/lossy-b$b.txt"; do
 			[ -s "$f" ] && cp "$f" "$d/"
 		done
 	done
@@ -191,14 +205,14 @@ save_failure() {
 		echo "powercut: FAIL $name: $why"
 		echo "seed $seed, backend $backend, workload $wl, $rounds rounds, new image every $cycle rounds"
 		echo "image $image: qemu-img create -o $imgopts"
-		echo "re-run: tests/vm/powercut.sh -n $rounds -c $cycle -b $backend -s $seed -d $max_delay $wl"
+		echo "re-run: tests/vm/powercut.sh -n $rounds -c $cycle -b $backend -s $seed -d $max_delay -m $disk $wl"
 		echo "cut delays:${delays}"
 	} > "$d/README"
 	echo "powercut: kept the evidence in ${d#"$top"/}/ (scratch disk: ${scratch#"$top"/})" >&2
 	keep=1
 }
 
-echo "powercut: $rounds rounds, workload $wl, backend $backend, new image every $cycle rounds, seed $seed (re-run with -s $seed)"
+echo "powercut: $rounds rounds, workload $wl, backend $backend, new image every $cycle rounds, $disk disk, seed $seed (re-run with -s $seed)"
 t_start=$SECONDS
 failed=0
 delays=
@@ -206,6 +220,34 @@ synced_total=0
 image=1
 imgopts=${images[0]}
 declare -A cut_delay
+
+# The lossy scratch disk of one boot: a server that serves it to qemu, then
+# at the disconnect (the cut) keeps or drops what was not flushed.
+sock=$run/nbd.sock
+py=$(command -v /usr/bin/python3 || command -v python3)
+start_lossy() {
+	rm -f "$sock"
+	"$py" "$here/powercut/lossy-nbd.py" "$scratch" "$sock" $((seed * 1000 + $1)) \
+		--report "$run/lossy-b$1.txt" > /dev/null 2> "$run/lossy-b$1.err" &
+	nbd_pid=$!
+	for _ in $(seq 300); do
+		[ -S "$sock" ] && return 0
+		kill -0 "$nbd_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_lossy
+	return 1
+}
+# Wait until the server has written what survives the cut, then it exits.
+stop_lossy() {
+	for _ in $(seq 600); do
+		kill -0 "$nbd_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$nbd_pid" 2>/dev/null
+	wait "$nbd_pid" 2>/dev/null
+	nbd_pid=
+}
 
 # verdict NAME: the guest's verdict line for powercut/NAME in this boot.
 verdict_of() { grep -o "^\(PASS\|FAIL\) powercut/$1\( \|:\).*" <<<"$verdicts" | head -n 1; }
@@ -252,9 +294,15 @@ for ((boot = 1; boot <= rounds + 1; boot++)); do
 	fi
 	env+=(QCOW_PC_IMGOPTS="$imgopts")
 	t0=$SECONDS
+	nbd_pid=
+	if [ "$lossy" = 1 ]; then
+		start_lossy "$boot" || { fail_check "round-$boot" "lossy-nbd.py did not start" "$boot"; break; }
+		env+=(QCOW_VM_SCRATCH_NBD="$sock")
+	fi
 	env "${env[@]}" "$here/run-vm.sh" --name powercut "$here/powercut/guest.sh" "${args[@]}" \
 		> "$run/run-vm-b$boot.txt" 2>&1
 	rc=$?
+	[ -z "$nbd_pid" ] || stop_lossy
 	cp "$vmlog" "$run/console-b$boot.log" 2>/dev/null
 	for f in progress progress-clean; do
 		if [ -f "$vmout/$f.txt" ]; then
@@ -276,7 +324,9 @@ for ((boot = 1; boot <= rounds + 1; boot++)); do
 			break
 		fi
 		line=$(grep -ao "pcwrite: round $r verified: .*" "$run/console-b$boot.log" | tail -n 1)
-		result PASS "round-$r" "cut ${cut_delay[$r]}s in; durable: $(progress_summary "$run/progress-r$r.txt"), $(sed -n 's/.*verified: \([0-9]*\) blocks.*/\1/p' <<<"$line") blocks checked; unsynced blocks landed: $(sed -n 's/.* \([0-9]*\) unsynced writes landed.*/\1/p' <<<"$line"); $(grep -o 'leaked clusters: [0-9]*' <<<"$v")"
+		cache=
+		[ "$lossy" = 1 ] && cache=$(sed -n 's/.*flushed: \([0-9]*\) kept, \([0-9]*\) lost.*/; unflushed disk blocks kept \1, lost \2/p' "$run/lossy-b$r.txt" 2>/dev/null)
+		result PASS "round-$r" "cut ${cut_delay[$r]}s in${cache}; durable: $(progress_summary "$run/progress-r$r.txt"), $(sed -n 's/.*verified: \([0-9]*\) blocks.*/\1/p' <<<"$line") blocks checked; unsynced blocks landed: $(sed -n 's/.* \([0-9]*\) unsynced writes landed.*/\1/p' <<<"$line"); $(grep -o 'leaked clusters: [0-9]*' <<<"$v")"
 	fi
 	if [ "$clean" = 1 ]; then
 		k=$((boot > rounds ? image : image - 1))

@@ -27,6 +27,9 @@
 #       existing file is used as it is (not reformatted), a missing one is
 #       created (QCOW_VM_SCRATCH_SIZE, ext4).  Without it the scratch disk is
 #       a fresh file deleted at the end.
+#   QCOW_VM_SCRATCH_NBD=SOCKET  the scratch disk is served over NBD on this
+#       unix socket (tests/vm/powercut/lossy-nbd.py: a disk with a volatile
+#       write cache), with cache=writeback so the guest's flushes reach it.
 #   QCOW_VM_KILL_ON=ERE, QCOW_VM_KILL_DELAY=SECONDS (default 0, fractions
 #       allowed)  SIGKILL qemu that long after the first console line that
 #       matches ERE: a power cut.  Writes the guest's virtual disk completed
@@ -172,7 +175,7 @@ scratch=${QCOW_VM_SCRATCH_FILE:-$rundir/scratch.img}
 case $scratch in
 *[[:space:]]*) die "QCOW_VM_SCRATCH_FILE must not contain whitespace" ;;
 esac
-if [ ! -e "$scratch" ]; then
+if [ -z "${QCOW_VM_SCRATCH_NBD:-}" ] && [ ! -e "$scratch" ]; then
 	truncate -s "${QCOW_VM_SCRATCH_SIZE:-4G}" "$scratch"
 	mkfs.ext4 -q -F -L qcow-scratch -E lazy_itable_init=0,lazy_journal_init=0 "$scratch" ||
 		die "mkfs.ext4 of the scratch disk failed"
@@ -206,6 +209,12 @@ kvm) [ -w /dev/kvm ] || die "QCOW_VM_ACCEL=kvm but /dev/kvm is not usable"
 *) die "QCOW_VM_ACCEL must be tcg or kvm" ;;
 esac
 
+scratch_drive="file=${scratch//,/,,},format=raw,if=virtio,cache=unsafe"
+if [ -n "${QCOW_VM_SCRATCH_NBD:-}" ]; then
+	scratch_drive="file.driver=nbd,file.server.type=unix,file.server.path=${QCOW_VM_SCRATCH_NBD//,/,,}"
+	scratch_drive+=",format=raw,if=virtio,cache=writeback"
+fi
+
 append="console=ttyS0 panic=-1 oops=panic hung_task_panic=1 log_buf_len=4M"
 # quiet only hides the boot messages: the guest raises the console log level
 # again before it runs the script.
@@ -222,7 +231,7 @@ qemu_cmd=(
 	-device virtio-9p-pci,fsdev=root,mount_tag=hostroot
 	-fsdev "local,path=${outdir//,/,,},security_model=none,id=out"
 	-device virtio-9p-pci,fsdev=out,mount_tag=qcowout
-	-drive "file=${scratch//,/,,},format=raw,if=virtio,cache=unsafe"
+	-drive "$scratch_drive"
 	-pidfile "$rundir/qemu.pid"
 )
 

@@ -25,8 +25,10 @@
 #
 # BACKEND attaches the image: qcow (qcowctl attach, the device under test),
 # nbd (qemu-nbd --cache=none --aio=native: the peer that validates the
-# harness), nbd-unsafe (qemu-nbd --cache=unsafe, which drops flushes: a
-# negative control the verification must catch).
+# harness), and two negative controls the verification must catch:
+# nbd-unsafe (qemu-nbd --cache=unsafe: buffered, flushes dropped) and
+# nbd-noflush (O_DIRECT, flushes dropped: the ext4 under the image loses
+# the extents of new clusters, a lossy disk the data too).
 #
 # WORKLOAD is tests/vm/powercut/wl-WORKLOAD.sh, sourced; it defines
 #   wl_init ROUND           state for a fresh $PC_IMG; ROUND writes first
@@ -104,12 +106,16 @@ attach() {
 	qcow)
 		dev=$("$QCOW_CTL" attach "$PC_IMG") || fail "qcowctl attach $PC_IMG failed"
 		;;
-	nbd | nbd-unsafe)
-		local cache=none aio=native
-		[ "$backend" = nbd-unsafe ] && { cache=unsafe; aio=threads; }
+	nbd | nbd-unsafe | nbd-noflush)
 		dev=/dev/nbd0
-		expect qemu-nbd -f qcow2 --cache=$cache --aio=$aio --discard=unmap \
-			-c "$dev" "$PC_IMG"
+		case $backend in
+		nbd) expect qemu-nbd -f qcow2 --cache=none --aio=native --discard=unmap \
+			-c "$dev" "$PC_IMG" ;;
+		nbd-unsafe) expect qemu-nbd -f qcow2 --cache=unsafe --discard=unmap \
+			-c "$dev" "$PC_IMG" ;;
+		nbd-noflush) expect qemu-nbd --image-opts --aio=native --discard=unmap -c "$dev" \
+			"driver=qcow2,file.filename=$PC_IMG,cache.direct=on,cache.no-flush=on" ;;
+		esac
 		for _ in $(seq 100); do
 			[ "$(blockdev --getsize64 "$dev" 2>/dev/null || echo 0)" -gt 0 ] && break
 			sleep 0.1
@@ -140,7 +146,7 @@ qcow)
 	[ -x "$QCOW_CTL" ] || fail "no qcowctl at $QCOW_CTL (make qcowctl)"
 	qcow_load
 	;;
-nbd | nbd-unsafe) expect modprobe nbd nbds_max=2 ;;
+nbd | nbd-unsafe | nbd-noflush) expect modprobe nbd nbds_max=2 ;;
 *) fail "unknown backend $backend" ;;
 esac
 
