@@ -341,6 +341,14 @@ for ((boot = 1; boot <= rounds + 1; boot++)); do
 		n=$(awk '$1 == "S" && $3 > s[$2] { s[$2] = $3 } END { for (t in s) n += s[t]; print n + 0 }' \
 			"$run/progress-r$boot.txt")
 		synced_total=$((synced_total + n))
+		# A writer that got no fdatasync through in seconds is stuck (the
+		# first ones take well under a second even on a loaded machine):
+		# without this, a hang would pass for a cut.
+		if [ "$n" -eq 0 ] && [ "${delay%.*}" -ge 3 ] &&
+		   grep -q ': power cut ' "$run/run-vm-b$boot.txt"; then
+			fail_check "round-$boot" "no fdatasync completed in the ${delay}s before the cut: the writer is stuck" "$boot"
+			break
+		fi
 		# This boot's own round must have ended in the power cut.
 		if [ "$rc" -ne 0 ] || ! grep -q ': power cut ' "$run/run-vm-b$boot.txt"; then
 			v=$(verdict_of "round-$boot")
