@@ -18,17 +18,20 @@
 #                     partly written middle); the backing files unchanged
 #   snapshots         data, internal snapshot, more data, snapshot (made
 #                     with qemu-img snapshot -c): writes COW clusters the
-#                     snapshots share; both snapshots still read back
-#                     their content (qemu-img convert -l)
+#                     snapshots share, discards drop shared clusters (the
+#                     job with its trim phases); both snapshots still read
+#                     back their content (qemu-img convert -l)
 #   extl2-backing     extended_l2=on, 128K clusters, partly written, over a
-#                     qcow2 backing file: subcluster allocation and COW
+#                     qcow2 backing file: subcluster allocation and COW;
+#                     the job with its trim phases (whole subclusters get
+#                     the zero flag over the backing file)
 #   compressed        every data cluster compressed (qemu-img convert -c),
 #                     data in a quarter of the disk: writes COW compressed
 #                     clusters
 #   c4k-rc1           empty image, 4K clusters, refcount_bits=1
 #   c2m-rc64-backing  2M clusters, refcount_bits=64, over a raw backing file
 #   discard-mix       overlay on a raw backing file: the job with its trim
-#                     phases (whole-cluster random discards, sub-cluster
+#                     phases (64K-aligned random discards, sub-cluster
 #                     discard-then-write, writes into discarded space),
 #                     then blkdiscard of cluster-aligned ranges and
 #                     write-zeroes (blkdiscard -z) of unaligned ranges, which
@@ -104,7 +107,7 @@ t_snapshots() {
 	s2=$(wl_sum_raw img.qcow2 s2)
 	[ "$s1" != "$s2" ] || die "the two snapshots hold the same data"
 	qemu-img convert -O raw img.qcow2 snap.raw
-	wl_fio_ref img.qcow2 snap.raw job.fio
+	wl_fio_ref img.qcow2 snap.raw job-trim.fio
 	qemu-img snapshot -l img.qcow2 | grep -c -E '^[0-9]+ +s[12] ' | grep -qx 2 ||
 		die "the snapshots are not both listed"
 	[ "$(wl_sum_raw img.qcow2 s1)" = "$s1" ] || die "snapshot s1 changed"
@@ -126,7 +129,7 @@ t_extl2() {
 		-c "write -P 0x84 $((47 * M + 124 * K)) $((8 * K))" img.qcow2 >/dev/null
 	qemu-img convert -O raw img.qcow2 extl2.raw
 	sb=$(sum xbase.qcow2)
-	wl_fio_ref img.qcow2 extl2.raw job.fio
+	wl_fio_ref img.qcow2 extl2.raw job-trim.fio
 	[ "$(sum xbase.qcow2)" = "$sb" ] || die "the backing file changed"
 }
 

@@ -20,6 +20,7 @@
 #
 # Prints "PASS write-ro/<case>" or "FAIL write-ro/<case>"; exits 1 if any
 # failed.  QCOW_WRITE_PEER=nbd runs it on qemu-nbd instead.
+# vm-timeout: 900
 . "$QCOW_TOP/tests/vm/lib/guest-lib.sh"
 . "$QCOW_TOP/tests/vm/lib/write-lib.sh"
 
