@@ -106,7 +106,7 @@ detach_all() {
 	for d in "${DEV[@]}"; do
 		case $d in
 		/dev/loop*) losetup -d "$d" ;;
-		/dev/qcow*) "$QCOW_CTL" detach "$d" ;;
+		/dev/qcow*) qcowctl detach "$d" ;;
 		esac
 	done
 	DEV=()
@@ -116,6 +116,7 @@ cleanup() {
 	set +e
 	detach_all
 	[ -e /sys/module/qcow ] && rmmod qcow
+	[ -z "${tracefs_mounted:-}" ] || umount /sys/kernel/tracing
 	return 0
 }
 trap cleanup EXIT
@@ -137,6 +138,42 @@ for spec in "${ROWS[@]}"; do
 	case $set in cow64|cowel2) NEED[ro]=1 ;; esac
 done
 [ ${#row_names[@]} -gt 0 ] || fail "QCOW_BENCH_ROWS='$want_rows' names no row"
+
+# The tools run at every point, copied with their libraries to the guest's
+# tmpfs and started through the dynamic loader with that directory as the
+# library path: started from the 9p root, each exec costs tens (fio: 60
+# libraries, hundreds) of 9p lookups, which take seconds of TCG time per
+# point when the host is busy.  Functions of the same names run the copies.
+local_dir=/tmp/bench-bin
+mkdir -p "$local_dir/bin" "$local_dir/lib"
+localize() {
+	local name=$1 path=$2
+	cp -L "$path" "$local_dir/bin/$name"
+	ldd "$path" | awk '/=> \// { print $3 } /^\t\/.*ld-linux/ { print $1 }' |
+		xargs cp -Ln -t "$local_dir/lib"
+}
+for b in fio jq sync losetup blockdev qemu-img qemu-nbd; do
+	localize "$b" "$(command -v "$b")"
+done
+[ -x "$QCOW_CTL" ] || fail "no qcowctl at $QCOW_CTL (run make)"
+localize qcowctl "$QCOW_CTL"
+ld_so=$local_dir/lib/$(basename "$(ldd "$(command -v fio)" | awk '/ld-linux/ { print $1 }')")
+lrun() {
+	local b=$1
+	shift
+	"$ld_so" --library-path "$local_dir/lib" "$local_dir/bin/$b" "$@"
+}
+fio() { lrun fio "$@"; }
+jq() { lrun jq "$@"; }
+# shellcheck disable=SC2120 # called with and without arguments
+sync() { lrun sync "$@"; }
+losetup() { lrun losetup "$@"; }
+blockdev() { lrun blockdev "$@"; }
+qemu-img() { lrun qemu-img "$@"; }
+qemu-nbd() { lrun qemu-nbd "$@"; }
+qcowctl() { lrun qcowctl "$@"; }
+fio --version > /dev/null || fail "fio does not start from $local_dir"
+ncpu=$(nproc)
 
 step "images: $size fully allocated qcow2 (64K clusters) and its raw conversion"
 # fio's write buffers are not zero, so every cluster of the qcow2 made from
@@ -196,7 +233,7 @@ qcow_attach_rw() {
 	local key=$1 dev
 	shift
 	[ -z "$qcow_rw_na" ] || return 0
-	if dev=$("$QCOW_CTL" attach "$@" 2>"$out/attach.err"); then
+	if dev=$(qcowctl attach "$@" 2>"$out/attach.err"); then
 		DEV[$key]=$dev
 	else
 		qcow_rw_na=$(head -n 1 "$out/attach.err")
@@ -207,13 +244,16 @@ qcow_attach_rw() {
 }
 
 step "devices"
+if [ -n "$perf_rows" ] && [ ! -d /sys/kernel/tracing/events ]; then
+	mount -t tracefs tracefs /sys/kernel/tracing
+	tracefs_mounted=1
+fi
 modprobe loop
 modprobe nbd nbds_max=4
 qcow_load
-[ -x "$QCOW_CTL" ] || fail "no qcowctl at $QCOW_CTL (run make)"
 if [ -n "${NEED[ro]:-}" ]; then
-	DEV[ro/qcow]=$("$QCOW_CTL" attach -r bench.qcow2)
-	DEV[ro/qcows]=$("$QCOW_CTL" attach -r --cache-size "$small_cache" bench.qcow2)
+	DEV[ro/qcow]=$(qcowctl attach -r bench.qcow2)
+	DEV[ro/qcows]=$(qcowctl attach -r --cache-size "$small_cache" bench.qcow2)
 	DEV[ro/loop]=$(losetup --direct-io=on -r -f --show bench.raw)
 	qemu-nbd -r --cache=none --aio=native -f qcow2 --connect=/dev/nbd0 bench.qcow2
 	# QEMU keeps at least two L2 entries; 4 KiB entries make 64K the same
@@ -287,7 +327,7 @@ drop_image() {
 	local set=$1 d=$2 img=pt-$2 dev=${DEV[$1/$2]:-}
 	if [ -n "$dev" ]; then
 		case $d in
-		qcow) "$QCOW_CTL" detach "$dev" ;;
+		qcow) qcowctl detach "$dev" ;;
 		loop) losetup -d "$dev" ;;
 		nbd) qemu-nbd --disconnect "$dev" >/dev/null ;;
 		esac
@@ -303,58 +343,124 @@ drop_image() {
 	rm -f "$img.raw" "$img.qcow2"
 }
 
-# Busy and total jiffies of all CPUs, and context switches, from /proc/stat.
-cpu_jiffies() {
-	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; b = t - $5 - $6 }
-		$1 == "ctxt" { c = $2 }
-		END { print b, t, c }' /proc/stat
-}
-
-# snap DEV: the counters a point compares before and after, in one
-# process (each fork costs under TCG): sectors written of the scratch disk,
-# sectors and writes completed of DEV (zeros for a file), and for a qcow
-# device its L2 cache hits and misses.
-snap() {
-	local dev=$1 s=/sys/block/${1#/dev/}/qcow files=()
-	case $dev in
-	/dev/qcow*) files=("$s/cache_hits" "$s/cache_misses") ;;
-	esac
-	awk -v a="$scratch_disk" -v b="${dev#/dev/}" '
-		FILENAME == "/proc/diskstats" {
-			if ($3 == a) hs = $10
-			if ($3 == b) { ds = $10; dw = $8 }
+# perf_report DATA BASE: BASE.perf.txt, where the CPUs spend their time
+# (cpu-clock samples by process, object and symbol), and BASE.offcpu.txt,
+# where threads go to sleep (sched_switch samples by the first frames
+# above the scheduler: lock waits, I/O waits, hand-offs), most frequent
+# first.
+perf_report() {
+	local data=$1 base=$2
+	perf report -i "$data" --stdio --no-children -g none --percent-limit 0.5 \
+		--sort comm,dso,sym 2>/dev/null |
+		sed 's/kworker\/[0-9a-zA-Z:+.-]*/kworker/' > "$base.perf.txt" || true
+	perf script -i "$data" -F comm,event,ip,sym 2>/dev/null | awk '
+		function done() {
+			if (key != "") count[key]++
+			key = ""
+		}
+		/^[^ \t]/ {
+			done(); n = 0
+			off = $0 ~ /sched_switch/
+			comm = $1; sub(/\/.*/, "", comm)
 			next
 		}
-		FILENAME ~ /hits$/ { h = $1 }
-		FILENAME ~ /misses$/ { m = $1 }
-		END { print hs + 0, ds + 0, dw + 0, h + 0, m + 0 }' \
-		/proc/diskstats "${files[@]}"
+		off && NF >= 2 {
+			f = $2; sub(/\+0x[0-9a-f]+$/, "", f)
+			if (n == 0 && f ~ /^(__schedule|schedule|schedule_.*|io_schedule.*|preempt_schedule.*|__cond_resched)$/)
+				next
+			if (n < 6) key = key (n ? " < " : comm ": ") f
+			n++
+		}
+		END {
+			done()
+			for (k in count) total += count[k]
+			for (k in count)
+				printf "%6d %5.1f%%  %s\n", count[k], 100 * count[k] / total, k
+		}' | sort -rn | head -n 40 > "$base.offcpu.txt" || true
 }
 
-# slot_log N [sync]: a fio replay log (v2) of 4K writes at the start of
-# 64K slots drawn at random among N, each at most once, in the same order
-# in every point, with an fsync after each write when asked; prints its
-# path.  The device is named "dev" and redirected by --replay_redirect.
-# fio parses the whole log before it starts, so the log stops at what a
-# point can use: 32768 writes (4096 with fsyncs) are minutes of TCG time.
-slot_log() {
-	local n=$1 sync=${2:-} log max=32768
-	[ -z "$sync" ] || max=4096
-	log=/tmp/slots-$n${sync:+-sync}.log
-	if [ ! -f "$log" ]; then
-		awk -v n="$n" -v max="$max" -v sync="$sync" 'BEGIN {
-			print "fio version 2 iolog"; print "dev add"; print "dev open"
-			srand(1)
-			for (i = 0; i < n; i++) a[i] = i
-			if (max > n) max = n
-			for (i = 0; i < max; i++) {
-				j = i + int(rand() * (n - i)); t = a[i]; a[i] = a[j]; a[j] = t
-				printf "dev write %.0f 4096\n", a[i] * 65536
-				if (sync) print "dev sync 0 0"
-			}
-			print "dev close" }' > "$log"
+# nap SECONDS: sleep without a fork (a read that times out on a FIFO
+# nobody writes).
+mkfifo /tmp/bench-nap
+exec {nap_fd}<>/tmp/bench-nap
+nap() { read -r -t "$1" -u "$nap_fd" _ || true; }
+
+# wait_io DISK: return once the disk (a name in /proc/diskstats) has
+# completed an I/O more than when called, or after a minute; bash
+# builtins only, polled every 20 ms.
+wait_io() {
+	local n0='' n i _a _b name r w
+	for i in $(seq 3000); do
+		n=0
+		while read -r _a _b name r _ _ _ w _; do
+			[ "$name" = "$1" ] && n=$((r + w)) && break
+		done < /proc/diskstats
+		[ -n "$n0" ] || n0=$n
+		[ "$n" = "$n0" ] || return 0
+		nap 0.02
+	done
+}
+
+# Busy and total jiffies of all CPUs, and context switches, from
+# /proc/stat (bash builtins: a fork and an exec cost milliseconds of TCG
+# time, an exec from the 9p root far more when the host is busy).
+cpu_jiffies() {
+	local key t=0 b=0 c=0 i
+	local -a v
+	while read -r key rest; do
+		case $key in
+		cpu)
+			read -r -a v <<<"$rest"
+			for i in "${v[@]}"; do t=$((t + i)); done
+			b=$((t - v[3] - v[4])) ;;
+		ctxt) c=$rest ;;
+		esac
+	done < /proc/stat
+	echo "$b $t $c"
+}
+
+# snap DEV: the counters a point compares before and after (bash
+# builtins, see cpu_jiffies): sectors written of the scratch disk, sectors
+# and writes completed of DEV (zeros for a file), and for a qcow device its
+# L2 cache hits and misses.
+snap() {
+	local dev=${1#/dev/} s=/sys/block/${1#/dev/}/qcow _a _b name w ws
+	local hs=0 ds=0 dw=0 h=0 m=0
+	while read -r _a _b name _ _ _ _ w _ ws _; do
+		[ "$name" = "$scratch_disk" ] && hs=$ws
+		[ "$name" = "$dev" ] && ds=$ws && dw=$w
+	done < /proc/diskstats
+	if [ -e "$s/cache_hits" ]; then
+		read -r h < "$s/cache_hits"
+		read -r m < "$s/cache_misses"
 	fi
-	echo "$log"
+	echo "$hs $ds $dw $h $m"
+}
+
+# slot_log N [sync]: set SLOT_LOG to a fio replay log (v2) of 4K writes
+# at the start of 64K slots drawn at random among N, each at most once, in
+# the same order in every point, with an fsync after each write when asked,
+# and SLOT_WRITES to its number of writes.  The device is named "dev" and
+# redirected by --replay_redirect.  fio parses the whole log before it
+# starts, so the log stops at what a point can use: 32768 writes (4096
+# with fsyncs) are minutes of TCG time.
+slot_log() {
+	local n=$1 sync=${2:-} max=32768
+	[ -z "$sync" ] || max=4096
+	[ "$max" -le "$n" ] || max=$n
+	SLOT_LOG=/tmp/slots-$n${sync:+-sync}.log
+	SLOT_WRITES=$max
+	[ ! -f "$SLOT_LOG" ] || return 0
+	awk -v n="$n" -v max="$max" -v sync="$sync" 'BEGIN {
+		print "fio version 2 iolog"; print "dev add"; print "dev open"
+		srand(1)
+		for (i = 0; i < n; i++) a[i] = i
+		for (i = 0; i < max; i++) {
+			j = i + int(rand() * (n - i)); t = a[i]; a[i] = a[j]; a[j] = t
+			printf "dev write %.0f 4096\n", a[i] * 65536
+			if (sync) print "dev sync 0 0"
+		}
+		print "dev close" }' > "$SLOT_LOG"
 }
 
 # point ROUND ROW SET DEVICE FIO_ARGS...: one fio run, plus guest CPU
@@ -363,10 +469,13 @@ slot_log() {
 # flush of both (write amplification).
 point() {
 	local round=$1 row=$2 set=$3 d=$4 base dev sampler s0 s1 slots=0 perf=''
-	local t0 t1 t2 t3 a first log
+	local t0 t1 t2 t3 a first
+	# --thread and --disk_util=0: no fork, no sysfs walk, a second less
+	# of fio start-up per point under TCG.
 	local args=(--direct=1 --ioengine=libaio --runtime="$runtime"
 		--ramp_time="$ramp" --randrepeat=1 --group_reporting
-		--lat_percentiles=1 --eta=never --output-format=json)
+		--lat_percentiles=1 --eta=never --output-format=json
+		--thread --disk_util=0)
 	shift 4
 	base=$out/raw/$round-$row-$d
 	t0=${EPOCHREALTIME/./}
@@ -385,31 +494,44 @@ point() {
 			# Replayed: no time_based, or fio would start the log over
 			# and write slots it has allocated; it stops at the end
 			# of the log if that comes before the runtime.
-			slots=$((pt_bytes / 65536))
-			log=$(slot_log "$slots" "${a#@slots}")
+			slot_log $((pt_bytes / 65536)) "${a#@slots}"
 			# What the point can write: the log's writes.
-			slots=$(grep -c ' write ' "$log")
-			args+=(--read_iolog="$log" --replay_redirect="$dev"
+			slots=$SLOT_WRITES
+			args+=(--read_iolog="$SLOT_LOG" --replay_redirect="$dev"
 			       --replay_no_stall=1) ;;
 		*) args+=("$a") ;;
 		esac
 	done
 	[ "$slots" != 0 ] || args+=(--time_based)
 	[ "$set" = ro ] || sync
-	s0=$(snap "$dev")
-	(
-		sleep "$ramp.5"
-		j0=$(cpu_jiffies)
-		sleep $((runtime - 1))
-		j1=$(cpu_jiffies)
-		echo "$j0 $j1 $(nproc)" > "$base.win"
-	) &
-	sampler=$!
 	if [ "$d" = qcow ] && [[ " $perf_rows " == *" $row "* ]]; then
 		perf=/tmp/perf-$row.data
-		( sleep "$ramp"; exec perf record -q -a -g -o "$perf" -- sleep $((runtime - 1)) ) \
-			> /dev/null 2>&1 &
 	fi
+	s0=$(snap "$dev")
+	# Guest CPU (and perf, when asked) over the measured window: fio takes
+	# seconds to start under TCG, so the window is timed from the first
+	# I/O the device (the scratch disk for the file) sees, not from fio's
+	# start: after the ramp and half a second, for runtime - 1 seconds.
+	(
+		t=${EPOCHREALTIME/./}
+		name=${dev#/dev/}
+		[ "$d" = file ] && name=$scratch_disk
+		wait_io "$name"
+		t=$(((${EPOCHREALTIME/./} - t) / 1000))
+		nap "$ramp"
+		if [ -n "$perf" ]; then
+			perf record -q -a -g -e cpu-clock -e sched:sched_switch \
+				-o "$perf" -- sleep $((runtime - 1)) > /dev/null 2>&1 &
+		fi
+		nap 0.5
+		j0=$(cpu_jiffies)
+		nap $((runtime - 1))
+		j1=$(cpu_jiffies)
+		# busy0 total0 ctxt0 busy1 total1 ctxt1 ncpu fio_start_ms
+		echo "$j0 $j1 $ncpu $t" > "$base.cpu"
+		wait
+	) &
+	sampler=$!
 	t1=${EPOCHREALTIME/./}
 	fio --name="$row" --filename="$dev" --output="$base.json" "${args[@]}" ||
 		fail "fio $row on $d failed"
@@ -419,11 +541,7 @@ point() {
 	[ "${first:0:1}" = "{" ] || sed -i '/^{/,$!d' "$base.json"
 	wait "$sampler"
 	if [ -n "$perf" ]; then
-		wait
-		perf report -i "$perf" --stdio --no-children --percent-limit 1 \
-			--sort sym > "$base.perf.txt" 2>/dev/null || true
-		perf report -i "$perf" --stdio --no-children -g none --percent-limit 0.5 \
-			--sort comm,dso,sym > "$base.perf-flat.txt" 2>/dev/null || true
+		perf_report "$perf" "$base"
 		rm -f "$perf"
 	fi
 	if [ "$set" != ro ]; then
@@ -433,8 +551,6 @@ point() {
 		sync
 	fi
 	s1=$(snap "$dev")
-	# busy0 total0 ctxt0 busy1 total1 ctxt1 ncpu
-	mv "$base.win" "$base.cpu"
 	# host_sectors dev_sectors dev_writes l2_hits l2_misses, before and
 	# after; slots
 	echo "$s0 $s1 $slots" > "$base.ds"
@@ -513,7 +629,7 @@ echo "fio done in $((t_end - t_images)) s"
 
 # The allocated images qcow wrote all along must still be consistent.
 if [ -n "${DEV[rw/qcow]:-}" ]; then
-	"$QCOW_CTL" detach "${DEV[rw/qcow]}"
+	qcowctl detach "${DEV[rw/qcow]}"
 	unset "DEV[rw/qcow]"
 	qemu-img check wr.qcow2 || fail "qemu-img check of wr.qcow2 after the write rows"
 fi

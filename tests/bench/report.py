@@ -159,6 +159,9 @@ def load_point(base, latdir):
         with open(base + '.cpu') as f:
             v = [int(x) for x in f.read().split()]
         busy0, total0, ctxt0, busy1, total1, ctxt1, ncpu = v[:7]
+        if len(v) > 7:
+            # From fio's start to the device's first I/O.
+            p['fio_start_ms'] = v[7]
         if total1 > total0:
             # Whole guest: kworkers and qemu-nbd count, not only fio.
             p['cpu_cores'] = ncpu * (busy1 - busy0) / (total1 - total0)
