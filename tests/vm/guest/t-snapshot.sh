@@ -101,6 +101,7 @@ c_interop_online() {
 	sl_fill "$dev" $((24 * M)) $((2 * M))
 	sum[1]=$(sl_sum "$dev")
 	sl_snap create "$dev" first
+	dev=$(sl_recheck "$dev" "$img")
 	sl_fill "$dev" $((2 * M)) $((4 * M))	# half over snapshotted data
 	blkdiscard -o $((24 * M)) -l $((1 * M)) "$dev"
 	sum[2]=$(sl_sum "$dev")

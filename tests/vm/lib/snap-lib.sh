@@ -21,6 +21,8 @@
 #   sl_alloc IMAGE        bytes the image file occupies on disk
 #   sl_fill DEV OFF LEN   write LEN bytes of random data at OFF (O_DIRECT)
 #
+# QCOW_SNAP_CASES (globs) runs only the cases it names, for development.
+#
 # The driver under test is qcow unless QCOW_SNAP_PEER=qemu: then images are
 # served by qemu-nbd and each snapshot operation detaches the image, runs
 # `qemu-img snapshot` and attaches it again on the same nbd device.  The
@@ -88,8 +90,19 @@ sl_qcow_only() {
 # sl_case CASE FUNCTION [ARGS...]: one case in a subshell with errexit,
 # its output indented; then whatever it left behind is undone.
 sl_case() {
-	local name=$1 rc t0=$SECONDS
+	local name=$1 rc t0=$SECONDS p sel=0
+	local -a pats
 	shift
+	# QCOW_SNAP_CASES="glob...": run only the matching cases (development)
+	read -ra pats <<<"${QCOW_SNAP_CASES:-*}"
+	for p in "${pats[@]}"; do
+		# shellcheck disable=SC2053
+		[[ $name == $p ]] && sel=1
+	done
+	if [ $sel = 0 ] && [ "$name" != unload ]; then
+		echo "($SL_NAME/$name not selected by QCOW_SNAP_CASES)"
+		return 0
+	fi
 	set +e
 	(set -e; cd "$W"; "$@") 2>&1 | sed -u 's/^/    /'
 	rc=${PIPESTATUS[0]}
@@ -221,6 +234,11 @@ sl_snap() {
 	*) die "sl_snap: unknown operation $op" ;;
 	esac
 	img=$(sl_dev_image "$dev")
+	if [ "$op" = delete ]; then
+		# qemu-img snapshot -d takes a name only; qcowctl, like -a, an id too
+		arg=$(sl_qemu_names_u "$img" | awk -v a="$arg" '$1 == a { sub(/^[^ ]* /, ""); n = $0 }
+			END { print (n == "" ? a : n) }')
+	fi
 	sl_nbd_down "$dev"
 	qemu-img snapshot "$flag" "$arg" "$img" || die "qemu-img snapshot $flag '$arg' $img failed"
 	sl_nbd_up "$dev" "$img"
@@ -233,14 +251,18 @@ sl_snap_names() {
 		out=$("$QCOW_CTL" snapshot list --json "$1") || die "qcowctl snapshot list --json $1 failed"
 		jq -r '.[] | "\(.id) \(.name)"' <<<"$out"
 	else
-		qemu-img info -U --output=json "$(sl_dev_image "$1")" |
-			jq -r '(.snapshots // [])[] | "\(.id) \(.name)"'
+		sl_qemu_names_u "$(sl_dev_image "$1")"
 	fi
 }
 
 # sl_qemu_names IMAGE: "ID NAME" per snapshot as qemu-img reads them.
 sl_qemu_names() {
 	qemu-img info --output=json "$1" | jq -r '(.snapshots // [])[] | "\(.id) \(.name)"'
+}
+
+# sl_qemu_names_u IMAGE: the same, of an image in use (qemu-img -U).
+sl_qemu_names_u() {
+	qemu-img info -U --output=json "$1" | jq -r '(.snapshots // [])[] | "\(.id) \(.name)"'
 }
 
 # sl_sum DEV [OFF LEN]: sha256 of the device or of LEN bytes at OFF (MiB
