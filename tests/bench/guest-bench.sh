@@ -44,8 +44,8 @@
 # Knobs (environment, passed through by run-vm.sh): QCOW_BENCH_RUNTIME
 # (seconds per point, default 4), QCOW_BENCH_RAMP (2), QCOW_BENCH_ROUNDS
 # (3), QCOW_BENCH_SIZE (image size, 1G), QCOW_BENCH_ROWS (space-separated
-# row names, default all), QCOW_BENCH_PERF (row names whose qcow points run
-# under `perf record -a -g`; the report goes to raw/*.perf.txt).
+# row names, default all), QCOW_BENCH_PERF (row names whose points run
+# under `perf record`; summaries in raw/*.perf.txt and raw/*.offcpu.txt).
 #
 # vm-timeout: 3600
 . "$QCOW_TOP/tests/vm/lib/guest-lib.sh"
@@ -442,11 +442,11 @@ snap() {
 # the same order in every point, with an fsync after each write when asked,
 # and SLOT_WRITES to its number of writes.  The device is named "dev" and
 # redirected by --replay_redirect.  fio parses the whole log before it
-# starts, so the log stops at what a point can use: 32768 writes (4096
-# with fsyncs) are minutes of TCG time.
+# starts, so the log stops at what a point can use: 65536 writes (16384
+# with fsyncs) are more than a point of TCG time does.
 slot_log() {
-	local n=$1 sync=${2:-} max=32768
-	[ -z "$sync" ] || max=4096
+	local n=$1 sync=${2:-} max=65536
+	[ -z "$sync" ] || max=16384
 	[ "$max" -le "$n" ] || max=$n
 	SLOT_LOG=/tmp/slots-$n${sync:+-sync}.log
 	SLOT_WRITES=$max
@@ -469,7 +469,7 @@ slot_log() {
 # flush of both (write amplification).
 point() {
 	local round=$1 row=$2 set=$3 d=$4 base dev sampler s0 s1 slots=0 perf=''
-	local t0 t1 t2 t3 a first
+	local t0 t1 t2 t3 a first perf_pid
 	# --thread and --disk_util=0: no fork, no sysfs walk, a second less
 	# of fio start-up per point under TCG.
 	local args=(--direct=1 --ioengine=libaio --runtime="$runtime"
@@ -504,11 +504,23 @@ point() {
 	done
 	[ "$slots" != 0 ] || args+=(--time_based)
 	[ "$set" = ro ] || sync
-	if [ "$d" = qcow ] && [[ " $perf_rows " == *" $row "* ]]; then
+	if [[ " $perf_rows " == *" $row "* ]]; then
 		perf=/tmp/perf-$row.data
 	fi
 	s0=$(snap "$dev")
-	# Guest CPU (and perf, when asked) over the measured window: fio takes
+	# perf, when asked, over the whole fio run (perf takes seconds to
+	# start under TCG: started first, stopped when fio is done).
+	if [ -n "$perf" ]; then
+		perf record -q -a -g -e cpu-clock -e sched:sched_switch -o "$perf" \
+			> /dev/null 2>&1 &
+		perf_pid=$!
+		for _ in $(seq 100); do
+			[ -s "$perf" ] && break
+			nap 0.1
+		done
+		nap 1
+	fi
+	# Guest CPU over the measured window: fio takes
 	# seconds to start under TCG, so the window is timed from the first
 	# I/O the device (the scratch disk for the file) sees, not from fio's
 	# start: after the ramp and half a second, for runtime - 1 seconds.
@@ -519,17 +531,12 @@ point() {
 		wait_io "$name"
 		t=$(((${EPOCHREALTIME/./} - t) / 1000))
 		nap "$ramp"
-		if [ -n "$perf" ]; then
-			perf record -q -a -g -e cpu-clock -e sched:sched_switch \
-				-o "$perf" -- sleep $((runtime - 1)) > /dev/null 2>&1 &
-		fi
 		nap 0.5
 		j0=$(cpu_jiffies)
 		nap $((runtime - 1))
 		j1=$(cpu_jiffies)
 		# busy0 total0 ctxt0 busy1 total1 ctxt1 ncpu fio_start_ms
 		echo "$j0 $j1 $ncpu $t" > "$base.cpu"
-		wait
 	) &
 	sampler=$!
 	t1=${EPOCHREALTIME/./}
@@ -541,6 +548,8 @@ point() {
 	[ "${first:0:1}" = "{" ] || sed -i '/^{/,$!d' "$base.json"
 	wait "$sampler"
 	if [ -n "$perf" ]; then
+		kill -INT "$perf_pid"
+		wait "$perf_pid" || true
 		perf_report "$perf" "$base"
 		rm -f "$perf"
 	fi
@@ -601,8 +610,8 @@ cache_of() {
 	jq -n \
 		--arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		--arg kernel "$(uname -r)" \
-		--arg fio "$(fio --version)" \
-		--arg qemu "$(qemu-nbd --version | head -n 1)" \
+		--arg fio "$(command fio --version)" \
+		--arg qemu "$(command qemu-nbd --version | head -n 1)" \
 		--arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" \
 		--argjson ncpu "$(nproc)" \
 		--argjson mem "$(awk '/^MemTotal/ { print $2 * 1024 }' /proc/meminfo)" \

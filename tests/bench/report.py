@@ -127,7 +127,7 @@ KEYS = ['iops', 'bw', 'lat_p50_us', 'lat_p99_us', 'lat_mean_us',
         'write_amp', 'fio_usr_cpu', 'fio_sys_cpu']
 
 
-def load_point(base, latdir):
+def load_point(base, latdir, runtime):
     """One fio run: its metrics, {'na': reason} for a point that could not
     run, or None when the run is missing."""
     try:
@@ -154,6 +154,7 @@ def load_point(base, latdir):
         'fio_sys_cpu': job['sys_cpu'],
         'ios': sum(d['total_ios'] for d in dirs),
         'write_bytes': job['write']['io_bytes'],
+        'job_runtime_ms': job['job_runtime'],
     }
     try:
         with open(base + '.cpu') as f:
@@ -186,9 +187,9 @@ def load_point(base, latdir):
         # write, over the whole run (ramp and final flush included).
         if dev > 0:
             p['write_amp'] = host / dev
-        if v[10] and writes >= v[10]:
+        if v[10] and p['job_runtime_ms'] < 900 * runtime:
             # The replay log ran out before the runtime did.
-            p['exhausted'] = writes
+            p['exhausted'] = v[10]
     except (OSError, ValueError, IndexError):
         pass
     return p
@@ -224,7 +225,7 @@ def main():
         for rname, dev in [(r_['name'], r_['subject'])] + list(r_['refs'].values()):
             for r in rounds:
                 base = os.path.join(indir, 'raw', f"{r}-{rname}-{dev}")
-                p = load_point(base, lat_of[rname])
+                p = load_point(base, lat_of[rname], meta['runtime'])
                 if p is not None:
                     points[(r, rname, dev)] = p
 
@@ -265,6 +266,19 @@ def main():
                 continue
             s['reference'] = {'row': rrow, 'device': rdev}
             out['ratios'][ref] = s
+        if '1job' in r_['refs']:
+            # How every device scales, not only qcow: the machine's limit.
+            one = r_['refs']['1job'][0]
+            out['scaling'] = {}
+            for dev in devs:
+                vals = []
+                for r in rounds:
+                    a, b = points.get((r, name, dev)), points.get((r, one, dev))
+                    if ok(a) and ok(b) and b['iops'] > 0:
+                        vals.append(a['iops'] / b['iops'])
+                s = summary(vals)
+                if s:
+                    out['scaling'][dev] = s
         results['rows'].append(out)
         byname[name] = out
 
@@ -423,6 +437,10 @@ def print_table(results):
                 continue
             print('%-32s vs %s: %s' % ('', REF_NAMES[ref],
                                         fmt_ratio(r[ref]) if ref in r else dash))
+        if r_.get('scaling'):
+            print('%-32s 2 jobs / 1 job: %s' % ('', ', '.join(
+                '%s %.2f' % (r_['devices'][d]['name'], s['median'])
+                for d, s in r_['scaling'].items())))
     print()
     print('goals (issue: row, reference, minimum ratio: median [min-max], verdict)')
     for g in results['goals']:

@@ -74,7 +74,7 @@ fi
 # Other work on the host skews absolute numbers (ratios less so): record it.
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(load)
-other_vms=$(pgrep -c -x qemu-system-x86 || pgrep -c qemu-system || true)
+other_vms=$(pgrep -c qemu-system || true)
 t0=$(date +%s)
 echo "bench: host load average $load_start, other VMs running: ${other_vms:-0}"
 if [ "$quick" = 1 ]; then
