@@ -286,17 +286,18 @@ static int qc_snap_operands(const struct qc_cmd *cmd, int argc, int want,
 	return -1;
 }
 
+/* @max: longest accepted (QEMU's limit for new names, the field's else). */
 static int qc_snap_check_name(const struct qc_cmd *cmd, const char *name,
-			      const char *what)
+			      const char *what, size_t max)
 {
 	size_t len = strlen(name);
 
 	if (!len)
 		return qc_usage_error(cmd, "the snapshot %s is empty", what);
-	if (len >= QCOW_SNAPSHOT_NAME_MAX)
+	if (len > max)
 		return qc_usage_error(cmd,
-				      "the snapshot %s is %zu bytes long, at most %u are allowed",
-				      what, len, QCOW_SNAPSHOT_NAME_MAX - 1);
+				      "the snapshot %s is %zu bytes long, at most %zu are allowed",
+				      what, len, max);
 	return -1;
 }
 
@@ -311,7 +312,8 @@ static int snap_create(const struct qc_cmd *cmd, int argc, char **argv)
 	if (ret < 0)
 		ret = qc_snap_operands(cmd, argc, 2, names);
 	if (ret < 0)
-		ret = qc_snap_check_name(cmd, argv[optind + 1], "name");
+		ret = qc_snap_check_name(cmd, argv[optind + 1], "name",
+					 QCOW_SNAPSHOT_NAME_LEN);
 	if (ret >= 0)
 		return ret;
 
@@ -379,7 +381,8 @@ static int snap_select(const struct qc_cmd *cmd, int argc, char **argv,
 	if (ret < 0)
 		ret = qc_snap_operands(cmd, argc, 2, names);
 	if (ret < 0)
-		ret = qc_snap_check_name(cmd, argv[optind + 1], "name or id");
+		ret = qc_snap_check_name(cmd, argv[optind + 1], "name or id",
+					 QCOW_SNAPSHOT_NAME_MAX - 1);
 	if (ret >= 0)
 		return ret;
 	arg = argv[optind + 1];
@@ -430,8 +433,8 @@ static const struct qc_cmd qc_snap_cmds[] = {
 		"attached (and mounted): the module pauses I/O, writes back what is\n"
 		"cached, and records the disk's current content in the image the way\n"
 		"QEMU does, so `qemu-img snapshot -l` lists it after detach.  Names are\n"
-		"unique per image, 1 to 1023 bytes.  Prints nothing; the id the snapshot\n"
-		"got is in `qcowctl snapshot list DEV`.\n"
+		"unique per image, 1 to 255 bytes (QEMU's limit).  Prints nothing; the\n"
+		"id the snapshot got is in `qcowctl snapshot list DEV`.\n"
 		"\n"
 		"Of a mounted file system, the snapshot holds what a power cut at that\n"
 		"moment would leave on the disk (a journalled file system recovers from\n"

@@ -439,8 +439,10 @@ expect_cli snapshot-create-no-dev 2 err '^qcowctl: snapshot create: missing DEV 
 expect_cli snapshot-create-no-name 2 err '^qcowctl: snapshot create: missing NAME ' snapshot create /dev/qcow0
 expect_cli snapshot-create-too-many 2 err '^qcowctl: snapshot create: too many arguments' snapshot create /dev/qcow0 a b
 expect_cli snapshot-create-empty 2 err '^qcowctl: snapshot create: the snapshot name is empty' snapshot create /dev/qcow0 ''
-expect_cli snapshot-create-long 2 err '^qcowctl: snapshot create: the snapshot name is 1024 bytes long, at most 1023 are allowed' \
+expect_cli snapshot-create-long 2 err '^qcowctl: snapshot create: the snapshot name is 1024 bytes long, at most 255 are allowed' \
 	snapshot create /dev/qcow0 "$long_name"
+expect_cli snapshot-create-256 2 err '^qcowctl: snapshot create: the snapshot name is 256 bytes long, at most 255 are allowed' \
+	snapshot create /dev/qcow0 "$(printf 'n%.0s' $(seq 256))"
 expect_cli snapshot-create-bad-option 2 err "^qcowctl: snapshot create: invalid option '--frob'" snapshot create --frob /dev/qcow0 a
 expect_cli snapshot-list-json-bad 2 err "^qcowctl: snapshot list: invalid option '-x'" snapshot list -x /dev/qcow0
 expect_cli snapshot-list-no-dev 2 err '^qcowctl: snapshot list: missing DEV ' snapshot list --json

@@ -93,7 +93,7 @@ static bool qcow_rw_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
 	    ext.type != QCOW2_SUBCLUSTER_NORMAL || ext.len != len ||
 	    (!write && ext.host + len > l->ops->size(l)))
 		return false;
-	if (write && (!ext.copied || atomic_read(&img->corrupt) ||
+	if (write && (!ext.copied || qcow_image_failed(img) ||
 		      qcow_meta_overlaps(img, ext.host, len)))
 		return false;
 	return !qcow_file_rw_async(l, &cmd->iocb, iter, ext.host,
@@ -368,6 +368,7 @@ QCOW_HDR_ATTR(cluster_size, img->hdr->cluster_size);
 QCOW_HDR_ATTR(version, img->hdr->version);
 QCOW_HDR_ATTR(cache_size, qcow_cache_bytes(img->cache));
 QCOW_HDR_ATTR(corrupt, atomic_read(&img->corrupt) != 0);
+QCOW_HDR_ATTR(stopped, atomic_read(&img->stopped) != 0);
 QCOW_HDR_ATTR(dirty_slices, img->writable ?
 	      qcow_cache_nr_dirty(img->cache) + qcow_cache_nr_dirty(img->rcache) : 0);
 
@@ -409,6 +410,7 @@ static struct attribute *qcow_attrs[] = {
 	&dev_attr_cache_hits.attr,
 	&dev_attr_cache_misses.attr,
 	&dev_attr_corrupt.attr,
+	&dev_attr_stopped.attr,
 	&dev_attr_dirty_slices.attr,
 	NULL,
 };

@@ -121,6 +121,8 @@ struct qcow_layer {
  * @zstd_ws: zstd stream workspace
  * @zstd_ws_size: bytes in @zstd_ws
  * @corrupt: metadata inconsistency was found; reported once
+ * @stopped: a header write failed, so which header the disk holds is
+ *	     unknown: no more writes of any kind (see qcow_image_stop())
  *
  * Read-write state (qcow_refcount.c, qcow_write.c), unused when read-only:
  * @writable: attached read-write
@@ -174,6 +176,7 @@ struct qcow_image {
 	size_t zstd_ws_size;
 
 	atomic_t corrupt;
+	atomic_t stopped;
 
 	bool writable;
 	bool lazy_refcounts;
@@ -364,6 +367,19 @@ int qcow_reftable_write_entry(struct qcow_image *img, u64 index);
 int qcow_image_open_rw(struct qcow_image *img);
 void qcow_image_close_rw(struct qcow_image *img);
 int qcow_header_write(struct qcow_image *img);
+void qcow_image_stop(struct qcow_image *img, int err);
+
+/**
+ * qcow_image_failed() - writes are refused: corrupt or stopped
+ * @img: image
+ *
+ * Return: true when no write may reach the image any more.
+ */
+static inline bool qcow_image_failed(struct qcow_image *img)
+{
+	return atomic_read(&img->corrupt) || atomic_read(&img->stopped);
+}
+
 int qcow_layer_write(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 		     size_t len, bool fua);
 int qcow_layer_zero(struct qcow_layer *l, u64 pos, u64 len, bool discard,
@@ -380,6 +396,9 @@ void qcow_l2_update(struct qcow_image *img, struct qcow_cache_entry *ce,
 /* qcow_snapshot.c */
 int qcow_snapshot_ioctl(struct qcow_device *dev, struct block_device *bdev,
 			unsigned int cmd, void __user *arg);
+int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd *c);
+int qcow_snapshot_delete(struct qcow_image *img, struct qcow_snapshot_cmd *c);
+int qcow_snapshot_apply_img(struct qcow_image *img, struct qcow_snapshot_cmd *c);
 int qcow_epoch_enter(struct qcow_image *img);
 void qcow_epoch_exit(struct qcow_image *img, int epoch);
 

@@ -47,7 +47,7 @@ void qcow_image_corrupt(struct qcow_image *img, const char *fmt, ...)
 	vaf.va = &args;
 	pr_err("%pD: corrupt image: %pV\n", img->layer->file, &vaf);
 	va_end(args);
-	if (img->writable && img->hdr->version >= 3) {
+	if (img->writable && img->hdr->version >= 3 && !atomic_read(&img->stopped)) {
 		img->hdr->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
 		if (qcow_header_write(img))
 			pr_err("%pD: could not set the corrupt bit\n",

@@ -340,6 +340,11 @@ static int qcow_reftable_grow(struct qcow_image *img, u64 min_entries)
 	h->refcount_table_clusters = t;
 	err = qcow_header_write(img);
 	if (err) {
+		/*
+		 * The disk may hold either header now: the image is stopped
+		 * (qcow_image_stop()) and writes nothing more, and both tables
+		 * are valid on disk.  Memory goes back to the old one.
+		 */
 		h->refcount_table_offset = old_off;
 		h->refcount_table_clusters = old_clusters;
 		goto out_undo;

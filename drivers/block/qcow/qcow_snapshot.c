@@ -118,6 +118,36 @@ static int qcow_snaps_find(struct qcow_snaps *t, const struct qcow_snapshot_cmd 
 	return -1;
 }
 
+/* Report which snapshot an apply or delete acted on (both id and name). */
+static void qcow_snap_fill_cmd(struct qcow_snapshot_cmd *c,
+			       const struct qcow2_snapshot *sn)
+{
+	memset(c->id, 0, sizeof(c->id));
+	memcpy(c->id, sn->id, min_t(size_t, sn->id_len, sizeof(c->id) - 1));
+	memset(c->name, 0, sizeof(c->name));
+	memcpy(c->name, sn->name, min_t(size_t, sn->name_len, sizeof(c->name) - 1));
+}
+
+/* A header-level table moved: so does the region that guards it. */
+static void qcow_snap_region_move(struct qcow_image *img, const char *what,
+				  u64 old_off, u64 off, u64 len)
+{
+	unsigned int i;
+
+	for (i = 0; i < img->nr_regions; i++)
+		if (img->regions[i].start == old_off &&
+		    !strcmp(img->regions[i].what, what)) {
+			img->regions[i].start = off;
+			img->regions[i].len = round_up(len, img->hdr->cluster_size);
+			return;
+		}
+	if (len && img->nr_regions < ARRAY_SIZE(img->regions)) {
+		img->regions[img->nr_regions].what = what;
+		img->regions[img->nr_regions].start = off;
+		img->regions[img->nr_regions++].len = round_up(len, img->hdr->cluster_size);
+	}
+}
+
 /*
  * Allocate @nr contiguous clusters.  Runs too short are kept while looking
  * further and given back afterwards.
@@ -394,7 +424,17 @@ out:
 	return err;
 }
 
-static int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd *c)
+/**
+ * qcow_snapshot_create() - take an internal snapshot of the active state
+ * @img: writable image, meta_lock held, no request in flight and
+ *	 everything written back (qcow_image_flush())
+ * @c: @c->name is the new snapshot's name; @c->id receives its id
+ *
+ * Return: 0, -EINVAL (empty name), -ENAMETOOLONG, -EEXIST, -ENOSPC, -EIO
+ * or -ENOMEM.  On failure the image holds the old table, with leaked
+ * clusters at worst.
+ */
+int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 {
 	const struct qcow2_header *h = img->hdr;
 	size_t l1_bytes = (size_t)h->l1_size * sizeof(__be64);
@@ -407,6 +447,8 @@ static int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd
 
 	if (!c->name[0])
 		return -EINVAL;
+	if (strlen(c->name) > QCOW_SNAPSHOT_NAME_LEN)
+		return -ENAMETOOLONG;
 	err = qcow_snaps_load(img, &t);
 	if (err)
 		goto out;
@@ -469,7 +511,14 @@ out:
 	return err;
 }
 
-static int qcow_snapshot_delete(struct qcow_image *img, struct qcow_snapshot_cmd *c)
+/**
+ * qcow_snapshot_delete() - delete the snapshot @c selects
+ * @img: as for qcow_snapshot_create()
+ * @c: by @c->id when not empty, else by @c->name; both are filled in
+ *
+ * Return: 0, -ENOENT, -ENOSPC, -EIO or -ENOMEM.
+ */
+int qcow_snapshot_delete(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 {
 	struct qcow2_snapshot sn;
 	struct qcow_snaps t;
@@ -484,6 +533,7 @@ static int qcow_snapshot_delete(struct qcow_image *img, struct qcow_snapshot_cmd
 		err = -ENOENT;
 		goto out;
 	}
+	qcow_snap_fill_cmd(c, &t.sn[idx]);
 	sn = t.sn[idx];
 	l1 = kvcalloc(max_t(u32, sn.l1_size, 1), sizeof(*l1), GFP_KERNEL);
 	if (!l1) {
@@ -522,16 +572,37 @@ out:
 	return err;
 }
 
-static int qcow_snapshot_apply(struct qcow_device *dev, struct qcow_image *img,
-			       struct qcow_snapshot_cmd *c)
+/**
+ * qcow_snapshot_apply_img() - revert the active state to a snapshot
+ * @img: as for qcow_snapshot_create()
+ * @c: by @c->id when not empty, else by @c->name; both are filled in
+ *
+ * The snapshot's tree becomes the active tree through a new L1 table,
+ * switched to with the virtual size in one header write (img->hdr->size is
+ * the snapshot's disk size once the switch is done; the caller updates the
+ * device's capacity).
+ *
+ * Order: references for the snapshot's tree as a second owner are added
+ * and written back; the new L1 table (the snapshot's entries, COPIED clear,
+ * as many entries as both tables need) is written to new clusters and
+ * flushed; the header switches to it; only then are the references of the
+ * old active tree and the old L1 table dropped.  A crash before the switch
+ * leaves the old state with leaked references, after it the new state with
+ * leaks: never a mix of both trees.
+ *
+ * Return: 0, -ENOENT, -ENOSPC, -EIO or -ENOMEM.
+ */
+int qcow_snapshot_apply_img(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 {
 	struct qcow2_header *h = img->hdr;
-	size_t cur_bytes = round_up((size_t)h->l1_size * sizeof(__be64), SECTOR_SIZE);
+	u64 old_off = h->l1_table_offset, old_size = h->size, l1_off = 0;
+	u64 size = h->size, need;
+	u32 old_n = h->l1_size, n, i;
+	unsigned long *dirty = NULL;
 	struct qcow2_snapshot sn;
 	struct qcow_snaps t;
 	__be64 *l1 = NULL, *old;
-	u64 size = h->size;
-	u32 i;
+	size_t bytes;
 	int idx, err;
 
 	err = qcow_snaps_load(img, &t);
@@ -542,17 +613,17 @@ static int qcow_snapshot_apply(struct qcow_device *dev, struct qcow_image *img,
 		err = -ENOENT;
 		goto out;
 	}
+	qcow_snap_fill_cmd(c, &t.sn[idx]);
 	sn = t.sn[idx];
-	if (sn.l1_size > h->l1_size) {
-		pr_err("%pD: snapshot '%.*s' has a larger L1 table (%u entries) than the image (%u): not supported\n",
-		       img->layer->file, sn.name_len, sn.name, sn.l1_size, h->l1_size);
-		err = -EOPNOTSUPP;
-		goto out;
-	}
 	if (sn.has_disk_size)
 		size = sn.disk_size;
-	l1 = kvzalloc(cur_bytes, GFP_KERNEL);
-	if (!l1) {
+	/* Entries the snapshot's table lacks for its size read as zeros. */
+	need = qcow2_l1_entries_needed(size, h->cluster_bits, h->extended_l2);
+	n = max3(sn.l1_size, h->l1_size, (u32)need);
+	bytes = round_up((size_t)n * sizeof(__be64), SECTOR_SIZE);
+	l1 = kvzalloc(bytes, GFP_KERNEL);
+	dirty = bitmap_zalloc(DIV_ROUND_UP(n, SECTOR_SIZE / 8) + 1, GFP_KERNEL);
+	if (!l1 || !dirty) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -571,39 +642,65 @@ static int qcow_snapshot_apply(struct qcow_device *dev, struct qcow_image *img,
 	if (!err)
 		err = qcow_meta_writeback(img, true);
 	if (err)
-		goto out;
+		goto out;	/* leaks at worst */
 	/* Everything the new active L1 reaches is shared with the snapshot. */
 	for (i = 0; i < sn.l1_size; i++)
 		l1[i] &= ~cpu_to_be64(QCOW2_OFLAG_COPIED);
-	err = qcow_file_write(img->layer, l1, cur_bytes, h->l1_table_offset);
+	err = qcow_write_new_table(img, l1, (size_t)n * sizeof(__be64), &l1_off);
 	if (!err)
 		err = img->layer->ops->flush(img->layer);
 	if (err)
 		goto out;
 
+	h->l1_table_offset = l1_off;
+	h->l1_size = n;
+	h->size = size;
+	err = qcow_header_write(img);
+	if (err) {
+		/* The image is stopped: no write follows, whichever it holds. */
+		h->l1_table_offset = old_off;
+		h->l1_size = old_n;
+		h->size = old_size;
+		goto out;
+	}
+	qcow_snap_region_move(img, "L1 table", old_off, l1_off,
+			      (u64)n * sizeof(__be64));
 	old = img->l1;
 	img->l1 = l1;
 	l1 = NULL;
-	err = qcow_tree_refs(img, old, h->l1_size, -1);
+	bitmap_free(img->l1_dirty);
+	img->l1_dirty = dirty;
+	dirty = NULL;
+	err = qcow_tree_refs(img, old, old_n, -1);
 	kvfree(old);
+	if (!err && old_n)
+		err = qcow_free_later(img, old_off, (u64)old_n * sizeof(__be64));
 	if (!err)
 		err = qcow_apply_frees(img);
 	if (!err)
 		err = qcow_fix_copied(img);
 	if (!err)
 		err = qcow_meta_writeback_flat(img);
-	if (!err && size != h->size) {
-		h->size = size;
-		err = qcow_header_write(img);
-		if (!err) {
-			img->layer->size = size;
-			set_capacity_and_notify(dev->disk,
-						DIV_ROUND_UP_ULL(size, SECTOR_SIZE));
-		}
-	}
 out:
+	bitmap_free(dirty);
 	kvfree(l1);
 	qcow_snaps_free(&t);
+	return err;
+}
+
+static int qcow_snapshot_apply(struct qcow_device *dev, struct qcow_image *img,
+			       struct qcow_snapshot_cmd *c)
+{
+	u64 size;
+	int err;
+
+	err = qcow_snapshot_apply_img(img, c);
+	size = img->hdr->size;
+	if (size != img->layer->size) {
+		img->layer->size = size;
+		set_capacity_and_notify(dev->disk,
+					DIV_ROUND_UP_ULL(size, SECTOR_SIZE));
+	}
 	return err;
 }
 
@@ -684,7 +781,7 @@ static int qcow_snapshot_modify(struct qcow_device *dev, struct block_device *bd
 	if (err)
 		goto out_unfreeze;
 	mutex_lock(&img->meta_lock);
-	if (atomic_read(&img->corrupt))
+	if (qcow_image_failed(img))
 		err = -EIO;
 	else if (cmd == QCOW_SNAPSHOT_CREATE)
 		err = qcow_snapshot_create(img, c);

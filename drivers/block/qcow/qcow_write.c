@@ -157,13 +157,39 @@ static void qcow_epoch_wait(struct qcow_image *img)
  */
 
 /**
+ * qcow_image_stop() - refuse every write from now on
+ * @img: writable image
+ * @err: the error of the header write whose outcome is unknown
+ *
+ * A header write that fails may or may not have reached the disk: the
+ * sector can be on the platter while the flush that would have told us
+ * failed.  From then on the image in memory may describe another state than
+ * the disk (the old refcount or snapshot table, or the new one), and any
+ * further metadata write could corrupt whichever the disk holds.  So the
+ * image stops: guest writes, flushes, discards, snapshot operations and
+ * metadata write-back all fail with -EIO, nothing more is written (not even
+ * the dirty or corrupt bits), and reads keep working from what is cached.
+ * What the disk holds is consistent as of the last successful flush, with at
+ * most leaked clusters; `qemu-img check -r leaks` repairs those.
+ */
+void qcow_image_stop(struct qcow_image *img, int err)
+{
+	if (atomic_inc_return(&img->stopped) != 1)
+		return;
+	pr_err("%pD: header write failed (%d): its outcome on disk is unknown, all writes are stopped; detach and run qemu-img check\n",
+	       img->layer->file, err);
+}
+
+/**
  * qcow_header_write() - write the header fields of img->hdr to disk
  * @img: writable image
  *
  * The whole first sector is rewritten (one sector write, atomic on every
- * disk qcow2 lives on) and flushed.
+ * disk qcow2 lives on) and flushed.  If either fails, the image is stopped
+ * (qcow_image_stop()): the caller may undo its change in memory, but the
+ * disk may hold the new header all the same.
  *
- * Return: 0 or -EIO/-ENOSPC.
+ * Return: 0, or -EIO/-ENOSPC (and the image is stopped).
  */
 int qcow_header_write(struct qcow_image *img)
 {
@@ -176,10 +202,17 @@ int qcow_header_write(struct qcow_image *img)
 	n = h->version >= 3 ? min_t(size_t, h->header_length, sizeof(disk)) :
 			      QCOW2_V2_HEADER_LEN;
 	mutex_lock(&img->hdr_lock);
+	if (atomic_read(&img->stopped)) {
+		err = -EIO;
+		goto out;
+	}
 	memcpy(img->hdr_sector, &disk, n);
 	err = qcow_file_write(img->layer, img->hdr_sector, SECTOR_SIZE, 0);
 	if (!err)
 		err = img->layer->ops->flush(img->layer);
+	if (err)
+		qcow_image_stop(img, err);
+out:
 	mutex_unlock(&img->hdr_lock);
 	return err;
 }
@@ -200,9 +233,8 @@ int qcow_meta_begin(struct qcow_image *img)
 	if (!img->lazy_refcounts || img->dirty_set)
 		return 0;
 	/*
-	 * If the flush fails, the sector may have reached the disk all the
-	 * same: the bit stays in memory, so that later header writes keep it
-	 * and detach clears it, and the next change writes it again.
+	 * If the write fails, the bit may have reached the disk all the same;
+	 * the image is stopped then, and the bit stays set in memory.
 	 */
 	img->hdr->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
 	err = qcow_header_write(img);
@@ -259,6 +291,8 @@ int qcow_meta_writeback(struct qcow_image *img, bool all)
 	int err = 0;
 
 	lockdep_assert_held(&img->meta_lock);
+	if (atomic_read(&img->stopped))
+		return -EIO;
 	if (!img->lazy_refcounts || all ||
 	    qcow_cache_nr_dirty(img->rcache) > qcow_cache_max(img->rcache) / 2)
 		err = qcow_cache_writeback(img->rcache);
@@ -290,6 +324,8 @@ int qcow_meta_writeback_flat(struct qcow_image *img)
 	int err;
 
 	lockdep_assert_held(&img->meta_lock);
+	if (atomic_read(&img->stopped))
+		return -EIO;
 	err = qcow_cache_writeback(img->rcache);
 	if (!err)
 		err = qcow_cache_writeback(img->cache);
@@ -743,7 +779,7 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 
 	mutex_lock(&img->meta_lock);
 	qcow_inflight_wait(img, first, last);
-	if (atomic_read(&img->corrupt)) {
+	if (qcow_image_failed(img)) {
 		err = -EIO;
 		goto out_unlock;
 	}
@@ -855,7 +891,7 @@ int qcow_layer_write(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 	struct iov_iter start = *iter;
 	int err = 0;
 
-	if (!img->writable || atomic_read(&img->corrupt))
+	if (!img->writable || qcow_image_failed(img))
 		return -EIO;
 	if (pos >= l->size)
 		len = 0;
@@ -994,7 +1030,7 @@ static int qcow_zero_batch(struct qcow_layer *l, u64 pos, u64 len,
 
 	mutex_lock(&img->meta_lock);
 	qcow_inflight_wait(img, first, last);
-	err = atomic_read(&img->corrupt) ? -EIO : qcow_meta_begin(img);
+	err = qcow_image_failed(img) ? -EIO : qcow_meta_begin(img);
 	if (!err)
 		err = qcow_l2_prepare(img, pos, zero, &l2off);
 	if (err || !l2off)
@@ -1073,7 +1109,7 @@ int qcow_layer_zero(struct qcow_layer *l, u64 pos, u64 len, bool discard,
 	u64 unit = 1ULL << h->subcluster_bits, head, tail, n;
 	int err = 0;
 
-	if (!img->writable || atomic_read(&img->corrupt))
+	if (!img->writable || qcow_image_failed(img))
 		return -EIO;
 	if (pos >= l->size)
 		return 0;
@@ -1179,7 +1215,7 @@ void qcow_image_close_rw(struct qcow_image *img)
 			mutex_unlock(&img->meta_lock);
 		}
 		if (!err && (img->hdr->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
-		    !atomic_read(&img->corrupt)) {
+		    !qcow_image_failed(img)) {
 			img->hdr->incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
 			err = qcow_header_write(img);
 			if (!err)

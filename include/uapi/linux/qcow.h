@@ -130,7 +130,8 @@ struct qcow_detach {
  * and ids are NUL-terminated strings as stored in the image (QEMU's ids are
  * decimal numbers assigned in increasing order).
  */
-#define QCOW_SNAPSHOT_NAME_MAX	1024	/* bytes with the NUL: names up to 1023 */
+#define QCOW_SNAPSHOT_NAME_MAX	1024	/* bytes with the NUL (the field) */
+#define QCOW_SNAPSHOT_NAME_LEN	255	/* create: longest name, QEMU's limit */
 #define QCOW_SNAPSHOT_ID_MAX	128	/* bytes with the NUL: ids up to 127 */
 
 /**
@@ -141,10 +142,15 @@ struct qcow_detach {
  * @reserved: must be zero
  *
  * Apply and delete select the snapshot by @id when it is not empty, else
- * by @name.  Errors: -EEXIST (create: name in use), -ENOENT (no such
- * snapshot), -ENOSPC (snapshot table full or no space), -EBUSY (apply:
- * the device is open elsewhere), -EROFS (read-only attach), -EINVAL (a
- * string not terminated, empty where required, reserved fields set).
+ * by @name; on success they fill in both @id and @name of the snapshot
+ * acted on (CREATE copies the struct back; APPLY and DELETE are _IOW and
+ * report them in the kernel log).  Errors: -EEXIST (create: name in use),
+ * -ENAMETOOLONG (create: name longer than QCOW_SNAPSHOT_NAME_LEN bytes,
+ * which QEMU could not address), -ENOENT (no such snapshot), -ENOSPC
+ * (snapshot table full or no space), -EBUSY (apply: the device is open
+ * elsewhere), -EROFS (read-only attach), -EIO (the image is corrupt or
+ * stopped), -EINVAL (a string not terminated, empty where required,
+ * reserved fields set).
  */
 struct qcow_snapshot_cmd {
 	char name[QCOW_SNAPSHOT_NAME_MAX];
