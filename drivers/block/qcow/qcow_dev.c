@@ -288,11 +288,64 @@ static void qcow_free_disk(struct gendisk *disk)
 	kfree(dev);
 }
 
+/* QCOW_RESIZE: grow the disk with its queue frozen. */
+static int qcow_resize_ioctl(struct qcow_device *dev, struct block_device *bdev,
+			     void __user *arg)
+{
+	struct request_queue *q = dev->disk->queue;
+	struct qcow_resize r;
+	struct qcow_image *img;
+	u64 old;
+	int err;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (bdev_is_partition(bdev))
+		return -ENOTTY;
+	if (copy_from_user(&r, arg, sizeof(r)))
+		return -EFAULT;
+	if (r.flags || memchr_inv(r.reserved, 0, sizeof(r.reserved)))
+		return -EINVAL;
+	if (dev->read_only)
+		return -EROFS;
+
+	mutex_lock(&dev->lock);
+	if (dev->state != QCOW_STATE_BOUND) {
+		err = -ENXIO;
+		goto out_unlock;
+	}
+	img = dev->top->img;
+	old = img->hdr->size;
+	blk_mq_freeze_queue(q);
+	err = qcow_image_flush(img, true);
+	if (!err) {
+		mutex_lock(&img->meta_lock);
+		err = qcow_image_failed(img) ? -EIO : qcow_image_resize(img, r.size);
+		mutex_unlock(&img->meta_lock);
+	}
+	if (!err && img->hdr->size != old) {
+		/* Releases the old L1 table; a failure only delays that. */
+		qcow_image_flush(img, true);
+		img->layer->size = img->hdr->size;
+		set_capacity_and_notify(dev->disk,
+					DIV_ROUND_UP_ULL(img->hdr->size, SECTOR_SIZE));
+		pr_info("%s: resized from %llu to %llu bytes\n",
+			dev->disk->disk_name, old, img->hdr->size);
+	}
+	blk_mq_unfreeze_queue(q);
+out_unlock:
+	mutex_unlock(&dev->lock);
+	return err;
+}
+
 static int qcow_ioctl(struct block_device *bdev, fmode_t mode,
 		      unsigned int cmd, unsigned long arg)
 {
-	return qcow_snapshot_ioctl(bdev->bd_disk->private_data, bdev, cmd,
-				   (void __user *)arg);
+	struct qcow_device *dev = bdev->bd_disk->private_data;
+
+	if (cmd == QCOW_RESIZE)
+		return qcow_resize_ioctl(dev, bdev, (void __user *)arg);
+	return qcow_snapshot_ioctl(dev, bdev, cmd, (void __user *)arg);
 }
 
 static const struct block_device_operations qcow_fops = {

@@ -25,7 +25,8 @@ MODULE_PARM_DESC(max_devices, "Maximum number of /dev/qcowN devices (default 256
 #define QCOW_FEATURES	(QCOW_FEAT_FORMAT_V2 | QCOW_FEAT_FORMAT_V3 | \
 			 QCOW_FEAT_READ | QCOW_FEAT_BACKING | \
 			 QCOW_FEAT_COMPRESSED | QCOW_FEAT_EXTENDED_L2 | \
-			 QCOW_FEAT_WRITE | QCOW_FEAT_SNAPSHOT)
+			 QCOW_FEAT_WRITE | QCOW_FEAT_SNAPSHOT | \
+			 QCOW_FEAT_RESIZE)
 
 static bool qcow_reserved_zero(const __u32 *r, size_t n)
 {

@@ -362,6 +362,10 @@ int qcow_frees_apply(struct qcow_image *img, struct qcow_free *f,
 bool qcow_meta_overlaps(struct qcow_image *img, u64 offset, u64 len);
 void qcow_meta_mark(struct qcow_image *img, u64 offset, u64 len);
 int qcow_reftable_write_entry(struct qcow_image *img, u64 index);
+void qcow_region_move(struct qcow_image *img, const char *what, u64 old_off,
+		      u64 off, u64 len);
+int qcow_table_write_new(struct qcow_image *img, const void *data, size_t len,
+			 u64 *off);
 
 /* qcow_write.c */
 int qcow_image_open_rw(struct qcow_image *img);
@@ -390,6 +394,9 @@ int qcow_meta_begin(struct qcow_image *img);
 int qcow_meta_writeback(struct qcow_image *img, bool all);
 int qcow_meta_writeback_flat(struct qcow_image *img);
 void qcow_l1_set(struct qcow_image *img, u64 l1i, u64 entry);
+int qcow_l1_replace(struct qcow_image *img, __be64 *l1, u32 n, u64 size,
+		    __be64 **old);
+int qcow_image_resize(struct qcow_image *img, u64 size);
 void qcow_l2_update(struct qcow_image *img, struct qcow_cache_entry *ce,
 		    u32 idx, u64 word, u64 bitmap);
 

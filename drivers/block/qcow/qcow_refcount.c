@@ -268,7 +268,6 @@ static int qcow_reftable_grow(struct qcow_image *img, u64 min_entries)
 	u64 p = img->nb_clusters, t, m = 0, entries, ri, k, c, end;
 	__be64 *table = NULL;
 	void *blocks = NULL;
-	unsigned int i;
 	int err;
 
 	lockdep_assert_held(&img->meta_lock);
@@ -354,12 +353,7 @@ static int qcow_reftable_grow(struct qcow_image *img, u64 min_entries)
 	img->reftable_entries = entries;
 	qcow_grow_end(img, end);
 	qcow_meta_mark(img, p << cb, (t + m) << cb);
-	for (i = 0; i < img->nr_regions; i++)
-		if (img->regions[i].start == old_off &&
-		    !strcmp(img->regions[i].what, "refcount table")) {
-			img->regions[i].start = p << cb;
-			img->regions[i].len = t << cb;
-		}
+	qcow_region_move(img, "refcount table", old_off, p << cb, t << cb);
 	/* The header no longer points at the old table: free it. */
 	err = qcow_refcount_add(img, old_off >> cb, old_clusters, -1);
 	if (!err)
@@ -492,6 +486,105 @@ restart:
 	*host = c << h->cluster_bits;
 	*got = n;
 	return 0;
+}
+
+/**
+ * qcow_region_move() - a header-level table moved: so does its region
+ * @img: image
+ * @what: the region's name ("L1 table", "snapshot table", ...)
+ * @old_off: where the table was
+ * @off: where it is now
+ * @len: its length in bytes
+ */
+void qcow_region_move(struct qcow_image *img, const char *what, u64 old_off,
+		      u64 off, u64 len)
+{
+	unsigned int i;
+
+	for (i = 0; i < img->nr_regions; i++)
+		if (img->regions[i].start == old_off &&
+		    !strcmp(img->regions[i].what, what)) {
+			img->regions[i].start = off;
+			img->regions[i].len = round_up(len, img->hdr->cluster_size);
+			return;
+		}
+	if (len && img->nr_regions < ARRAY_SIZE(img->regions)) {
+		img->regions[img->nr_regions].what = what;
+		img->regions[img->nr_regions].start = off;
+		img->regions[img->nr_regions++].len = round_up(len, img->hdr->cluster_size);
+	}
+}
+
+/*
+ * Allocate @nr contiguous clusters.  Runs too short are kept while looking
+ * further and given back afterwards.
+ */
+static int qcow_alloc_contig(struct qcow_image *img, u64 nr, u64 *host)
+{
+	u32 cb = img->hdr->cluster_bits;
+	struct qcow_free tmp[16];
+	unsigned int n = 0, i;
+	u64 off, got;
+	int err;
+
+	for (;;) {
+		err = qcow_alloc_clusters(img, nr, &off, &got);
+		if (err)
+			break;
+		if (got == nr) {
+			*host = off;
+			break;
+		}
+		if (n == ARRAY_SIZE(tmp)) {
+			qcow_refcount_add(img, off >> cb, got, -1);
+			err = -ENOSPC;
+			break;
+		}
+		tmp[n].start = off >> cb;
+		tmp[n++].nr = got;
+	}
+	for (i = 0; i < n; i++)
+		qcow_refcount_add(img, tmp[i].start, tmp[i].nr, -1);
+	return err;
+}
+
+/**
+ * qcow_table_write_new() - write a table to newly allocated clusters
+ * @img: writable image, meta_lock held
+ * @data: the table
+ * @len: its length in bytes
+ * @off: receives where it went
+ *
+ * For tables that move as a whole (L1 tables, snapshot tables): the
+ * clusters are contiguous, the tail of the last one zeroed, and they are
+ * marked as metadata.  Not flushed.
+ *
+ * Return: 0, -ENOSPC, -EIO or -ENOMEM (nothing stays allocated).
+ */
+int qcow_table_write_new(struct qcow_image *img, const void *data, size_t len,
+			 u64 *off)
+{
+	u64 cs = img->hdr->cluster_size;
+	u64 nr = DIV_ROUND_UP_ULL(len, cs);
+	void *buf;
+	int err;
+
+	buf = kvzalloc(nr * cs, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, data, len);
+	err = qcow_alloc_contig(img, nr, off);
+	if (!err) {
+		qcow_cache_drop(img->cache, *off, nr * cs);
+		qcow_cache_drop(img->rcache, *off, nr * cs);
+		err = qcow_file_write(img->layer, buf, nr * cs, *off);
+		if (err)
+			qcow_refcount_add(img, *off >> img->hdr->cluster_bits, nr, -1);
+		else
+			qcow_meta_mark(img, *off, nr * cs);
+	}
+	kvfree(buf);
+	return err;
 }
 
 /**

@@ -128,89 +128,6 @@ static void qcow_snap_fill_cmd(struct qcow_snapshot_cmd *c,
 	memcpy(c->name, sn->name, min_t(size_t, sn->name_len, sizeof(c->name) - 1));
 }
 
-/* A header-level table moved: so does the region that guards it. */
-static void qcow_snap_region_move(struct qcow_image *img, const char *what,
-				  u64 old_off, u64 off, u64 len)
-{
-	unsigned int i;
-
-	for (i = 0; i < img->nr_regions; i++)
-		if (img->regions[i].start == old_off &&
-		    !strcmp(img->regions[i].what, what)) {
-			img->regions[i].start = off;
-			img->regions[i].len = round_up(len, img->hdr->cluster_size);
-			return;
-		}
-	if (len && img->nr_regions < ARRAY_SIZE(img->regions)) {
-		img->regions[img->nr_regions].what = what;
-		img->regions[img->nr_regions].start = off;
-		img->regions[img->nr_regions++].len = round_up(len, img->hdr->cluster_size);
-	}
-}
-
-/*
- * Allocate @nr contiguous clusters.  Runs too short are kept while looking
- * further and given back afterwards.
- */
-static int qcow_alloc_contig(struct qcow_image *img, u64 nr, u64 *host)
-{
-	u32 cb = img->hdr->cluster_bits;
-	struct qcow_free tmp[16];
-	unsigned int n = 0, i;
-	u64 off, got;
-	int err;
-
-	for (;;) {
-		err = qcow_alloc_clusters(img, nr, &off, &got);
-		if (err)
-			break;
-		if (got == nr) {
-			*host = off;
-			break;
-		}
-		if (n == ARRAY_SIZE(tmp)) {
-			qcow_refcount_add(img, off >> cb, got, -1);
-			err = -ENOSPC;
-			break;
-		}
-		tmp[n].start = off >> cb;
-		tmp[n++].nr = got;
-	}
-	for (i = 0; i < n; i++)
-		qcow_refcount_add(img, tmp[i].start, tmp[i].nr, -1);
-	return err;
-}
-
-/*
- * Write a table (L1 copy, snapshot table) to new clusters: zero padded to
- * whole clusters, marked as metadata.
- */
-static int qcow_write_new_table(struct qcow_image *img, const void *data,
-				size_t len, u64 *off)
-{
-	u64 cs = img->hdr->cluster_size;
-	u64 nr = DIV_ROUND_UP_ULL(len, cs);
-	void *buf;
-	int err;
-
-	buf = kvzalloc(nr * cs, GFP_KERNEL);
-	if (!buf)
-		return -ENOMEM;
-	memcpy(buf, data, len);
-	err = qcow_alloc_contig(img, nr, off);
-	if (!err) {
-		qcow_cache_drop(img->cache, *off, nr * cs);
-		qcow_cache_drop(img->rcache, *off, nr * cs);
-		err = qcow_file_write(img->layer, buf, nr * cs, *off);
-		if (err)
-			qcow_refcount_add(img, *off >> img->hdr->cluster_bits, nr, -1);
-		else
-			qcow_meta_mark(img, *off, nr * cs);
-	}
-	kvfree(buf);
-	return err;
-}
-
 /* Add @delta to the host clusters one L2 entry references. */
 static int qcow_entry_ref(struct qcow_image *img, const struct qcow2_l2e *e,
 			  int delta)
@@ -392,7 +309,7 @@ static int qcow_snaps_store(struct qcow_image *img, struct qcow_snaps *t)
 				goto out;
 			used += w;
 		}
-		err = qcow_write_new_table(img, buf, len, &off);
+		err = qcow_table_write_new(img, buf, len, &off);
 		if (!err)
 			err = img->layer->ops->flush(img->layer);
 		if (err)
@@ -474,7 +391,7 @@ int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 
 	/* The L1 copy, then the references it adds, all on disk. */
 	if (l1_bytes) {
-		err = qcow_write_new_table(img, img->l1, l1_bytes, &l1_off);
+		err = qcow_table_write_new(img, img->l1, l1_bytes, &l1_off);
 		if (err)
 			goto out;
 	}
@@ -595,10 +512,8 @@ out:
 int qcow_snapshot_apply_img(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 {
 	struct qcow2_header *h = img->hdr;
-	u64 old_off = h->l1_table_offset, old_size = h->size, l1_off = 0;
 	u64 size = h->size, need;
 	u32 old_n = h->l1_size, n, i;
-	unsigned long *dirty = NULL;
 	struct qcow2_snapshot sn;
 	struct qcow_snaps t;
 	__be64 *l1 = NULL, *old;
@@ -622,8 +537,7 @@ int qcow_snapshot_apply_img(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 	n = max3(sn.l1_size, h->l1_size, (u32)need);
 	bytes = round_up((size_t)n * sizeof(__be64), SECTOR_SIZE);
 	l1 = kvzalloc(bytes, GFP_KERNEL);
-	dirty = bitmap_zalloc(DIV_ROUND_UP(n, SECTOR_SIZE / 8) + 1, GFP_KERNEL);
-	if (!l1 || !dirty) {
+	if (!l1) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -646,35 +560,12 @@ int qcow_snapshot_apply_img(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 	/* Everything the new active L1 reaches is shared with the snapshot. */
 	for (i = 0; i < sn.l1_size; i++)
 		l1[i] &= ~cpu_to_be64(QCOW2_OFLAG_COPIED);
-	err = qcow_write_new_table(img, l1, (size_t)n * sizeof(__be64), &l1_off);
-	if (!err)
-		err = img->layer->ops->flush(img->layer);
+	err = qcow_l1_replace(img, l1, n, size, &old);
 	if (err)
 		goto out;
-
-	h->l1_table_offset = l1_off;
-	h->l1_size = n;
-	h->size = size;
-	err = qcow_header_write(img);
-	if (err) {
-		/* The image is stopped: no write follows, whichever it holds. */
-		h->l1_table_offset = old_off;
-		h->l1_size = old_n;
-		h->size = old_size;
-		goto out;
-	}
-	qcow_snap_region_move(img, "L1 table", old_off, l1_off,
-			      (u64)n * sizeof(__be64));
-	old = img->l1;
-	img->l1 = l1;
 	l1 = NULL;
-	bitmap_free(img->l1_dirty);
-	img->l1_dirty = dirty;
-	dirty = NULL;
 	err = qcow_tree_refs(img, old, old_n, -1);
 	kvfree(old);
-	if (!err && old_n)
-		err = qcow_free_later(img, old_off, (u64)old_n * sizeof(__be64));
 	if (!err)
 		err = qcow_apply_frees(img);
 	if (!err)
@@ -682,7 +573,6 @@ int qcow_snapshot_apply_img(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 	if (!err)
 		err = qcow_meta_writeback_flat(img);
 out:
-	bitmap_free(dirty);
 	kvfree(l1);
 	qcow_snaps_free(&t);
 	return err;

@@ -466,6 +466,128 @@ static void qcow_inflight_done(struct qcow_image *img, struct qcow_wop *w)
  */
 
 /**
+ * qcow_l1_replace() - switch to a new active L1 table in one header write
+ * @img: writable image, meta_lock held, no request in flight
+ * @l1: the new table, @n entries in a kvzalloc'ed buffer of whole sectors;
+ *	the image owns it when the call succeeds
+ * @n: entries in @l1 (enough for @size)
+ * @size: the virtual size that goes with it
+ * @old: receives the old table (the caller kvfree()s it) on success
+ *
+ * The table goes to new clusters and is flushed; then one header write
+ * switches l1_table_offset, l1_size and the virtual size together, so a
+ * crash leaves the old table and size or the new ones, never a mix.  The
+ * old table's clusters are queued for release (qcow_free_later()).  Every
+ * dirty L1 entry must have been copied into @l1 by the caller.
+ *
+ * Return: 0, or -ENOSPC/-EIO/-ENOMEM with nothing changed (a failed header
+ * write also stops the image).
+ */
+int qcow_l1_replace(struct qcow_image *img, __be64 *l1, u32 n, u64 size,
+		    __be64 **old)
+{
+	struct qcow2_header *h = img->hdr;
+	u64 old_off = h->l1_table_offset, old_size = h->size, off = 0;
+	u32 old_n = h->l1_size;
+	unsigned long *dirty;
+	int err;
+
+	lockdep_assert_held(&img->meta_lock);
+	dirty = bitmap_zalloc(DIV_ROUND_UP(n, SECTOR_SIZE / 8) + 1, GFP_KERNEL);
+	if (!dirty)
+		return -ENOMEM;
+	if (n) {
+		err = qcow_table_write_new(img, l1, (size_t)n * sizeof(__be64), &off);
+		if (!err)
+			err = img->layer->ops->flush(img->layer);
+		if (err)
+			goto out_free;
+	}
+	h->l1_table_offset = off;
+	h->l1_size = n;
+	h->size = size;
+	err = qcow_header_write(img);
+	if (err) {
+		/* Stopped: nothing more is written, whichever header it holds. */
+		h->l1_table_offset = old_off;
+		h->l1_size = old_n;
+		h->size = old_size;
+		goto out_free;
+	}
+	qcow_region_move(img, "L1 table", old_off, off, (u64)n * sizeof(__be64));
+	*old = img->l1;
+	img->l1 = l1;
+	bitmap_free(img->l1_dirty);
+	img->l1_dirty = dirty;
+	if (old_n)
+		return qcow_free_later(img, old_off, (u64)old_n * sizeof(__be64));
+	return 0;
+
+out_free:
+	bitmap_free(dirty);
+	return err;
+}
+
+/**
+ * qcow_image_resize() - grow the virtual size
+ * @img: writable image, meta_lock held, no request in flight, everything
+ *	 written back (qcow_image_flush())
+ * @size: the new size in bytes, a multiple of 512, not below the current
+ *
+ * When the L1 table is too small for @size, a larger one (the current
+ * entries, then zeros) is switched to with the size (qcow_l1_replace());
+ * else only the header's size changes.  The old table is released by the
+ * next qcow_image_flush().  The new range reads as zeros, or
+ * as the backing file where that is larger.
+ *
+ * Return: 0, -EINVAL (shrinking, or beyond the format's limits),
+ * -EOPNOTSUPP (a version 2 image with snapshots: their entries have no
+ * disk size, QEMU refuses it too), -ENOSPC, -EIO or -ENOMEM.
+ */
+int qcow_image_resize(struct qcow_image *img, u64 size)
+{
+	struct qcow2_header *h = img->hdr;
+	u64 old_size = h->size, need;
+	__be64 *l1, *old = NULL;
+	size_t bytes;
+	int err;
+
+	lockdep_assert_held(&img->meta_lock);
+	if (size < h->size || size > QCOW2_MAX_VIRTUAL_SIZE || size % SECTOR_SIZE)
+		return -EINVAL;
+	if (h->version < 3 && h->nb_snapshots)
+		return -EOPNOTSUPP;
+	if (size == h->size)
+		return 0;
+	err = qcow_meta_begin(img);
+	if (err)
+		return err;
+	need = qcow2_l1_entries_needed(size, h->cluster_bits, h->extended_l2);
+	if (need <= h->l1_size) {
+		h->size = size;
+		err = qcow_header_write(img);
+		if (err)
+			h->size = old_size;
+		return err;
+	}
+	if (need > QCOW2_MAX_L1_BYTES / sizeof(__be64))
+		return -EINVAL;
+	bytes = round_up(need * sizeof(__be64), SECTOR_SIZE);
+	l1 = kvzalloc(bytes, GFP_KERNEL);
+	if (!l1)
+		return -ENOMEM;
+	if (h->l1_size)
+		memcpy(l1, img->l1, (size_t)h->l1_size * sizeof(__be64));
+	err = qcow_l1_replace(img, l1, need, size, &old);
+	if (err) {
+		kvfree(l1);
+		return err;
+	}
+	kvfree(old);
+	return 0;
+}
+
+/**
  * qcow_l1_set() - change an active L1 entry in memory
  * @img: writable image, meta_lock held
  * @l1i: index

@@ -34,10 +34,12 @@
 #define QCOW_FEAT_EXTENDED_L2		(1ULL << 5)	/* subclusters */
 #define QCOW_FEAT_WRITE			(1ULL << 6)	/* read-write attach */
 #define QCOW_FEAT_SNAPSHOT		(1ULL << 7)	/* QCOW_SNAPSHOT_* ioctls */
+#define QCOW_FEAT_RESIZE		(1ULL << 8)	/* QCOW_RESIZE ioctl */
 #define QCOW_FEAT_ALL			(QCOW_FEAT_FORMAT_V2 | QCOW_FEAT_FORMAT_V3 | \
 					 QCOW_FEAT_READ | QCOW_FEAT_BACKING | \
 					 QCOW_FEAT_COMPRESSED | QCOW_FEAT_EXTENDED_L2 | \
-					 QCOW_FEAT_WRITE | QCOW_FEAT_SNAPSHOT)
+					 QCOW_FEAT_WRITE | QCOW_FEAT_SNAPSHOT | \
+					 QCOW_FEAT_RESIZE)
 
 /**
  * struct qcow_features - result of QCOW_CTL_GET_FEATURES
@@ -199,10 +201,31 @@ struct qcow_snapshot_list {
 	__u64 reserved[3];
 };
 
+/**
+ * struct qcow_resize - argument of QCOW_RESIZE (on /dev/qcowN)
+ * @size: the new virtual size in bytes (in): a multiple of 512, not
+ *	  smaller than the current one (online shrinking is not offered)
+ * @flags: must be zero
+ * @reserved: must be zero
+ *
+ * Grows the disk online; the L1 table grows and moves when it must, and
+ * the capacity change is announced (a uevent with RESIZE=1).  Errors:
+ * -EINVAL (smaller, unaligned, beyond the format's limit, flags or
+ * reserved fields set), -EOPNOTSUPP (a version 2 image with snapshots),
+ * -EROFS (read-only attach), -ENOSPC, -EIO (I/O error, corrupt or stopped
+ * image), -EPERM (no CAP_SYS_ADMIN).
+ */
+struct qcow_resize {
+	__u64 size;
+	__u32 flags;
+	__u32 reserved[5];
+};
+
 #define QCOW_SNAPSHOT_CREATE	_IOWR(QCOW_IOCTL_MAGIC, 0x10, struct qcow_snapshot_cmd)
 #define QCOW_SNAPSHOT_LIST	_IOWR(QCOW_IOCTL_MAGIC, 0x11, struct qcow_snapshot_list)
 #define QCOW_SNAPSHOT_APPLY	_IOW(QCOW_IOCTL_MAGIC, 0x12, struct qcow_snapshot_cmd)
 #define QCOW_SNAPSHOT_DELETE	_IOW(QCOW_IOCTL_MAGIC, 0x13, struct qcow_snapshot_cmd)
+#define QCOW_RESIZE		_IOW(QCOW_IOCTL_MAGIC, 0x20, struct qcow_resize)
 
 #define QCOW_CTL_GET_FEATURES	_IOWR(QCOW_IOCTL_MAGIC, 0x00, struct qcow_features)
 #define QCOW_CTL_ATTACH		_IOWR(QCOW_IOCTL_MAGIC, 0x01, struct qcow_attach)
