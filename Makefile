@@ -7,6 +7,11 @@
 #                   userspace tests, lint, VM tests); ends with "N passed, N failed"
 #   make demo       install dependencies, build, show qcow working in a VM
 #   make stress     200 power cuts in the middle of fsync-heavy writes (check runs 20)
+#   make install    build, then install qcow.ko, qcowctl, its man page, bash
+#                   completion and udev rule (DESTDIR=, PREFIX=/usr/local)
+#   make uninstall  remove what make install installed
+#   make dkms-install    register the module with DKMS (rebuilt for new kernels)
+#   make dkms-uninstall  remove it from DKMS again
 #
 # KDIR defaults to the running kernel's build tree, else the newest
 # installed Debian linux-headers package.
@@ -18,7 +23,8 @@ endif
 
 export KDIR
 
-.PHONY: all module qcowctl clean deps check kunit utest lint vmtest demo bench stress help
+.PHONY: all module qcowctl clean deps check kunit utest lint vmtest demo bench stress help \
+	install uninstall dkms-source dkms-install dkms-uninstall
 
 all: module qcowctl
 
@@ -68,4 +74,68 @@ stress: all
 	tests/vm/powercut.sh -n 200
 
 help:
-	@sed -n '3,13p' Makefile
+	@sed -n '3,18p' Makefile
+
+# --- install -------------------------------------------------------------------
+#
+# make install [DESTDIR=/staging] [PREFIX=/usr/local] [KVER=...]
+#
+# The module goes to /lib/modules/$(KVER)/extra (KVER: the release of the
+# kernel in KDIR, the one it was built for) and depmod runs, unless DESTDIR
+# is set (a staging tree: whoever installs it runs depmod).  The rest goes
+# under PREFIX; udev and bash-completion read /usr/local as well as /usr.
+# See Documentation/install.rst.
+
+QCOW_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' $(CURDIR)/dkms.conf)
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+KVER = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"$$/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+MODDIR = /lib/modules/$(KVER)/extra
+DKMS_SRCDIR ?= /usr/src/qcow-$(QCOW_VERSION)
+DEPMOD ?= PATH="$$PATH:/sbin:/usr/sbin" depmod
+DKMS ?= PATH="$$PATH:/sbin:/usr/sbin" dkms
+
+INSTALLED := $(MODDIR)/qcow.ko $(SBINDIR)/qcowctl $(MANDIR)/man8/qcowctl.8 \
+	$(BASHCOMPDIR)/qcowctl $(UDEVRULESDIR)/60-qcow.rules
+
+install: all
+	@if [ -z "$(KVER)" ]; then \
+		echo "qcow: cannot tell the kernel release of KDIR='$(KDIR)': pass KVER=" >&2; exit 1; fi
+	install -D -m 0644 drivers/block/qcow/qcow.ko $(DESTDIR)$(MODDIR)/qcow.ko
+	install -D -m 0755 userspace/qcowctl $(DESTDIR)$(SBINDIR)/qcowctl
+	install -D -m 0644 Documentation/qcowctl.8 $(DESTDIR)$(MANDIR)/man8/qcowctl.8
+	install -D -m 0644 packaging/bash-completion/qcowctl $(DESTDIR)$(BASHCOMPDIR)/qcowctl
+	install -D -m 0644 packaging/udev/60-qcow.rules $(DESTDIR)$(UDEVRULESDIR)/60-qcow.rules
+	$(if $(DESTDIR),@echo "qcow: DESTDIR set: not running depmod",$(DEPMOD) -a $(KVER))
+
+uninstall:
+	@if [ -z "$(KVER)" ]; then \
+		echo "qcow: cannot tell the kernel release of KDIR='$(KDIR)': pass KVER=" >&2; exit 1; fi
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	$(if $(DESTDIR),,$(DEPMOD) -a $(KVER))
+
+# The source tree DKMS builds from: what `make module` needs, nothing else.
+DKMS_FILES := Kbuild Makefile dkms.conf include/uapi/linux/qcow.h \
+	drivers/block/qcow/Kconfig drivers/block/qcow/Makefile \
+	$(filter-out %.mod.c,$(wildcard drivers/block/qcow/*.[ch]))
+
+dkms-source:
+	@if [ -z "$(QCOW_VERSION)" ]; then echo "qcow: no PACKAGE_VERSION in dkms.conf" >&2; exit 1; fi
+	rm -rf $(DESTDIR)$(DKMS_SRCDIR)
+	for f in $(DKMS_FILES); do \
+		install -D -m 0644 $$f $(DESTDIR)$(DKMS_SRCDIR)/$$f || exit 1; done
+
+dkms-install:
+	@if [ -n "$(DESTDIR)" ]; then echo "qcow: dkms-install does not take DESTDIR" >&2; exit 1; fi
+	-$(DKMS) remove qcow/$(QCOW_VERSION) --all >/dev/null 2>&1
+	$(MAKE) dkms-source
+	$(DKMS) add qcow/$(QCOW_VERSION)
+	$(DKMS) build qcow/$(QCOW_VERSION) $(if $(KVER),-k $(KVER))
+	$(DKMS) install qcow/$(QCOW_VERSION) $(if $(KVER),-k $(KVER))
+
+dkms-uninstall:
+	-$(DKMS) remove qcow/$(QCOW_VERSION) --all
+	rm -rf $(DKMS_SRCDIR)

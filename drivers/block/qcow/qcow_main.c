@@ -179,6 +179,7 @@ module_init(qcow_init);
 module_exit(qcow_exit);
 
 MODULE_DESCRIPTION("qcow2 images as block devices");
+MODULE_VERSION("0.1");
 MODULE_LICENSE("GPL");
 MODULE_ALIAS_MISCDEV(QCOW_CTRL_MINOR);
 MODULE_ALIAS("devname:" QCOW_CTRL_DEV_NAME);
