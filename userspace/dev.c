@@ -126,7 +126,16 @@ static char *qc_sysfs_read(unsigned int idx, const char *attr)
 	return buf;
 }
 
-static int qc_sysfs_u64(unsigned int idx, const char *attr, u64 *v)
+/**
+ * qc_sysfs_u64() - a numeric attribute of /sys/block/qcowN/qcow/
+ * @idx: N
+ * @attr: attribute name ("virtual_size")
+ * @v: its value
+ *
+ * Return: 0, -errno of the read (-ENOENT: no such device), or -EINVAL when
+ * it is not a number.  Prints nothing.
+ */
+int qc_sysfs_u64(unsigned int idx, const char *attr, u64 *v)
 {
 	char *s = qc_sysfs_read(idx, attr), *end;
 	int ret = 0;
@@ -334,6 +343,46 @@ int qc_resolve_device(const char *arg, unsigned int *idx)
 	if (!ret)
 		ret = qc_image_device(arg, idx) ? -1 : 1;
 	return ret < 0 ? -1 : 0;
+}
+
+/**
+ * qc_dev_open() - open the qcow device a command-line argument names
+ * @arg: as qc_resolve_device() takes it
+ * @rw: open read-write (the commands that change the image)
+ * @need_rw: for the message when the disk is attached read-only: what
+ *	     needs a read-write attach ("snapshots need")
+ * @d: filled in
+ *
+ * Return: 0, or -1 after printing one line on stderr.
+ */
+int qc_dev_open(const char *arg, bool rw, const char *need_rw,
+		struct qc_devfd *d)
+{
+	if (qc_resolve_device(arg, &d->idx))
+		return -1;
+	snprintf(d->path, sizeof(d->path), "/dev/qcow%u", d->idx);
+	d->fd = open(d->path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (d->fd >= 0)
+		return 0;
+	switch (errno) {
+	case ENOENT:
+	case ENXIO:
+	case ENODEV:
+		qc_err("%s: no such qcow device", d->path);
+		break;
+	case EROFS:
+		qc_err("%s: attached read-only; %s a read-write attach",
+		       d->path, need_rw);
+		break;
+	case EACCES:
+	case EPERM:
+		qc_err("%s: needs root (CAP_SYS_ADMIN)", d->path);
+		break;
+	default:
+		qc_err("%s: %s", d->path, strerror(errno));
+		break;
+	}
+	return -1;
 }
 
 /*

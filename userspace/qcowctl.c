@@ -139,6 +139,7 @@ static const struct {
 	{ QCOW_FEAT_EXTENDED_L2, "extended-l2" },
 	{ QCOW_FEAT_WRITE, "write" },
 	{ QCOW_FEAT_SNAPSHOT, "snapshot" },
+	{ QCOW_FEAT_RESIZE, "resize" },
 };
 
 static const char *qc_feature_name(u64 bit)
@@ -309,6 +310,30 @@ static const struct qc_cmd qc_cmds[] = {
 		"(or qcowN, N) or the path of the attached image.  NAME|ID: an argument\n"
 		"equal to a snapshot's id selects it, otherwise it is a name (as in\n"
 		"qemu-img).  Run 'qcowctl snapshot COMMAND --help' for one of them.\n",
+	},
+	{
+		.name = "resize",
+		.fn = cmd_resize,
+		.args = "DEV [SIZE|+SIZE]",
+		.summary = "grow an attached disk online, or show its size",
+		.help =
+		"Grow the disk DEV to SIZE bytes, or by SIZE bytes with +SIZE, while it\n"
+		"stays attached (and mounted).  Without SIZE, print the disk's virtual\n"
+		"size in bytes.  SIZE takes a K, M, G or T suffix (binary: 1K = 1024, as\n"
+		"qemu-img does) and must be a multiple of 512.\n"
+		"\n"
+		"The module writes a larger L1 table to new clusters when the image needs\n"
+		"one, then switches the table and the size in one header write, so a crash\n"
+		"leaves the old size or the new one; the kernel announces the new capacity\n"
+		"(a uevent with RESIZE=1), and `qemu-img info` shows it after detach.  The\n"
+		"new range reads as zeros, or as the backing file where that is larger.\n"
+		"Grow a file system on it afterwards (resize2fs, xfs_growfs).\n"
+		"\n"
+		"Refused: shrinking; a version 2 image with snapshots (QEMU refuses it\n"
+		"too); a read-only attach.  DEV is /dev/qcowN (or qcowN, N) or the path\n"
+		"of the attached image.\n"
+		"\n"
+		"  -h, --help   show this help\n",
 	},
 	{
 		.name = "info",

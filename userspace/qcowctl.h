@@ -55,6 +55,7 @@ int cmd_lock_test(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_detach(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_list(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_snapshot(const struct qc_cmd *cmd, int argc, char **argv);
+int cmd_resize(const struct qc_cmd *cmd, int argc, char **argv);
 
 /* dev.c: the control device and /sys/block/qcowN/qcow/. */
 
@@ -63,6 +64,22 @@ struct qcow_features;
 int qc_ctl_open(void);
 int qc_ctl_get_features(int fd, struct qcow_features *f);
 int qc_resolve_device(const char *arg, unsigned int *idx);
+int qc_sysfs_u64(unsigned int idx, const char *attr, u64 *v);
+
+/**
+ * struct qc_devfd - an open qcow device (qc_dev_open())
+ * @idx: N of /dev/qcowN
+ * @path: "/dev/qcowN", the name used in messages
+ * @fd: open file descriptor
+ */
+struct qc_devfd {
+	unsigned int idx;
+	char path[32];
+	int fd;
+};
+
+int qc_dev_open(const char *arg, bool rw, const char *need_rw,
+		struct qc_devfd *d);
 
 /* image.c: reading an image file through the format core. */
 

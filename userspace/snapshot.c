@@ -33,56 +33,11 @@ static const char * const qc_snap_ioctl_names[] = {
 	[SNAP_DELETE] = "QCOW_SNAPSHOT_DELETE",
 };
 
-/**
- * struct qc_snapdev - an open qcow device
- * @idx: N of /dev/qcowN
- * @path: "/dev/qcowN", the name used in messages
- * @fd: open file descriptor
- */
-struct qc_snapdev {
-	unsigned int idx;
-	char path[32];
-	int fd;
-};
-
-/*
- * Open the device @arg names, read-write for the commands that change the
- * image.  Return: 0, or -1 after printing one line on stderr.
- */
-static int qc_snap_open(const char *arg, bool rw, struct qc_snapdev *d)
-{
-	if (qc_resolve_device(arg, &d->idx))
-		return -1;
-	snprintf(d->path, sizeof(d->path), "/dev/qcow%u", d->idx);
-	d->fd = open(d->path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (d->fd >= 0)
-		return 0;
-	switch (errno) {
-	case ENOENT:
-	case ENXIO:
-	case ENODEV:
-		qc_err("%s: no such qcow device", d->path);
-		break;
-	case EROFS:
-		qc_err("%s: attached read-only; snapshots need a read-write attach",
-		       d->path);
-		break;
-	case EACCES:
-	case EPERM:
-		qc_err("%s: needs root (CAP_SYS_ADMIN)", d->path);
-		break;
-	default:
-		qc_err("%s: %s", d->path, strerror(errno));
-		break;
-	}
-	return -1;
-}
-
 /*
  * One line on stderr for a failed snapshot ioctl.  @what is the snapshot
  * as the user named it (NULL for list).
  */
-static void qc_snap_report(const struct qc_snapdev *d, enum qc_snap_op op,
+static void qc_snap_report(const struct qc_devfd *d, enum qc_snap_op op,
 			   const char *what, int err)
 {
 	char *w = what ? qc_escape(what) : NULL;
@@ -136,7 +91,7 @@ static void qc_snap_report(const struct qc_snapdev *d, enum qc_snap_op op,
  * QCOW_SNAPSHOT_LIST into a buffer that fits: *@out (free() it) and its
  * number of entries.  Return: 0, or -1 after printing one line on stderr.
  */
-static int qc_snap_list(const struct qc_snapdev *d,
+static int qc_snap_list(const struct qc_devfd *d,
 			struct qcow_snapshot_info **out, unsigned int *nr)
 {
 	struct qcow_snapshot_info *buf = NULL, *n;
@@ -305,7 +260,7 @@ static int snap_create(const struct qc_cmd *cmd, int argc, char **argv)
 {
 	static const char * const names[] = { "DEV", "NAME" };
 	struct qcow_snapshot_cmd sc;
-	struct qc_snapdev d;
+	struct qc_devfd d;
 	int ret;
 
 	ret = qc_snap_opts(cmd, argc, argv, NULL);
@@ -317,7 +272,7 @@ static int snap_create(const struct qc_cmd *cmd, int argc, char **argv)
 	if (ret >= 0)
 		return ret;
 
-	if (qc_snap_open(argv[optind], true, &d))
+	if (qc_dev_open(argv[optind], true, "snapshots need", &d))
 		return QC_EXIT_FAIL;
 	memset(&sc, 0, sizeof(sc));
 	strcpy(sc.name, argv[optind + 1]);
@@ -334,7 +289,7 @@ static int snap_list(const struct qc_cmd *cmd, int argc, char **argv)
 {
 	static const char * const names[] = { "DEV" };
 	struct qcow_snapshot_info *sn;
-	struct qc_snapdev d;
+	struct qc_devfd d;
 	unsigned int nr;
 	bool json;
 	int ret;
@@ -345,7 +300,7 @@ static int snap_list(const struct qc_cmd *cmd, int argc, char **argv)
 	if (ret >= 0)
 		return ret;
 
-	if (qc_snap_open(argv[optind], false, &d))
+	if (qc_dev_open(argv[optind], false, "snapshots need", &d))
 		return QC_EXIT_FAIL;
 	ret = qc_snap_list(&d, &sn, &nr);
 	close(d.fd);
@@ -372,7 +327,7 @@ static int snap_select(const struct qc_cmd *cmd, int argc, char **argv,
 					       QCOW_SNAPSHOT_DELETE;
 	struct qcow_snapshot_info *sn;
 	struct qcow_snapshot_cmd sc;
-	struct qc_snapdev d;
+	struct qc_devfd d;
 	const char *arg;
 	unsigned int i, nr;
 	int ret;
@@ -387,7 +342,7 @@ static int snap_select(const struct qc_cmd *cmd, int argc, char **argv,
 		return ret;
 	arg = argv[optind + 1];
 
-	if (qc_snap_open(argv[optind], true, &d))
+	if (qc_dev_open(argv[optind], true, "snapshots need", &d))
 		return QC_EXIT_FAIL;
 	if (qc_snap_list(&d, &sn, &nr)) {
 		close(d.fd);

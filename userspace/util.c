@@ -54,7 +54,7 @@ void qc_size_short(char *buf, size_t len, u64 size)
 
 /**
  * qc_parse_size() - parse a byte count with an optional binary suffix
- * @s: "65536", "64K", "64k", "64KiB", "1M", "1G" (K = 1024 bytes)
+ * @s: "65536", "64K", "64k", "64KiB", "1M", "1G", "2T" (K = 1024 bytes)
  * @out: the number of bytes
  *
  * Return: 0, -EINVAL for anything else, -ERANGE when it overflows 64 bits.
@@ -83,6 +83,9 @@ int qc_parse_size(const char *s, u64 *out)
 		break;
 	case 'G':
 		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
 		break;
 	default:
 		return -EINVAL;

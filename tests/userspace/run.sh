@@ -455,6 +455,28 @@ expect_cli snapshot-no-such-image 1 err '^qcowctl: no-such.qcow2: No such file o
 expect_cli snapshot-image-not-attached 1 err '^qcowctl: v3.qcow2: not attached to any qcow device$' snapshot create v3.qcow2 s1
 expect_cli snapshot-not-qcow 1 err '^qcowctl: /dev/null: ' snapshot list /dev/null
 
+# resize: its command line and SIZE, checked before the device is looked
+# up (the ioctl is tested in the VM, tests/vm/guest/t-resize.sh).
+expect_cli resize-help 0 out '^usage: qcowctl resize DEV \[SIZE\|\+SIZE\]$' resize --help
+expect_cli resize-help-cmd 0 out '^usage: qcowctl resize ' help resize
+expect_cli resize-listed 0 out '^  resize +grow an attached disk online' --help
+expect_cli resize-no-dev 2 err '^qcowctl: resize: missing DEV ' resize
+expect_cli resize-too-many 2 err '^qcowctl: resize: too many arguments' resize /dev/qcow0 1G 2G
+expect_cli resize-bad-option 2 err "^qcowctl: resize: invalid option '--frob'" resize --frob /dev/qcow0 1G
+expect_cli resize-option-after 2 err "^qcowctl: resize: too many arguments" resize /dev/qcow0 1G --help
+expect_cli resize-size-junk 2 err "^qcowctl: resize: invalid size '12X' " resize /dev/qcow0 12X
+expect_cli resize-size-empty 2 err "^qcowctl: resize: invalid size '' " resize /dev/qcow0 ''
+expect_cli resize-size-plus-only 2 err "^qcowctl: resize: invalid size '\+' " resize /dev/qcow0 +
+expect_cli resize-size-negative 2 err "^qcowctl: resize: invalid size '-1G' " resize /dev/qcow0 -1G
+expect_cli resize-size-fraction 2 err "^qcowctl: resize: invalid size '1.5G' " resize /dev/qcow0 1.5G
+expect_cli resize-size-unaligned 2 err "^qcowctl: resize: size '1000' is not a multiple of 512 bytes" resize /dev/qcow0 1000
+expect_cli resize-size-unaligned-plus 2 err "^qcowctl: resize: size '\+100' is not a multiple of 512 bytes" resize /dev/qcow0 +100
+expect_cli resize-size-overflow 2 err "^qcowctl: resize: size '99999999T' is too large" resize /dev/qcow0 99999999T
+expect_cli resize-no-such-image 1 err '^qcowctl: no-such.qcow2: No such file or directory$' resize no-such.qcow2 1G
+expect_cli resize-image-not-attached 1 err '^qcowctl: v3.qcow2: not attached to any qcow device$' resize v3.qcow2 +1G
+expect_cli resize-show-not-attached 1 err '^qcowctl: v3.qcow2: not attached to any qcow device$' resize v3.qcow2
+expect_cli resize-not-qcow 1 err '^qcowctl: /dev/null: ' resize /dev/null 2T
+
 # Backing chains, resolved and checked by the tool alone.
 mkdir -p chain loop
 qemu-img create -q -f qcow2 loop/a.qcow2 16M
