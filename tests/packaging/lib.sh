@@ -74,7 +74,6 @@ export KDIR
 QCOW_VERSION=$(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$top/dkms.conf")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/qcow-packaging.XXXXXX")
-# shellcheck disable=SC2154  # $work is ours
 trap '[ "${QCOW_KEEP:-0}" = 1 ] && echo "kept $work" || rm -rf "$work"' EXIT
 
 # The module parameters the driver source declares (module_param*(NAME, ...)).

@@ -11,8 +11,9 @@
 #                     of each snapshot subcommand) appears in it, and the
 #                     exit codes of qcowctl.h are listed.
 # Needs groff, man (man-db) and a built userspace/qcowctl (made if missing).
+# shellcheck source-path=SCRIPTDIR
 set -uo pipefail
-# shellcheck source=tests/packaging/lib.sh
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 page=$top/Documentation/qcowctl.8

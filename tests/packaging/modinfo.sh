@@ -6,8 +6,9 @@
 # vermagic of the kernel in KDIR, the autoload aliases, and every
 # module_param*() of drivers/block/qcow/*.c listed with a description.
 # One "PASS|FAIL packaging/modinfo" line to $QCOW_RESULTS.
+# shellcheck source-path=SCRIPTDIR
 set -uo pipefail
-# shellcheck source=tests/packaging/lib.sh
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 need modinfo modinfo make || exit 1
