@@ -30,6 +30,7 @@ stage() {
 stage build make all
 stage lint scripts/lint.sh
 stage userspace tests/userspace/run.sh
+stage packaging tests/packaging/run.sh
 stage kunit tests/kunit/run.sh
 stage vm tests/vm/run-tests.sh
 stage powercut tests/vm/powercut.sh -n 20

@@ -10,6 +10,7 @@ PKGS=(
 	linux-image-amd64 linux-headers-amd64 linux-source-6.1
 	python3 qemu-system-x86 qemu-utils busybox-static
 	e2fsprogs fdisk parted fio sparse jq xz-utils
+	dkms udev groff-base man-db bsdextrautils bash-completion shellcheck
 )
 
 missing=()
