@@ -130,7 +130,7 @@ dkms-source:
 
 dkms-install:
 	@if [ -n "$(DESTDIR)" ]; then echo "qcow: dkms-install does not take DESTDIR" >&2; exit 1; fi
-	-$(DKMS) remove qcow/$(QCOW_VERSION) --all >/dev/null 2>&1
+	@$(DKMS) remove qcow/$(QCOW_VERSION) --all >/dev/null 2>&1 || true
 	$(MAKE) dkms-source
 	$(DKMS) add qcow/$(QCOW_VERSION)
 	$(DKMS) build qcow/$(QCOW_VERSION) $(if $(KVER),-k $(KVER))

@@ -2,23 +2,25 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # DKMS with Debian's dkms against the installed Debian headers (KDIR's
-# kernel), in a private tree: `make dkms-source` stages the source as
-# /usr/src/qcow-VERSION would hold it, but under a scratch directory, and
+# kernel), through the Makefile's targets, in a private tree: the source
+# goes where /usr/src/qcow-VERSION would be but under a scratch directory,
 # every dkms call gets --sourcetree/--dkmstree/--installtree there plus
-# --no-depmod, and the module-signing key dkms makes goes there too, so
-# /usr/src, /var/lib/dkms and /lib/modules stay as they were (checked).
-#   dkms-source   the staged tree: dkms.conf, Kbuild, Makefile, the driver
-#                 and uapi sources, nothing built, nothing else
-#   dkms-build    dkms add + build -k KVER: qcow.ko passes the modinfo
-#                 check (tests/packaging/lib.sh: version, vermagic,
-#                 aliases, every parameter described)
-#   dkms-install  dkms install: updates/dkms/qcow.ko in the install tree,
-#                 same bytes as the built one, `dkms status` says
-#                 installed; depmod over that tree resolves every symbol
-#                 against the headers' Module.symvers and makes the
-#                 devname autoload entry; modprobe --show-depends finds it
-#                 (nothing is loaded: this kernel cannot load modules)
-#   dkms-remove   dkms uninstall + remove leave no module and no tree entry
+# --no-depmod (make ... DKMS="dkms OPTIONS"), and the module-signing key
+# dkms makes goes there too, so /usr/src, /var/lib/dkms and /lib/modules
+# stay as they were (checked).
+#   dkms-source   make dkms-source DESTDIR=: dkms.conf, Kbuild, Makefile,
+#                 the driver and uapi sources, nothing built, nothing else
+#   dkms-build    make dkms-install (dkms add, build -k KVER, install):
+#                 the built qcow.ko passes the modinfo check
+#                 (tests/packaging/lib.sh: version, vermagic, aliases,
+#                 every parameter described)
+#   dkms-install  updates/dkms/qcow.ko in the install tree, same bytes as
+#                 the built one, `dkms status` says installed; depmod over
+#                 that tree resolves every symbol against the headers'
+#                 Module.symvers and makes the devname autoload entry;
+#                 modprobe --show-depends finds it (nothing is loaded: this
+#                 kernel cannot load modules)
+#   dkms-remove   make dkms-uninstall: no module, no DKMS entry, no source
 #   dkms-host     the host's DKMS, source and module trees untouched
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -51,11 +53,10 @@ mkdir -p "$tree" "$inst/$KVER"
 # dkms reads its signing key paths from framework.conf or the environment
 export mok_signing_key=$work/mok.key mok_certificate=$work/mok.pub
 opts=(--dkmstree "$tree" --sourcetree "$src" --installtree "$inst")
-mv=(-m qcow -v "$QCOW_VERSION")
 
 # --- the staged source
-if make -s -C "$top" dkms-source DESTDIR="$src" DKMS_SRCDIR="/qcow-$QCOW_VERSION" >"$work/stage.log" 2>&1; then
-	s=$src/qcow-$QCOW_VERSION
+if make -s -C "$top" dkms-source DESTDIR="$work/stage" >"$work/stage.log" 2>&1; then
+	s=$work/stage/usr/src/qcow-$QCOW_VERSION
 	for f in dkms.conf Kbuild Makefile include/uapi/linux/qcow.h drivers/block/qcow/Makefile \
 		 drivers/block/qcow/Kconfig drivers/block/qcow/qcow_main.c drivers/block/qcow/qcow2_format.c; do
 		cmp -s "$top/$f" "$s/$f" || problem "$f: missing or not the tree's"
@@ -73,17 +74,19 @@ else
 fi
 verdict dkms-source
 
-# --- add + build
+# --- make dkms-install: add + build + install
 ko=$tree/qcow/$QCOW_VERSION/$KVER/$(uname -m)/module/qcow.ko
-if ! dkms add "${mv[@]}" "${opts[@]}" >"$work/add.log" 2>&1; then
-	problem "dkms add failed:" "$(cat "$work/add.log")"
-elif ! dkms build "${mv[@]}" -k "$KVER" "${opts[@]}" >"$work/build.log" 2>&1; then
-	problem "dkms build -k $KVER failed:" "$(tail -n 20 "$work/build.log")" \
+dkms=(DKMS="dkms ${opts[*]} --no-depmod" DKMS_SRCDIR="$src/qcow-$QCOW_VERSION")
+if ! make -C "$top" dkms-install "${dkms[@]}" >"$work/dkms-install.log" 2>&1; then
+	problem "make dkms-install failed:" "$(tail -n 30 "$work/dkms-install.log")" \
 		"$(tail -n 30 "$tree/qcow/$QCOW_VERSION/build/make.log" 2>/dev/null)"
-else
+fi
+if [ -f "$ko" ]; then
 	check_modinfo "$ko"
-	grep -q '^Signing module' "$work/build.log" &&
+	grep -q '^Signing module' "$work/dkms-install.log" &&
 		echo "dkms-build: signed by dkms with a scratch key: $(modinfo -F signer "$ko")"
+else
+	problem "dkms built no $ko"
 fi
 verdict dkms-build
 
@@ -91,9 +94,6 @@ verdict dkms-build
 if [ ! -f "$ko" ]; then
 	fail dkms-install "nothing built"
 else
-	if ! dkms install "${mv[@]}" -k "$KVER" --no-depmod "${opts[@]}" >"$work/install.log" 2>&1; then
-		problem "dkms install failed:" "$(cat "$work/install.log")"
-	fi
 	m=$inst/$KVER/updates/dkms/qcow.ko
 	cmp -s "$ko" "$m" || problem "$m: missing or not the built module"
 	st=$(dkms status "${opts[@]}" 2>&1)
@@ -120,13 +120,12 @@ else
 	verdict dkms-install
 fi
 
-# --- uninstall + remove
-dkms uninstall "${mv[@]}" -k "$KVER" --no-depmod "${opts[@]}" >"$work/uninstall.log" 2>&1 ||
-	problem "dkms uninstall failed:" "$(cat "$work/uninstall.log")"
-[ -e "$inst/$KVER/updates/dkms/qcow.ko" ] && problem "module still installed after dkms uninstall"
-dkms remove "${mv[@]}" --all --no-depmod "${opts[@]}" >"$work/remove.log" 2>&1 ||
-	problem "dkms remove failed:" "$(cat "$work/remove.log")"
+# --- make dkms-uninstall: dkms remove --all, the source gone
+make -C "$top" dkms-uninstall "${dkms[@]}" >"$work/dkms-uninstall.log" 2>&1 ||
+	problem "make dkms-uninstall failed:" "$(tail -n 20 "$work/dkms-uninstall.log")"
+[ -e "$inst/$KVER/updates/dkms/qcow.ko" ] && problem "module still installed after make dkms-uninstall"
 [ -e "$tree/qcow" ] && problem "left in the DKMS tree: $(find "$tree/qcow" | head)"
+[ -e "$src/qcow-$QCOW_VERSION" ] && problem "source left in $src/qcow-$QCOW_VERSION"
 st=$(dkms status "${opts[@]}" 2>&1)
 [ -z "$st" ] || problem "dkms status after remove: $st"
 verdict dkms-remove
