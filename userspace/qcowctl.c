@@ -348,6 +348,33 @@ static const struct qc_cmd qc_cmds[] = {
 		"  -h, --help   show this help\n",
 	},
 	{
+		.name = "check",
+		.fn = cmd_check,
+		.args = "[--json] [-r leaks] [-U] IMAGE",
+		.summary = "look for leaks and corruption in an image, as qemu-img check",
+		.help =
+		"Walk every metadata structure of the qcow2 image IMAGE with the module's\n"
+		"format code -- header, active L1 and L2 tables, every snapshot's tables,\n"
+		"refcount table and blocks, bitmaps -- count the references to each host\n"
+		"cluster and compare them with the stored refcounts, as 'qemu-img check'\n"
+		"does (the counts agree with it).  Problems are printed on stderr, one\n"
+		"line each, naming the cluster and what it holds; a summary on stdout.\n"
+		"\n"
+		"  -j, --json         print one JSON object (names as qemu-img check\n"
+		"                     --output=json, plus \"problems\")\n"
+		"  -r, --repair leaks lower the refcount of leaked clusters to their number\n"
+		"                     of references (the image must not be in use), then\n"
+		"                     check again; errors are never repaired\n"
+		"  -U, --force-share  check even while another program writes the image\n"
+		"  -h, --help         show this help\n"
+		"\n"
+		"Exit status: 0 no problem, 1 the check could not complete (unreadable\n"
+		"image or refcounts, bad command line), 2 corruptions found, 3 leaked\n"
+		"clusters found and nothing worse.  Leaks waste space; corruptions mean a\n"
+		"refcount lower than the references to a cluster, a wrong COPIED flag or\n"
+		"a damaged table entry: writing to such an image can lose data.\n",
+	},
+	{
 		.name = "features",
 		.fn = cmd_features,
 		.args = "[--json]",

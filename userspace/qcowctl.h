@@ -55,6 +55,7 @@ int cmd_lock_test(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_detach(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_list(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_snapshot(const struct qc_cmd *cmd, int argc, char **argv);
+int cmd_check(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_resize(const struct qc_cmd *cmd, int argc, char **argv);
 
 /* dev.c: the control device and /sys/block/qcowN/qcow/. */

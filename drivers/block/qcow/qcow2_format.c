@@ -770,6 +770,28 @@ static int qcow2_table_ptr_decode(const struct qcow2_header *h, u64 raw,
 	return 0;
 }
 
+/* Every problem of a one-cluster table pointer; the offset regardless. */
+static u32 qcow2_table_ptr_inspect(const struct qcow2_header *h, u64 raw,
+				   u64 offset_mask, u64 reserved_mask,
+				   u64 file_size, u64 *offset)
+{
+	u64 off = raw & offset_mask;
+	u32 bad = 0;
+
+	*offset = off;
+	if (raw & reserved_mask)
+		bad |= QCOW2_BAD_RESERVED;
+	if (!off)
+		return bad;
+	if (off & (h->cluster_size - 1))
+		bad |= QCOW2_BAD_UNALIGNED;
+	if (off < h->cluster_size)
+		bad |= QCOW2_BAD_IN_HEADER;
+	if (off >= file_size)
+		bad |= QCOW2_BAD_PAST_EOF;
+	return bad;
+}
+
 /**
  * qcow2_l1e_decode() - decode and check one L1 table entry
  * @h: parsed header
@@ -801,6 +823,27 @@ u64 qcow2_l1e_encode(u64 l2_offset, bool copied)
 {
 	return (l2_offset & QCOW2_L1E_OFFSET_MASK) |
 		(copied ? QCOW2_OFLAG_COPIED : 0);
+}
+
+/**
+ * qcow2_l1e_inspect() - list every problem of one L1 table entry
+ * @h: parsed header
+ * @raw: the entry in CPU order
+ * @file_size: image file size
+ * @l2_offset: the L2 table offset bits, even when they are wrong
+ *
+ * For checkers: where qcow2_l1e_decode() refuses an entry, this says why
+ * and still gives the offset the entry holds.
+ *
+ * Return: a mask of QCOW2_BAD_RESERVED, QCOW2_BAD_UNALIGNED,
+ * QCOW2_BAD_IN_HEADER and QCOW2_BAD_PAST_EOF; 0 for a valid entry.
+ */
+u32 qcow2_l1e_inspect(const struct qcow2_header *h, u64 raw, u64 file_size,
+		      u64 *l2_offset)
+{
+	return qcow2_table_ptr_inspect(h, raw, QCOW2_L1E_OFFSET_MASK,
+				       QCOW2_L1E_RESERVED_MASK, file_size,
+				       l2_offset);
 }
 
 /**
@@ -919,6 +962,90 @@ int qcow2_l2e_decode(const struct qcow2_header *h, u64 word, u64 bitmap,
 			return -EINVAL;
 	}
 	return 0;
+}
+
+/**
+ * qcow2_l2e_inspect() - decode one L2 entry leniently, listing its problems
+ * @h: parsed header
+ * @word: first (or only) 64 bits of the entry, CPU order
+ * @bitmap: subcluster bitmap word with extended L2, else 0
+ * @file_size: image file size
+ * @e: the decoded entry, filled in whatever the problems
+ *
+ * For checkers, which must account for what a damaged entry points to.
+ * The type follows the flags as QEMU reads them: the compressed flag
+ * first; then the zero flag (standard L2 only) makes a zero cluster,
+ * preallocated when an offset is present; then an offset makes a normal
+ * cluster (with an external data file, so does the COPIED flag alone).
+ * @e->host_offset keeps the offset bits even when misaligned.
+ *
+ * Return: a mask of QCOW2_BAD_* bits; 0 for an entry qcow2_l2e_decode()
+ * accepts.
+ */
+u32 qcow2_l2e_inspect(const struct qcow2_header *h, u64 word, u64 bitmap,
+		      u64 file_size, struct qcow2_l2e *e)
+{
+	bool data_file = h->incompatible_features & QCOW2_INCOMPAT_DATA_FILE;
+	bool zero = word & QCOW2_OFLAG_ZERO;
+	u32 bad = 0;
+	u64 off;
+
+	memset(e, 0, sizeof(*e));
+	e->copied = !!(word & QCOW2_OFLAG_COPIED);
+
+	if (word & QCOW2_OFLAG_COMPRESSED) {
+		e->type = QCOW2_CLUSTER_COMPRESSED;
+		if (e->copied)
+			bad |= QCOW2_BAD_COPIED;
+		if (data_file)
+			bad |= QCOW2_BAD_DATA_FILE;
+		if (h->extended_l2 && bitmap)
+			bad |= QCOW2_BAD_BITMAP;
+		qcow2_compressed_decode(h->cluster_bits, word, &e->comp_offset,
+					&e->comp_len);
+		if (e->comp_offset < h->cluster_size)
+			bad |= QCOW2_BAD_IN_HEADER;
+		if (e->comp_offset >= file_size)
+			bad |= QCOW2_BAD_PAST_EOF;
+		return bad;
+	}
+
+	if (word & QCOW2_L2E_STD_RESERVED_MASK)
+		bad |= QCOW2_BAD_RESERVED;
+	if (zero && (h->version < 3 || h->extended_l2))
+		bad |= QCOW2_BAD_ZERO_FLAG;
+	if (h->extended_l2) {
+		zero = false;	/* bit 0 means nothing there */
+		e->alloc_bitmap = lower_32_bits(bitmap);
+		e->zero_bitmap = upper_32_bits(bitmap);
+	}
+	off = word & QCOW2_L2E_OFFSET_MASK;
+	e->host_offset = off;
+
+	if (!off && !(data_file && e->copied)) {
+		e->type = zero ? QCOW2_CLUSTER_ZERO_PLAIN :
+				 QCOW2_CLUSTER_UNALLOCATED;
+		if (e->copied)
+			bad |= QCOW2_BAD_COPIED;
+		if (e->alloc_bitmap)
+			bad |= QCOW2_BAD_BITMAP;
+		if (e->alloc_bitmap & e->zero_bitmap)
+			bad |= QCOW2_BAD_ALLOC_ZERO;
+		return bad;
+	}
+
+	e->type = zero ? QCOW2_CLUSTER_ZERO_ALLOC : QCOW2_CLUSTER_NORMAL;
+	if (e->alloc_bitmap & e->zero_bitmap)
+		bad |= QCOW2_BAD_ALLOC_ZERO;
+	if (off & (h->cluster_size - 1))
+		bad |= QCOW2_BAD_UNALIGNED;
+	if (!data_file) {
+		if (off < h->cluster_size)
+			bad |= QCOW2_BAD_IN_HEADER;
+		if (e->type == QCOW2_CLUSTER_NORMAL && off >= file_size)
+			bad |= QCOW2_BAD_PAST_EOF;
+	}
+	return bad;
 }
 
 /**
@@ -1090,6 +1217,24 @@ int qcow2_reftable_entry_decode(const struct qcow2_header *h, u64 raw,
 	return qcow2_table_ptr_decode(h, raw, QCOW2_REFT_OFFSET_MASK,
 				      QCOW2_REFT_RESERVED_MASK, file_size,
 				      block_offset);
+}
+
+/**
+ * qcow2_reftable_entry_inspect() - list every problem of a refcount table entry
+ * @h: parsed header
+ * @raw: the entry, CPU order
+ * @file_size: image file size
+ * @block_offset: the refcount block offset bits, even when they are wrong
+ *
+ * Return: a mask of QCOW2_BAD_RESERVED, QCOW2_BAD_UNALIGNED,
+ * QCOW2_BAD_IN_HEADER and QCOW2_BAD_PAST_EOF; 0 for a valid entry.
+ */
+u32 qcow2_reftable_entry_inspect(const struct qcow2_header *h, u64 raw,
+				 u64 file_size, u64 *block_offset)
+{
+	return qcow2_table_ptr_inspect(h, raw, QCOW2_REFT_OFFSET_MASK,
+				       QCOW2_REFT_RESERVED_MASK, file_size,
+				       block_offset);
 }
 
 /**
@@ -1542,4 +1687,102 @@ int qcow2_snapshot_serialize(const struct qcow2_header *h,
 	memcpy(p, sn->name, sn->name_len);
 	*written = size;
 	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * bitmaps
+ */
+
+/**
+ * qcow2_bitmap_dir_entry_parse() - decode one bitmap directory entry
+ * @h: parsed header
+ * @buf: the entry's first byte
+ * @len: bytes available from @buf
+ * @bm: decoded entry; @bm->name points into @buf
+ * @consumed: size of the entry including its padding to 8 bytes (at most
+ *	      @len)
+ * @diag: optional failure description
+ *
+ * Checks what the specification requires of an entry: a non-empty,
+ * cluster-aligned bitmap table of bounded size, a known type, granularity
+ * 9..31, a name of 1..1023 bytes, no unknown flags.  Where the table lies
+ * in the file is for the caller to check.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int qcow2_bitmap_dir_entry_parse(const struct qcow2_header *h, const void *buf,
+				 size_t len, struct qcow2_bitmap *bm,
+				 size_t *consumed, struct qcow2_diag *diag)
+{
+	const struct qcow2_bitmap_dir_entry_disk *d = buf;
+	size_t size;
+
+	memset(bm, 0, sizeof(*bm));
+	*consumed = 0;
+	if (len < sizeof(*d))
+		return qcow2_diag_set(diag, "bitmap directory",
+				      "entry truncated (%zu bytes left)", len);
+	bm->table_offset = be64_to_cpu(d->bitmap_table_offset);
+	bm->table_size = be32_to_cpu(d->bitmap_table_size);
+	bm->flags = be32_to_cpu(d->flags);
+	bm->type = d->type;
+	bm->granularity_bits = d->granularity_bits;
+	bm->name_len = be16_to_cpu(d->name_size);
+	bm->extra_data_size = be32_to_cpu(d->extra_data_size);
+
+	size = sizeof(*d) + (size_t)bm->extra_data_size + bm->name_len;
+	if (bm->extra_data_size > len || size > len)
+		return qcow2_diag_set(diag, "bitmap directory",
+				      "entry runs past the directory (%zu bytes left)",
+				      len);
+	bm->name = (const char *)buf + sizeof(*d) + bm->extra_data_size;
+	*consumed = min_t(size_t, round_up(size, 8), len);
+
+	if (!bm->name_len || bm->name_len > QCOW2_BITMAP_MAX_NAME)
+		return qcow2_diag_set(diag, "bitmap name_size",
+				      "name length %u out of range 1..%u",
+				      bm->name_len, QCOW2_BITMAP_MAX_NAME);
+	if (bm->type != QCOW2_BITMAP_TYPE_DIRTY)
+		return qcow2_diag_set(diag, "bitmap type",
+				      "unknown bitmap type %u", bm->type);
+	if (bm->granularity_bits < 9 || bm->granularity_bits > 31)
+		return qcow2_diag_set(diag, "bitmap granularity_bits",
+				      "granularity_bits %u out of range 9..31",
+				      bm->granularity_bits);
+	if (bm->flags & ~QCOW2_BITMAP_FLAGS_KNOWN)
+		return qcow2_diag_set(diag, "bitmap flags",
+				      "unknown flags 0x%x", bm->flags);
+	if (!bm->table_size || bm->table_size > QCOW2_BITMAP_MAX_TABLE_SIZE)
+		return qcow2_diag_set(diag, "bitmap_table_size",
+				      "bitmap table of %u entries out of range 1..%u",
+				      bm->table_size, QCOW2_BITMAP_MAX_TABLE_SIZE);
+	if (!bm->table_offset || bm->table_offset & (h->cluster_size - 1))
+		return qcow2_diag_set(diag, "bitmap_table_offset",
+				      "bitmap table offset 0x%llx is zero or not cluster aligned",
+				      bm->table_offset);
+	return 0;
+}
+
+/**
+ * qcow2_bitmap_table_entry_inspect() - list every problem of a bitmap table entry
+ * @h: parsed header
+ * @raw: the entry, CPU order
+ * @file_size: image file size
+ * @offset: the data cluster offset bits (0: the cluster reads as all zeros,
+ *	    or all ones with QCOW2_BME_ALL_ONES)
+ *
+ * Return: a mask of QCOW2_BAD_RESERVED, QCOW2_BAD_ALL_ONES (the all-ones
+ * flag beside an offset), QCOW2_BAD_UNALIGNED, QCOW2_BAD_IN_HEADER and
+ * QCOW2_BAD_PAST_EOF; 0 for a valid entry.
+ */
+u32 qcow2_bitmap_table_entry_inspect(const struct qcow2_header *h, u64 raw,
+				     u64 file_size, u64 *offset)
+{
+	u32 bad = qcow2_table_ptr_inspect(h, raw, QCOW2_BME_OFFSET_MASK,
+					  QCOW2_BME_RESERVED_MASK, file_size,
+					  offset);
+
+	if (*offset && (raw & QCOW2_BME_ALL_ONES))
+		bad |= QCOW2_BAD_ALL_ONES;
+	return bad;
 }

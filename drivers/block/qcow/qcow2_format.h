@@ -243,6 +243,23 @@ static_assert(sizeof(struct qcow2_snapshot_extra_disk) == 24);
 #define QCOW2_SUBCLUSTERS		32U
 #define QCOW2_COMPRESSED_SECTOR_SIZE	512U
 
+/*
+ * What the qcow2_*_inspect() functions found wrong with one table entry, as
+ * a bit mask.  The decoders (qcow2_l1e_decode() & co.) refuse such entries
+ * outright; a checker needs to know every problem of an entry and still
+ * see what it points to, so the inspectors decode leniently and list them.
+ */
+#define QCOW2_BAD_RESERVED		BIT(0)	/* reserved bits set */
+#define QCOW2_BAD_UNALIGNED		BIT(1)	/* offset not cluster aligned */
+#define QCOW2_BAD_IN_HEADER		BIT(2)	/* points into the header cluster */
+#define QCOW2_BAD_PAST_EOF		BIT(3)	/* starts at or past the end of the file */
+#define QCOW2_BAD_COPIED		BIT(4)	/* COPIED on a compressed or unallocated entry */
+#define QCOW2_BAD_ZERO_FLAG		BIT(5)	/* zero flag in a v2 or extended L2 image */
+#define QCOW2_BAD_BITMAP		BIT(6)	/* subcluster bits the cluster type forbids */
+#define QCOW2_BAD_ALLOC_ZERO		BIT(7)	/* a subcluster both allocated and zero */
+#define QCOW2_BAD_DATA_FILE		BIT(8)	/* compressed with an external data file */
+#define QCOW2_BAD_ALL_ONES		BIT(9)	/* bitmap "all ones" flag with an offset */
+
 /**
  * struct qcow2_diag - what a validator found wrong
  * @field: name of the offending on-disk field (static string), or NULL
@@ -406,6 +423,59 @@ struct qcow2_snapshot {
 };
 
 /**
+ * struct qcow2_bitmap_dir_entry_disk - fixed part of a bitmap directory entry
+ *
+ * Followed by @extra_data_size bytes of extra data, the name (@name_size
+ * bytes) and padding to a multiple of 8 bytes.
+ */
+struct qcow2_bitmap_dir_entry_disk {
+	__be64 bitmap_table_offset;
+	__be32 bitmap_table_size;
+	__be32 flags;
+	__u8 type;
+	__u8 granularity_bits;
+	__be16 name_size;
+	__be32 extra_data_size;
+} __packed;
+
+static_assert(offsetof(struct qcow2_bitmap_dir_entry_disk, flags) == 12);
+static_assert(offsetof(struct qcow2_bitmap_dir_entry_disk, name_size) == 18);
+static_assert(sizeof(struct qcow2_bitmap_dir_entry_disk) == 24);
+
+#define QCOW2_BITMAP_IN_USE		BIT(0)
+#define QCOW2_BITMAP_AUTO		BIT(1)
+#define QCOW2_BITMAP_EXTRA_COMPATIBLE	BIT(2)
+#define QCOW2_BITMAP_FLAGS_KNOWN	GENMASK(2, 0)
+#define QCOW2_BITMAP_TYPE_DIRTY		1U
+#define QCOW2_BITMAP_MAX_TABLE_SIZE	0x8000000U	/* entries, as QEMU */
+#define QCOW2_BITMAP_MAX_NAME		1023U
+#define QCOW2_BME_OFFSET_MASK		GENMASK_ULL(55, 9)
+#define QCOW2_BME_ALL_ONES		BIT_ULL(0)
+#define QCOW2_BME_RESERVED_MASK		(GENMASK_ULL(63, 56) | GENMASK_ULL(8, 1))
+
+/**
+ * struct qcow2_bitmap - one decoded bitmap directory entry
+ * @table_offset: file offset of the bitmap table
+ * @table_size: entries in the bitmap table
+ * @flags: QCOW2_BITMAP_* flags
+ * @type: bitmap type (1: dirty tracking)
+ * @granularity_bits: log2 of the bytes one bit covers
+ * @extra_data_size: bytes of extra data before the name
+ * @name: the name, pointing into the parsed buffer, not NUL terminated
+ * @name_len: bytes in @name
+ */
+struct qcow2_bitmap {
+	u64 table_offset;
+	u32 table_size;
+	u32 flags;
+	u8 type;
+	u8 granularity_bits;
+	u32 extra_data_size;
+	const char *name;
+	u16 name_len;
+};
+
+/**
  * struct qcow2_region - a byte range of the image file used by metadata
  * @start: file offset
  * @len: length in bytes
@@ -476,6 +546,19 @@ static inline u32 qcow2_subcluster_index(const struct qcow2_header *h, u64 off)
 	return qcow2_offset_in_cluster(h, off) >> h->subcluster_bits;
 }
 
+/**
+ * qcow2_guest_offset() - first guest byte that an L1 and L2 index map
+ * @h: parsed header
+ * @l1_index: L1 table index
+ * @l2_index: index inside the L2 table
+ */
+static inline u64 qcow2_guest_offset(const struct qcow2_header *h,
+				     u64 l1_index, u32 l2_index)
+{
+	return (l1_index << (h->cluster_bits + h->l2_bits)) |
+		((u64)l2_index << h->cluster_bits);
+}
+
 /* --- L1 / L2 / refcount entries ---------------------------------------- */
 
 int qcow2_l1e_decode(const struct qcow2_header *h, u64 raw, u64 file_size,
@@ -501,6 +584,12 @@ int qcow2_compressed_encode(u32 cluster_bits, u64 host_offset, u64 comp_len,
 			    u64 *word);
 int qcow2_reftable_entry_decode(const struct qcow2_header *h, u64 raw,
 				u64 file_size, u64 *block_offset);
+u32 qcow2_l1e_inspect(const struct qcow2_header *h, u64 raw, u64 file_size,
+		      u64 *l2_offset);
+u32 qcow2_l2e_inspect(const struct qcow2_header *h, u64 word, u64 bitmap,
+		      u64 file_size, struct qcow2_l2e *e);
+u32 qcow2_reftable_entry_inspect(const struct qcow2_header *h, u64 raw,
+				 u64 file_size, u64 *block_offset);
 u64 qcow2_refcount_max(u32 refcount_order);
 u64 qcow2_refcount_get(const void *block, u32 refcount_order, u64 index);
 int qcow2_refcount_set(void *block, u32 refcount_order, u64 index, u64 value);
@@ -529,6 +618,14 @@ size_t qcow2_snapshot_entry_size(const struct qcow2_header *h,
 int qcow2_snapshot_serialize(const struct qcow2_header *h,
 			     const struct qcow2_snapshot *sn, void *buf,
 			     size_t len, size_t *written);
+
+/* --- bitmaps ----------------------------------------------------------- */
+
+int qcow2_bitmap_dir_entry_parse(const struct qcow2_header *h, const void *buf,
+				 size_t len, struct qcow2_bitmap *bm,
+				 size_t *consumed, struct qcow2_diag *diag);
+u32 qcow2_bitmap_table_entry_inspect(const struct qcow2_header *h, u64 raw,
+				     u64 file_size, u64 *offset);
 
 /* --- diagnostics ------------------------------------------------------- */
 
