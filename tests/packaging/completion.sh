@@ -9,6 +9,7 @@
 #                        binary's --help; every command has an operand rule
 #   completion-options   per command and snapshot subcommand: exactly the
 #                        options its --help documents; option values
+#                        (nothing for SIZE, the words for "-r leaks")
 #   completion-operands  IMAGE (files), DEV (attached devices and images),
 #                        snapshot NAME|ID (names of that device's
 #                        snapshots), COMMAND of help, nothing where no
@@ -127,7 +128,7 @@ expect() {
 commands=$("$real" --help | sed -n '/^commands:/,/^$/s/^  \([a-z][-a-z0-9]*\) .*/\1/p')
 [ -n "$commands" ] || problem "qcowctl --help lists no commands"
 mapfile -t cmds <<<"$commands"
-for c in attach detach list snapshot resize info features help; do
+for c in attach detach list snapshot resize info check features help; do
 	grep -qx "$c" <<<"$commands" || problem "qcowctl --help does not list $c"
 done
 expect "${cmds[@]}" -- "$stub" ''
@@ -176,6 +177,10 @@ expect -l --lazy -a --all -h --help -- "$stub" detach -
 expect -- "$stub" attach --cache-size ''
 expect "$work/img/a.qcow2" -- "$stub" attach --cache-size 64M "$work/img/a"
 expect "$work/img/a.qcow2" -- "$stub" attach -r -P "$work/img/a"
+# a value from a word list: check -r leaks
+expect leaks -- "$stub" check -r ''
+expect leaks -- "$stub" check --repair l
+expect "$work/img/a.qcow2" -- "$stub" check -r leaks "$work/img/a"
 verdict completion-options
 
 # --- operands
