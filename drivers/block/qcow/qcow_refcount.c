@@ -557,7 +557,9 @@ static int qcow_alloc_contig(struct qcow_image *img, u64 nr, u64 *host)
  *
  * For tables that move as a whole (L1 tables, snapshot tables): the
  * clusters are contiguous, the tail of the last one zeroed, and they are
- * marked as metadata.  Not flushed.
+ * marked as metadata.  Their refcounts are written back too, so that the
+ * caller's flush makes them durable before a header names the table.  Not
+ * flushed.
  *
  * Return: 0, -ENOSPC, -EIO or -ENOMEM (nothing stays allocated).
  */
@@ -578,6 +580,8 @@ int qcow_table_write_new(struct qcow_image *img, const void *data, size_t len,
 		qcow_cache_drop(img->cache, *off, nr * cs);
 		qcow_cache_drop(img->rcache, *off, nr * cs);
 		err = qcow_file_write(img->layer, buf, nr * cs, *off);
+		if (!err)
+			err = qcow_cache_writeback(img->rcache);
 		if (err)
 			qcow_refcount_add(img, *off >> img->hdr->cluster_bits, nr, -1);
 		else

@@ -91,6 +91,14 @@ static int qcow_snaps_load(struct qcow_image *img, struct qcow_snaps *t)
 					   READ_ONCE(img->file_size), &t->sn[i],
 					   &used, NULL);
 		pos += used;
+		/*
+		 * Without extra data (version 2), the disk size is the
+		 * image's, as QEMU reads it; rewriting the table stores it.
+		 */
+		if (!err && !t->sn[i].has_disk_size) {
+			t->sn[i].disk_size = h->size;
+			t->sn[i].has_disk_size = true;
+		}
 	}
 	if (err) {
 		qcow_image_corrupt(img, "snapshot table no longer parses");
@@ -360,7 +368,7 @@ int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 	struct timespec64 now;
 	u64 l1_off = 0, max_id = 0, id;
 	u32 i;
-	int err;
+	int err, ret;
 
 	if (!c->name[0])
 		return -EINVAL;
@@ -396,8 +404,10 @@ int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 			goto out;
 	}
 	err = qcow_tree_refs(img, img->l1, h->l1_size, 1);
+	/* Part of the tree may have its reference (-ERANGE): clear COPIED there. */
+	ret = qcow_fix_copied(img);
 	if (!err)
-		err = qcow_fix_copied(img);
+		err = ret;
 	if (!err)
 		err = qcow_meta_writeback_flat(img);
 	if (err)
