@@ -1,16 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The packaging tests (make check's "packaging" stage, about half a
-# minute): shellcheck over these scripts, then
+# The packaging tests (make check's "packaging" stage, one to two
+# minutes): shellcheck over these scripts, then
 #   manpage.sh     Documentation/qcowctl.8: lint and coverage of the CLI
 #   completion.sh  packaging/bash-completion/qcowctl
 #   modinfo.sh     the tree's qcow.ko: version, aliases, parameters described
 #   install.sh     make install/uninstall into a DESTDIR; the udev rule
+#                  through udev's parser
 #   dkms.sh        dkms add/build/install/remove in a scratch DKMS tree
+#   udev-vm.sh     the udev rule applied by systemd-udevd to real devices,
+#                  in the test VM (one boot)
 # Each appends "PASS|FAIL packaging/<case>" lines to $QCOW_RESULTS (default
 # build/results-packaging.txt); the exit status is non-zero if any failed.
-# Nothing is installed on the host and no module is loaded.
+# Nothing is installed on the host and no module is loaded into it.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +38,7 @@ else
 	rc=1
 fi
 
-for t in manpage completion modinfo install dkms; do
+for t in manpage completion modinfo install dkms udev-vm; do
 	echo "--- packaging: $t"
 	"$here/$t.sh" || rc=1
 done
