@@ -39,42 +39,7 @@
 #define QC_CACHE_MIN		(64ULL << 10)
 #define QC_CACHE_MAX		BIT_ULL(30)
 
-/**
- * struct qc_layer - one file of the chain
- * @path: name the file was opened by (allocated)
- * @disp: @path escaped for messages (allocated): names come from images
- * @fd: file descriptor, read-write for the top image of a read-write
- *	attach, else read-only; carries the layer's image locks
- * @format: QCOW_FMT_QCOW2 or QCOW_FMT_RAW
- * @dev: st_dev of the file, with @ino its identity for loop detection
- * @ino: st_ino of the file
- * @qi: decoded header of a qcow2 layer (owns @fd); NULL for raw
- */
-struct qc_layer {
-	char *path;
-	char *disp;
-	int fd;
-	u32 format;
-	dev_t dev;
-	ino_t ino;
-	struct qc_image *qi;
-};
-
-/**
- * struct qc_chain - an image and its backing files, top first
- * @nr: number of layers in @l
- * @read_only: the top image is opened and locked read-only
- * @force_share: lock sharing every permission (-U, read-only only)
- * @l: the layers
- */
-struct qc_chain {
-	unsigned int nr;
-	bool read_only;
-	bool force_share;
-	struct qc_layer l[QCOW_MAX_LAYERS];
-};
-
-static const char *qc_disp(const struct qc_layer *l)
+const char *qc_disp(const struct qc_layer *l)
 {
 	return l->disp ? l->disp : l->path;
 }
@@ -91,7 +56,7 @@ static void qc_layer_free(struct qc_layer *l)
 	l->fd = -1;
 }
 
-static void qc_chain_free(struct qc_chain *ch)
+void qc_chain_free(struct qc_chain *ch)
 {
 	unsigned int i;
 
@@ -344,13 +309,20 @@ static int qc_top_open(const struct qc_chain *ch, struct qc_layer *top)
 	return -err;
 }
 
-/*
- * Open @image and its backing chain into @ch, the top image read-write
- * unless @read_only, every file locked (@force_share: sharing everything).
- * On failure one line was printed and @ch is empty.
+/**
+ * qc_chain_open() - open an image and its backing chain, locked
+ * @ch: filled in; release with qc_chain_free()
+ * @image: the top image
+ * @read_only: open and lock the top image read-only (else read-write)
+ * @force_share: lock sharing every permission (-U, read-only only)
+ *
+ * Backing files are found and their formats decided as described at the
+ * top of this file; every layer is decoded by the format core.
+ *
+ * Return: 0, or a negative errno after one line on stderr (@ch is empty).
  */
-static int qc_chain_open(struct qc_chain *ch, const char *image,
-			 bool read_only, bool force_share)
+int qc_chain_open(struct qc_chain *ch, const char *image, bool read_only,
+		  bool force_share)
 {
 	struct qc_layer *top = &ch->l[0];
 	int ret;

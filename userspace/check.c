@@ -196,17 +196,17 @@ static int qc_check_fix_leaks(struct qc_walk *w, u64 *fixed)
 
 	*fixed = 0;
 	for (k = 0; k < w->nb_clusters; k++) {
-		if (qc_walk_stored(w, k, &stored))
+		if (qc_refs_get(&w->refs, k, &stored))
 			continue;
 		want = qc_walk_expected(w, k);
 		if (stored <= want)
 			continue;
-		ret = qc_walk_set_stored(w, k, want);
+		ret = qc_refs_set(&w->refs, k, want);
 		if (ret)
 			return ret;
 		(*fixed)++;
 	}
-	return qc_walk_write_back(w);
+	return qc_refs_write_back(&w->refs);
 }
 
 /*
@@ -325,7 +325,11 @@ int cmd_check(const struct qc_cmd *cmd, int argc, char **argv)
 	if (repair) {
 		c.repairing = true;
 		ret = qc_check_pass(&c, &w, qi);
-		if (!ret && !w.check_errors) {
+		if (!ret && w.rebuild) {
+			qc_err("%s: the refcount structures need rebuilding, which -r leaks does not do; nothing was changed",
+			       qi->path);
+			ret = -EUCLEAN;
+		} else if (!ret && !w.check_errors) {
 			ret = qc_check_fix_leaks(&w, &fixed);
 			if (ret)
 				qc_err("%s: repair failed: %s", qi->path,

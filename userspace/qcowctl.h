@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
+#include <linux/qcow.h>
 
 #include "qcow2_format.h"
 
@@ -109,6 +111,48 @@ struct qc_snapshots {
 	unsigned int nr;
 	struct qcow2_snapshot *sn;
 };
+
+/* attach.c: an image and its backing chain, opened and locked. */
+
+/**
+ * struct qc_layer - one file of the chain
+ * @path: name the file was opened by (allocated)
+ * @disp: @path escaped for messages (allocated): names come from images
+ * @fd: file descriptor, read-write for the top image of a read-write
+ *	attach, else read-only; carries the layer's image locks
+ * @format: QCOW_FMT_QCOW2 or QCOW_FMT_RAW
+ * @dev: st_dev of the file, with @ino its identity for loop detection
+ * @ino: st_ino of the file
+ * @qi: decoded header of a qcow2 layer (owns @fd); NULL for raw
+ */
+struct qc_layer {
+	char *path;
+	char *disp;
+	int fd;
+	u32 format;
+	dev_t dev;
+	ino_t ino;
+	struct qc_image *qi;
+};
+
+/**
+ * struct qc_chain - an image and its backing files, top first
+ * @nr: number of layers in @l
+ * @read_only: the top image is opened and locked read-only
+ * @force_share: lock sharing every permission (-U, read-only only)
+ * @l: the layers
+ */
+struct qc_chain {
+	unsigned int nr;
+	bool read_only;
+	bool force_share;
+	struct qc_layer l[QCOW_MAX_LAYERS];
+};
+
+int qc_chain_open(struct qc_chain *ch, const char *image, bool read_only,
+		  bool force_share);
+void qc_chain_free(struct qc_chain *ch);
+const char *qc_disp(const struct qc_layer *l);
 
 struct qc_image *qc_image_open(const char *path);
 struct qc_image *qc_image_open_fd(const char *path, int fd);

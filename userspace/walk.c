@@ -279,8 +279,21 @@ static int qc_walk_inc(struct qc_walk *w, u64 offset, u64 len,
 
 	if (!len)
 		return 0;
+	/*
+	 * The last cluster of a file may be partly written, so a reference
+	 * may reach less than a cluster past the end; one that reaches
+	 * further is an error of its own and is not counted (as QEMU).
+	 */
+	if (len > U64_MAX - offset ||
+	    (offset + len > w->file_size &&
+	     offset + len - w->file_size >= w->h->cluster_size)) {
+		qc_walk_problem(w, QC_SEV_CORRUPTION, "past-eof", offset,
+				"ERROR %s at 0x%llx (%llu bytes) lies a cluster or more past the end of the file",
+				qc_own_name(kind), offset, len);
+		return 0;
+	}
 	first = offset >> cb;
-	last = (len - 1 > U64_MAX - offset ? U64_MAX : offset + len - 1) >> cb;
+	last = (offset + len - 1) >> cb;
 	for (k = first; k <= last; k++) {
 		if (k >= w->nb_clusters) {
 			ret = qc_walk_grow(w, k + 1);
@@ -304,41 +317,90 @@ static int qc_walk_inc(struct qc_walk *w, u64 offset, u64 len,
 
 /* --- the stored refcounts ------------------------------------------------ */
 
-/* The refcount block of table entry @idx, read on first use; NULL: none. */
-static int qc_walk_block(struct qc_walk *w, u64 idx, void **block)
+/**
+ * qc_refs_init() - read an image's refcount table
+ * @r: the reader; release with qc_refs_free()
+ * @qi: the image (stays the caller's)
+ *
+ * Return: 0, or a negative errno after one line on stderr.
+ */
+int qc_refs_init(struct qc_refs *r, struct qc_image *qi)
 {
+	const struct qcow2_header *h = &qi->img.hdr;
+	u64 bytes = (u64)h->refcount_table_clusters << h->cluster_bits, i;
+	__be64 *raw;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->qi = qi;
+	r->entries = bytes / sizeof(u64);
+	raw = malloc(bytes);
+	r->table = (u64 *)raw;
+	r->blocks = calloc(r->entries, sizeof(*r->blocks));
+	r->dirty = calloc(r->entries, sizeof(*r->dirty));
+	if (!raw || !r->blocks || !r->dirty) {
+		qc_err("%s: %s", qi->path, strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	ret = qc_pread_full(qi->fd, raw, bytes, h->refcount_table_offset);
+	if (ret) {
+		qc_err("%s: read refcount table: %s", qi->path, strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < r->entries; i++)
+		r->table[i] = be64_to_cpu(raw[i]);
+	return 0;
+}
+
+void qc_refs_free(struct qc_refs *r)
+{
+	u64 i;
+
+	if (r->blocks)
+		for (i = 0; i < r->entries; i++)
+			free(r->blocks[i]);
+	free(r->blocks);
+	free(r->dirty);
+	free(r->table);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The refcount block of table entry @idx, read on first use; NULL: none. */
+static int qc_refs_block(struct qc_refs *r, u64 idx, void **block)
+{
+	const struct qcow2_header *h = &r->qi->img.hdr;
 	u64 off;
 	u32 bad;
 	int ret;
 
 	*block = NULL;
-	if (idx >= w->reftable_entries)
+	if (idx >= r->entries)
 		return 0;
-	bad = qcow2_reftable_entry_inspect(w->h, w->reftable[idx],
-					   w->file_size, &off);
+	bad = qcow2_reftable_entry_inspect(h, r->table[idx], r->qi->file_size,
+					   &off);
 	if (!off)
 		return 0;
 	if (bad & QCOW2_BAD_UNALIGNED)
 		return -EIO;	/* as QEMU: the block cannot be used */
-	if (!w->blocks[idx]) {
-		void *b = malloc(w->h->cluster_size);
+	if (!r->blocks[idx]) {
+		void *b = malloc(h->cluster_size);
 
 		if (!b)
 			return -ENOMEM;
-		ret = qc_pread_zero(w->qi->fd, b, w->h->cluster_size, off);
+		ret = qc_pread_zero(r->qi->fd, b, h->cluster_size, off);
 		if (ret) {
 			free(b);
 			return ret;
 		}
-		w->blocks[idx] = b;
+		r->blocks[idx] = b;
 	}
-	*block = w->blocks[idx];
+	*block = r->blocks[idx];
 	return 0;
 }
 
 /**
- * qc_walk_stored() - the refcount the image stores for a cluster
- * @w: the walk
+ * qc_refs_get() - the refcount the image stores for a cluster
+ * @r: the reader
  * @cluster: cluster index
  * @refcount: the refcount (0 where no refcount block covers the cluster)
  *
@@ -346,76 +408,78 @@ static int qc_walk_block(struct qc_walk *w, u64 idx, void **block)
  * cluster aligned (the refcount cannot be read), another negative errno
  * on a read error.
  */
-int qc_walk_stored(struct qc_walk *w, u64 cluster, u64 *refcount)
+int qc_refs_get(struct qc_refs *r, u64 cluster, u64 *refcount)
 {
-	u64 idx = cluster >> w->h->refblock_bits;
+	const struct qcow2_header *h = &r->qi->img.hdr;
 	void *block;
 	int ret;
 
 	*refcount = 0;
-	ret = qc_walk_block(w, idx, &block);
+	ret = qc_refs_block(r, cluster >> h->refblock_bits, &block);
 	if (ret || !block)
 		return ret;
-	*refcount = qcow2_refcount_get(block, w->h->refcount_order,
-				       cluster & ((1ULL << w->h->refblock_bits) - 1));
+	*refcount = qcow2_refcount_get(block, h->refcount_order,
+				       cluster & ((1ULL << h->refblock_bits) - 1));
 	return 0;
 }
 
 /**
- * qc_walk_set_stored() - change a stored refcount in memory (for repair)
- * @w: the walk
+ * qc_refs_set() - change a stored refcount in memory (for repair)
+ * @r: the reader
  * @cluster: cluster index
  * @refcount: new value
  *
- * The block is written by qc_walk_write_back().
+ * The block reaches the file with qc_refs_write_back().
  *
  * Return: 0, -ENOENT when no refcount block covers @cluster, -ERANGE, or
  * the error of reading the block.
  */
-int qc_walk_set_stored(struct qc_walk *w, u64 cluster, u64 refcount)
+int qc_refs_set(struct qc_refs *r, u64 cluster, u64 refcount)
 {
-	u64 idx = cluster >> w->h->refblock_bits;
+	const struct qcow2_header *h = &r->qi->img.hdr;
+	u64 idx = cluster >> h->refblock_bits;
 	void *block;
 	int ret;
 
-	ret = qc_walk_block(w, idx, &block);
+	ret = qc_refs_block(r, idx, &block);
 	if (ret)
 		return ret;
 	if (!block)
 		return -ENOENT;
-	ret = qcow2_refcount_set(block, w->h->refcount_order,
-				 cluster & ((1ULL << w->h->refblock_bits) - 1),
+	ret = qcow2_refcount_set(block, h->refcount_order,
+				 cluster & ((1ULL << h->refblock_bits) - 1),
 				 refcount);
 	if (!ret)
-		w->dirty[idx] = true;
+		r->dirty[idx] = true;
 	return ret;
 }
 
 /**
- * qc_walk_write_back() - write the refcount blocks qc_walk_set_stored() changed
- * @w: the walk (its image open read-write)
+ * qc_refs_write_back() - write the blocks qc_refs_set() changed, and sync
+ * @r: the reader (its image open read-write)
  *
  * Return: 0 or a negative errno.
  */
-int qc_walk_write_back(struct qc_walk *w)
+int qc_refs_write_back(struct qc_refs *r)
 {
+	const struct qcow2_header *h = &r->qi->img.hdr;
 	u64 idx, off;
 	ssize_t n;
 
-	for (idx = 0; idx < w->reftable_entries; idx++) {
-		if (!w->dirty[idx])
+	for (idx = 0; idx < r->entries; idx++) {
+		if (!r->dirty[idx])
 			continue;
-		qcow2_reftable_entry_inspect(w->h, w->reftable[idx],
-					     w->file_size, &off);
-		n = pwrite(w->qi->fd, w->blocks[idx], w->h->cluster_size,
+		qcow2_reftable_entry_inspect(h, r->table[idx], r->qi->file_size,
+					     &off);
+		n = pwrite(r->qi->fd, r->blocks[idx], h->cluster_size,
 			   (off_t)off);
 		if (n < 0)
 			return -errno;
-		if ((u64)n != w->h->cluster_size)
+		if ((u64)n != h->cluster_size)
 			return -EIO;
-		w->dirty[idx] = false;
+		r->dirty[idx] = false;
 	}
-	return fdatasync(w->qi->fd) ? -errno : 0;
+	return fdatasync(r->qi->fd) ? -errno : 0;
 }
 
 /* --- tables --------------------------------------------------------------- */
@@ -695,20 +759,22 @@ static int qc_walk_refblocks(struct qc_walk *w)
 	u32 bad;
 	int ret;
 
-	for (i = 0; i < w->reftable_entries; i++) {
-		bad = qcow2_reftable_entry_inspect(h, w->reftable[i],
+	for (i = 0; i < w->refs.entries; i++) {
+		bad = qcow2_reftable_entry_inspect(h, w->refs.table[i],
 						   w->file_size, &off);
 		if (bad & QCOW2_BAD_RESERVED) {
 			qc_walk_problem(w, QC_SEV_CORRUPTION, "reserved-bits",
 					h->refcount_table_offset + i * sizeof(u64),
 					"ERROR refcount table entry %llu has reserved bits set: 0x%016llx",
-					i, w->reftable[i]);
+					i, w->refs.table[i]);
+			w->rebuild = true;
 			continue;
 		}
 		if (bad & QCOW2_BAD_UNALIGNED) {
 			qc_walk_problem(w, QC_SEV_CORRUPTION, "unaligned", off,
 					"ERROR refcount block %llu at 0x%llx is not cluster aligned",
 					i, off);
+			w->rebuild = true;
 			continue;
 		}
 		k = off >> h->cluster_bits;
@@ -723,10 +789,12 @@ static int qc_walk_refblocks(struct qc_walk *w)
 		ret = qc_walk_inc(w, off, h->cluster_size, QC_OWN_REFBLOCK, 0, i);
 		if (ret)
 			return ret;
-		if (qc_walk_expected(w, k) != 1)
+		if (qc_walk_expected(w, k) != 1) {
 			qc_walk_problem(w, QC_SEV_CORRUPTION, "refblock-shared", off,
 					"ERROR refcount block %llu at 0x%llx is referenced %llu times",
 					i, off, qc_walk_expected(w, k));
+			w->rebuild = true;
+		}
 	}
 	return 0;
 }
@@ -741,7 +809,7 @@ static void qc_walk_compare(struct qc_walk *w)
 
 	file_clusters = (w->file_size + h->cluster_size - 1) >> h->cluster_bits;
 	for (k = 0; k < w->nb_clusters; k++) {
-		ret = qc_walk_stored(w, k, &stored);
+		ret = qc_refs_get(&w->refs, k, &stored);
 		if (ret) {
 			span = 1ULL << h->refblock_bits;
 			/* one line for the block, one count per cluster */
@@ -775,6 +843,8 @@ static void qc_walk_compare(struct qc_walk *w)
 		else
 			snprintf(what, sizeof(what), "%s", want ? "in use" :
 				 "referenced by nothing");
+		if (!stored)
+			w->rebuild = true;
 		if (stored < want)
 			qc_walk_problem(w, QC_SEV_CORRUPTION, "refcount",
 					k << h->cluster_bits,
@@ -813,7 +883,7 @@ static int qc_walk_copied(struct qc_walk *w)
 		qcow2_l1e_inspect(h, l1[i], w->file_size, &l2);
 		if (!l2)
 			continue;
-		if (!qc_walk_stored(w, l2 >> h->cluster_bits, &rc) &&
+		if (!qc_refs_get(&w->refs, l2 >> h->cluster_bits, &rc) &&
 		    (rc == 1) != copied)
 			qc_walk_problem(w, QC_SEV_CORRUPTION, "copied", l2,
 					"ERROR COPIED flag of L1 entry %u (L2 table at 0x%llx) is %s, refcount %llu",
@@ -833,7 +903,7 @@ static int qc_walk_copied(struct qc_walk *w)
 				continue;
 			if (data_file)
 				rc = 1;
-			else if (qc_walk_stored(w, e.host_offset >> h->cluster_bits,
+			else if (qc_refs_get(&w->refs, e.host_offset >> h->cluster_bits,
 						&rc))
 				continue;
 			if ((rc == 1) == e.copied)
@@ -867,8 +937,7 @@ out:
 int qc_walk_init(struct qc_walk *w, struct qc_image *qi, bool want_owners)
 {
 	const struct qcow2_header *h = &qi->img.hdr;
-	u64 bytes, clusters, i;
-	__be64 *raw;
+	u64 clusters;
 	int ret;
 
 	memset(w, 0, sizeof(*w));
@@ -888,24 +957,14 @@ int qc_walk_init(struct qc_walk *w, struct qc_image *qi, bool want_owners)
 					  last->name_len - (u8 *)w->sns.buf);
 	}
 
-	bytes = (u64)h->refcount_table_clusters << h->cluster_bits;
-	w->reftable_entries = bytes / sizeof(u64);
-	raw = malloc(bytes);
-	w->reftable = (u64 *)raw;
-	w->blocks = calloc(w->reftable_entries, sizeof(*w->blocks));
-	w->dirty = calloc(w->reftable_entries, sizeof(*w->dirty));
 	w->l2buf = malloc(h->cluster_size);
-	if (!raw || !w->blocks || !w->dirty || !w->l2buf) {
+	if (!w->l2buf) {
 		qc_err("%s: %s", qi->path, strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	ret = qc_pread_full(qi->fd, raw, bytes, h->refcount_table_offset);
-	if (ret) {
-		qc_err("%s: read refcount table: %s", qi->path, strerror(-ret));
+	ret = qc_refs_init(&w->refs, qi);
+	if (ret)
 		return ret;
-	}
-	for (i = 0; i < w->reftable_entries; i++)
-		w->reftable[i] = be64_to_cpu(raw[i]);
 
 	clusters = (w->file_size + h->cluster_size - 1) >> h->cluster_bits;
 	if (want_owners &&
@@ -979,14 +1038,7 @@ int qc_walk_run(struct qc_walk *w)
 
 void qc_walk_free(struct qc_walk *w)
 {
-	u64 i;
-
-	if (w->blocks)
-		for (i = 0; i < w->reftable_entries; i++)
-			free(w->blocks[i]);
-	free(w->blocks);
-	free(w->dirty);
-	free(w->reftable);
+	qc_refs_free(&w->refs);
 	free(w->expected);
 	free(w->owners);
 	free(w->l2buf);

@@ -92,6 +92,28 @@ struct qc_problem {
 	char msg[320];
 };
 
+/**
+ * struct qc_refs - reader of the refcounts an image stores
+ * @qi: the image (not owned)
+ * @table: the refcount table, CPU order
+ * @entries: entries in @table
+ * @blocks: refcount blocks read so far, by refcount table index
+ * @dirty: per refcount table index, the block was changed (repair)
+ */
+struct qc_refs {
+	struct qc_image *qi;
+	u64 *table;
+	u64 entries;
+	void **blocks;
+	bool *dirty;
+};
+
+int qc_refs_init(struct qc_refs *r, struct qc_image *qi);
+int qc_refs_get(struct qc_refs *r, u64 cluster, u64 *refcount);
+int qc_refs_set(struct qc_refs *r, u64 cluster, u64 refcount);
+int qc_refs_write_back(struct qc_refs *r);
+void qc_refs_free(struct qc_refs *r);
+
 struct qc_walk;
 typedef void (*qc_walk_report_fn)(struct qc_walk *w,
 				  const struct qc_problem *p);
@@ -107,10 +129,7 @@ typedef void (*qc_walk_report_fn)(struct qc_walk *w,
  *		 references past the end of the file)
  * @expected: expected refcounts at the image's refcount width
  * @owners: per cluster, when the walk was asked to keep them
- * @reftable: the refcount table, CPU order
- * @reftable_entries: entries in @reftable
- * @blocks: refcount blocks read so far, by refcount table index
- * @dirty: per refcount table index, the block was changed (repair)
+ * @refs: the stored refcounts
  * @corruptions: errors, as qemu-img check counts them
  * @leaks: leaked clusters
  * @check_errors: clusters whose refcount could not be read
@@ -119,6 +138,9 @@ typedef void (*qc_walk_report_fn)(struct qc_walk *w,
  * @fragmented_clusters: of those, not contiguous with their predecessor
  * @compressed_clusters: of those, compressed
  * @image_end_offset: end of the last cluster in use or referenced
+ * @rebuild: the refcount structures themselves are damaged (a refcount
+ *	     block unusable or shared, a referenced cluster without a
+ *	     refcount): fixing single refcounts would not be enough
  * @report: called for every finding (may be NULL)
  * @priv: for @report
  */
@@ -133,10 +155,7 @@ struct qc_walk {
 	void *expected;
 	struct qc_owner *owners;
 	bool want_owners;
-	u64 *reftable;
-	u64 reftable_entries;
-	void **blocks;
-	bool *dirty;
+	struct qc_refs refs;
 	void *l2buf;
 
 	u64 corruptions;
@@ -147,6 +166,7 @@ struct qc_walk {
 	u64 fragmented_clusters;
 	u64 compressed_clusters;
 	u64 image_end_offset;
+	bool rebuild;
 
 	qc_walk_report_fn report;
 	void *priv;
@@ -155,9 +175,6 @@ struct qc_walk {
 int qc_walk_init(struct qc_walk *w, struct qc_image *qi, bool want_owners);
 int qc_walk_run(struct qc_walk *w);
 void qc_walk_free(struct qc_walk *w);
-int qc_walk_stored(struct qc_walk *w, u64 cluster, u64 *refcount);
-int qc_walk_set_stored(struct qc_walk *w, u64 cluster, u64 refcount);
-int qc_walk_write_back(struct qc_walk *w);
 u64 qc_walk_expected(const struct qc_walk *w, u64 cluster);
 const char *qc_own_name(unsigned int kind);
 void qc_owner_describe(const struct qc_walk *w, const struct qc_owner *o,
