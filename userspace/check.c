@@ -39,6 +39,7 @@
 struct qc_check {
 	bool json;
 	bool repairing;		/* first pass of -r leaks */
+	bool quiet;		/* a pass that only counts */
 	struct qc_problem *problems;
 	size_t nr, cap;
 };
@@ -63,6 +64,8 @@ static void qc_check_report(struct qc_walk *w, const struct qc_problem *p)
 {
 	struct qc_check *c = w->priv;
 
+	if (c->quiet)
+		return;
 	if (c->repairing && p->sev == QC_SEV_LEAK)
 		fprintf(stderr, "Repairing: %s\n", p->msg);
 	else
@@ -121,7 +124,7 @@ struct qc_image *qc_inspect_open(const char *path, bool rw, bool force_share)
 }
 
 static void qc_check_json(const struct qc_check *c, const struct qc_walk *w,
-			  const char *path, u64 leaks_fixed)
+			  const char *path, u64 leaks_fixed, u64 copied_fixed)
 {
 	struct json_writer jw;
 	size_t i;
@@ -133,7 +136,7 @@ static void qc_check_json(const struct qc_check *c, const struct qc_walk *w,
 	json_u64(&jw, "check-errors", w->check_errors);
 	json_u64(&jw, "corruptions", w->corruptions);
 	json_u64(&jw, "leaks", w->leaks);
-	json_u64(&jw, "corruptions-fixed", 0);
+	json_u64(&jw, "corruptions-fixed", copied_fixed);
 	json_u64(&jw, "leaks-fixed", leaks_fixed);
 	json_u64(&jw, "image-end-offset", w->image_end_offset);
 	json_u64(&jw, "total-clusters", w->total_clusters);
@@ -157,13 +160,14 @@ static void qc_check_json(const struct qc_check *c, const struct qc_walk *w,
 	json_object_end(&jw);
 }
 
-static void qc_check_text(const struct qc_walk *w, u64 leaks_fixed)
+static void qc_check_text(const struct qc_walk *w, u64 leaks_fixed,
+			  u64 copied_fixed)
 {
 	double alloc = w->allocated_clusters;
 
-	if (leaks_fixed)
-		printf("Repaired %llu leaked clusters; the image was checked again:\n\n",
-		       leaks_fixed);
+	if (leaks_fixed || copied_fixed)
+		printf("Repaired %llu leaked clusters and %llu COPIED flags; the image was checked again:\n\n",
+		       leaks_fixed, copied_fixed);
 	if (!w->corruptions && !w->leaks && !w->check_errors) {
 		printf("No errors were found on the image.\n");
 	} else {
@@ -207,6 +211,86 @@ static int qc_check_fix_leaks(struct qc_walk *w, u64 *fixed)
 		(*fixed)++;
 	}
 	return qc_refs_write_back(&w->refs);
+}
+
+/*
+ * Set the COPIED flag of every active L1 and L2 entry exactly when the
+ * stored refcount is 1.  Called only when nothing else is wrong, so that
+ * the refcounts can be trusted; each L1 entry is one 8-byte write, each
+ * changed L2 table one write.
+ */
+static int qc_check_fix_copied(struct qc_walk *w, u64 *fixed)
+{
+	const struct qcow2_header *h = w->h;
+	u64 *l1 = NULL, l2, rc, word, bitmap;
+	struct qcow2_l2e e;
+	bool dirty;
+	__be64 be;
+	ssize_t n;
+	u32 i, j;
+	int ret;
+
+	*fixed = 0;
+	ret = qc_read_l1(w, h->l1_table_offset, h->l1_size, &l1);
+	if (ret)
+		return ret;
+	for (i = 0; i < h->l1_size; i++) {
+		bool copied = l1[i] & QCOW2_OFLAG_COPIED;
+
+		qcow2_l1e_inspect(h, l1[i], w->file_size, &l2);
+		if (!l2)
+			continue;
+		ret = qc_refs_get(&w->refs, l2 >> h->cluster_bits, &rc);
+		if (ret)
+			goto out;
+		if ((rc == 1) != copied) {
+			be = cpu_to_be64(qcow2_l1e_encode(l2, rc == 1));
+			n = pwrite(w->qi->fd, &be, sizeof(be),
+				   h->l1_table_offset + (u64)i * sizeof(be));
+			if (n != sizeof(be)) {
+				ret = n < 0 ? -errno : -EIO;
+				goto out;
+			}
+			fprintf(stderr, "Repairing: COPIED flag of L1 entry %u %s\n",
+				i, rc == 1 ? "set" : "cleared");
+			(*fixed)++;
+		}
+		ret = qc_pread_zero(w->qi->fd, w->l2buf, h->cluster_size, l2);
+		if (ret)
+			goto out;
+		dirty = false;
+		for (j = 0; j < 1U << h->l2_bits; j++) {
+			qcow2_l2_get(h, w->l2buf, j, &word, &bitmap);
+			qcow2_l2e_inspect(h, word, bitmap, w->file_size, &e);
+			if (e.type != QCOW2_CLUSTER_NORMAL &&
+			    e.type != QCOW2_CLUSTER_ZERO_ALLOC)
+				continue;
+			ret = qc_refs_get(&w->refs, e.host_offset >> h->cluster_bits,
+					  &rc);
+			if (ret)
+				goto out;
+			if ((rc == 1) == e.copied)
+				continue;
+			qcow2_l2_set(h, w->l2buf, j, word ^ QCOW2_OFLAG_COPIED,
+				     bitmap);
+			fprintf(stderr, "Repairing: COPIED flag of the L2 entry of guest 0x%llx %s\n",
+				qcow2_guest_offset(h, i, j),
+				rc == 1 ? "set" : "cleared");
+			dirty = true;
+			(*fixed)++;
+		}
+		if (!dirty)
+			continue;
+		n = pwrite(w->qi->fd, w->l2buf, h->cluster_size, (off_t)l2);
+		if (n < 0 || (u64)n != h->cluster_size) {
+			ret = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+	}
+	ret = fdatasync(w->qi->fd) ? -errno : 0;
+out:
+	free(l1);
+	return ret;
 }
 
 /*
@@ -276,7 +360,7 @@ int cmd_check(const struct qc_cmd *cmd, int argc, char **argv)
 	struct qc_walk w = {};
 	struct qc_image *qi;
 	bool repair = false, force_share = false;
-	u64 fixed = 0;
+	u64 fixed = 0, copied_fixed = 0;
 	int opt, ret, status = QC_CHECK_FAILED;
 
 	optind = 0;
@@ -338,6 +422,20 @@ int cmd_check(const struct qc_cmd *cmd, int argc, char **argv)
 		qc_walk_free(&w);
 		if (ret)
 			goto out;
+		/* COPIED flags, when nothing else is wrong (as qemu-img) */
+		c.quiet = true;
+		ret = qc_check_pass(&c, &w, qi);
+		if (!ret && !w.check_errors && !w.leaks && w.copied_errors &&
+		    w.corruptions == w.copied_errors) {
+			ret = qc_check_fix_copied(&w, &copied_fixed);
+			if (ret)
+				qc_err("%s: repair failed: %s", qi->path,
+				       strerror(-ret));
+		}
+		qc_walk_free(&w);
+		if (ret)
+			goto out;
+		c.quiet = false;
 		c.repairing = false;
 	}
 	ret = qc_check_pass(&c, &w, qi);
@@ -353,9 +451,9 @@ int cmd_check(const struct qc_cmd *cmd, int argc, char **argv)
 	}
 
 	if (c.json)
-		qc_check_json(&c, &w, qi->path, fixed);
+		qc_check_json(&c, &w, qi->path, fixed, copied_fixed);
 	else
-		qc_check_text(&w, fixed);
+		qc_check_text(&w, fixed, copied_fixed);
 	if (fflush(stdout) || ferror(stdout)) {
 		qc_err("write error on standard output");
 		goto out_walk;

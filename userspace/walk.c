@@ -884,10 +884,12 @@ static int qc_walk_copied(struct qc_walk *w)
 		if (!l2)
 			continue;
 		if (!qc_refs_get(&w->refs, l2 >> h->cluster_bits, &rc) &&
-		    (rc == 1) != copied)
+		    (rc == 1) != copied) {
+			w->copied_errors++;
 			qc_walk_problem(w, QC_SEV_CORRUPTION, "copied", l2,
 					"ERROR COPIED flag of L1 entry %u (L2 table at 0x%llx) is %s, refcount %llu",
 					i, l2, copied ? "set" : "clear", rc);
+		}
 		ret = qc_pread_zero(w->qi->fd, w->l2buf, h->cluster_size, l2);
 		if (ret) {
 			qc_walk_problem(w, QC_SEV_CHECK_ERROR, "io", l2,
@@ -909,6 +911,7 @@ static int qc_walk_copied(struct qc_walk *w)
 			if ((rc == 1) == e.copied)
 				continue;
 			guest = qcow2_guest_offset(h, i, j);
+			w->copied_errors++;
 			qc_walk_problem(w, QC_SEV_CORRUPTION, "copied",
 					e.host_offset,
 					"ERROR COPIED flag of the L2 entry of guest 0x%llx (cluster 0x%llx) is %s, refcount %llu",

@@ -138,6 +138,7 @@ typedef void (*qc_walk_report_fn)(struct qc_walk *w,
  * @fragmented_clusters: of those, not contiguous with their predecessor
  * @compressed_clusters: of those, compressed
  * @image_end_offset: end of the last cluster in use or referenced
+ * @copied_errors: of @corruptions, wrong COPIED flags
  * @rebuild: the refcount structures themselves are damaged (a refcount
  *	     block unusable or shared, a referenced cluster without a
  *	     refcount): fixing single refcounts would not be enough
@@ -166,6 +167,7 @@ struct qc_walk {
 	u64 fragmented_clusters;
 	u64 compressed_clusters;
 	u64 image_end_offset;
+	u64 copied_errors;
 	bool rebuild;
 
 	qc_walk_report_fn report;

@@ -127,6 +127,11 @@ numbers='{
 	"compressed-clusters": (."compressed-clusters" // 0)
 }'
 
+fixed_numbers="$numbers"' + {
+	"leaks-fixed": (."leaks-fixed" // 0),
+	"corruptions-fixed": (."corruptions-fixed" // 0)
+}'
+
 # The summary sentences of the human output.
 summary() {
 	grep -E '^(No errors were found on the image\.|[0-9]+ errors were found on the image\.|[0-9]+ leaked clusters were found on the image\.)$' "$1" || true
@@ -406,8 +411,8 @@ same_repair() {
 			"$(head -n 10 c.err)"
 		return
 	fi
-	if ! diffs=$(diff <(jq -S "$numbers + {\"leaks-fixed\": (.\"leaks-fixed\" // 0)}" q.json) \
-			  <(jq -S "$numbers + {\"leaks-fixed\": (.\"leaks-fixed\" // 0)}" c.json)); then
+	if ! diffs=$(diff <(jq -S "$fixed_numbers" q.json) \
+			  <(jq -S "$fixed_numbers" c.json)); then
 		fail "$case" "numbers differ (< qemu-img, > qcowctl):" "$diffs"
 		return
 	fi
@@ -441,6 +446,10 @@ same_repair l2-into-l1 l2-into-l1.qcow2
 same_repair lazy-crash lazy-crash.qcow2 keep-bits
 same_repair clean v3.qcow2
 same_repair reserved-reftable reserved-reftable.qcow2
+same_repair copied-clear copied-clear.qcow2
+same_repair copied-l1 copied-l1.qcow2
+same_repair copied-shared copied-shared.qcow2
+same_repair leak-l2 leak-l2.qcow2
 
 # the dirty bit of lazy refcounts over consistent refcounts: cleared
 cp lazy-refcounts.qcow2 lazy-dirty.qcow2
