@@ -5,8 +5,11 @@
 # a guest has one (GPT, ext4, a few files) and convert it to qcow2, attach
 # it read-only with partitions, mount the guest's file system, read it,
 # show the device's statistics; then attach it read-write, change files,
-# trim, detach, and let qemu-img check and read the result; tear everything
-# down again.  Each step
+# trim, detach, and let qemu-img check and read the result; attach it again,
+# take an online snapshot of the mounted file system (sync + fsfreeze),
+# change files, show that apply is refused while mounted, unmount, apply,
+# and show every file back as it was (checksums compared); qemu-img lists
+# the snapshot and checks the image; tear everything down again.  Each step
 # is narrated with "==> " and the commands are echoed with "$ " before they
 # run.  Any failing step ends the demo with a non-zero status.
 set -euo pipefail
@@ -29,6 +32,16 @@ wait_blk() {
 	done
 	echo "demo: $1 did not appear" >&2
 	exit 1
+}
+
+# sums DIR FILE: sha256 of every file under DIR into FILE (sorted, names
+# relative to DIR); print those of a few files and one of the whole list.
+sums() {
+	echo "\$ (cd $1 && find . -type f | sort | xargs sha256sum) > $2"
+	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$2"
+	grep -E ' \./(home/user/hello\.txt|var/lib/app/[^/]*|etc/hostname)$' "$2"
+	printf '(%s files in all; sha256 of the whole list: %s)\n' "$(wc -l <"$2")" \
+		"$(sha256sum <"$2" | cut -d' ' -f1)"
 }
 
 ko=$QCOW_KO
@@ -156,11 +169,12 @@ say "QEMU's own checker agrees the image is consistent"
 run qemu-img check guest.qcow2
 run qemu-img info guest.qcow2
 
-say "Attaching it again (read-only) to read back what was written"
-dev=$(qcowctl attach -r -P guest.qcow2)
+say "Attaching it again to read back what was written, and to take a snapshot"
+echo "\$ qcowctl attach -P guest.qcow2"
+dev=$(qcowctl attach -P guest.qcow2)
 echo "$dev"
 wait_blk "${dev}p1"
-run mount -o ro "${dev}p1" /mnt/guest
+run mount "${dev}p1" /mnt/guest
 run cat /mnt/guest/home/user/hello.txt
 run ls /mnt/guest/home/user /mnt/guest/var/lib/app
 echo "\$ sha256sum /mnt/guest/var/lib/app/new.bin"
@@ -171,10 +185,67 @@ if [ "$got" != "$new" ]; then
 	exit 1
 fi
 echo "(the same checksum as when it was written)"
+
+say "The files as they are now: a checksum of each file of the guest's file system"
+sums /mnt/guest before.sums
+
+say "Taking an online snapshot of the whole disk, with the file system mounted"
+echo "    sync writes everything out and fsfreeze holds new writes off while"
+echo "    the module takes the snapshot, so it holds a consistent file system."
+run sync
+run fsfreeze --freeze /mnt/guest
+echo "\$ qcowctl snapshot create $dev before-change"
+if ! qcowctl snapshot create "$dev" before-change; then
+	fsfreeze --unfreeze /mnt/guest
+	echo "demo: qcowctl snapshot create failed" >&2
+	exit 1
+fi
+run fsfreeze --unfreeze /mnt/guest
+run qcowctl snapshot list "$dev"
+
+say "Changing the files: one edited, a directory and a file deleted, one added"
+echo "\$ echo 'A change made after the snapshot.' >> /mnt/guest/home/user/hello.txt"
+echo 'A change made after the snapshot.' >>/mnt/guest/home/user/hello.txt
+run rm -r /mnt/guest/home/user/bash /mnt/guest/var/lib/app/new.bin
+echo "\$ head -c 8M /dev/urandom > /mnt/guest/var/lib/app/other.bin"
+head -c $((8 * 1024 * 1024)) /dev/urandom >/mnt/guest/var/lib/app/other.bin
+run sync
+run cat /mnt/guest/home/user/hello.txt
+run ls /mnt/guest/home/user /mnt/guest/var/lib/app
+sums /mnt/guest after.sums
+if cmp -s before.sums after.sums; then
+	echo "demo: the changes did not change the files" >&2
+	exit 1
+fi
+echo "(the files differ from the snapshot now)"
+
+say "Applying the snapshot is refused while the file system is mounted"
+refused qcowctl snapshot apply "$dev" before-change
+
+say "Unmounting, applying the snapshot, mounting again: the files are back"
+run umount /mnt/guest
+run qcowctl snapshot apply "$dev" before-change
+run e2fsck -fn "${dev}p1"
+run mount "${dev}p1" /mnt/guest
+run cat /mnt/guest/home/user/hello.txt
+run ls /mnt/guest/home/user /mnt/guest/var/lib/app
+sums /mnt/guest applied.sums
+if ! cmp -s before.sums applied.sums; then
+	echo "demo: after the apply the files differ from the snapshot:" >&2
+	diff before.sums applied.sums >&2 || true
+	exit 1
+fi
+echo "(every file has the checksum it had when the snapshot was taken)"
 run umount /mnt/guest
 run qcowctl detach "$dev"
 
-say "Not there yet: online snapshots (qcowctl snapshot ...)"
+say "The snapshot is an ordinary qcow2 internal snapshot: QEMU lists it"
+run qemu-img snapshot -l guest.qcow2
+if ! qemu-img snapshot -l guest.qcow2 | grep -qw before-change; then
+	echo "demo: qemu-img does not list the snapshot before-change" >&2
+	exit 1
+fi
+run qemu-img check guest.qcow2
 
 say "Unloading the module"
 run rmmod qcow
@@ -182,4 +253,4 @@ if [ -e /dev/qcow-control ] || [ -e /sys/module/qcow ]; then
 	echo "demo: qcow left /dev/qcow-control or /sys/module/qcow behind" >&2
 	exit 1
 fi
-rm -f guest.qcow2
+rm -f guest.qcow2 before.sums after.sums applied.sums
