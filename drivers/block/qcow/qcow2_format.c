@@ -885,8 +885,9 @@ int qcow2_compressed_encode(u32 cluster_bits, u64 host_offset, u64 comp_len,
 	u32 x = 62 - (cluster_bits - 8);
 	u64 nsect;
 
-	if (!comp_len || !host_offset || host_offset >= QCOW2_MAX_HOST_OFFSET ||
-	    host_offset >= (1ULL << x))
+	/* Bound comp_len first: the sector count below must not wrap. */
+	if (!comp_len || comp_len > (2ULL << cluster_bits) || !host_offset ||
+	    host_offset >= QCOW2_MAX_HOST_OFFSET || host_offset >= (1ULL << x))
 		return -ERANGE;
 	nsect = ((host_offset & (QCOW2_COMPRESSED_SECTOR_SIZE - 1)) + comp_len +
 		 QCOW2_COMPRESSED_SECTOR_SIZE - 1) / QCOW2_COMPRESSED_SECTOR_SIZE - 1;
@@ -1003,6 +1004,9 @@ u32 qcow2_l2e_inspect(const struct qcow2_header *h, u64 word, u64 bitmap,
 			bad |= QCOW2_BAD_BITMAP;
 		qcow2_compressed_decode(h->cluster_bits, word, &e->comp_offset,
 					&e->comp_len);
+		/* With small clusters the field reaches bits 56+: must be 0. */
+		if (e->comp_offset >= QCOW2_MAX_HOST_OFFSET)
+			bad |= QCOW2_BAD_RESERVED;
 		if (e->comp_offset < h->cluster_size)
 			bad |= QCOW2_BAD_IN_HEADER;
 		if (e->comp_offset >= file_size)

@@ -1523,6 +1523,42 @@ static void l2_decode_test(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, e.zero_bitmap, c->zero);
 }
 
+/* The lenient inspector (qcowctl check) calls valid what decode accepts. */
+static void l2_inspect_test(struct kunit *test)
+{
+	const struct l2_case *c = test->param_value;
+	const struct qcow2_header *h = flags_header(test, c->flags);
+	struct qcow2_l2e e, ie;
+	u32 bad;
+	int err;
+
+	err = qcow2_l2e_decode(h, c->word, c->bitmap, L2_FILE_SIZE, &e);
+	bad = qcow2_l2e_inspect(h, c->word, c->bitmap, L2_FILE_SIZE, &ie);
+	KUNIT_EXPECT_EQ(test, !bad, !err);
+	if (!err)
+		KUNIT_EXPECT_EQ(test, memcmp(&e, &ie, sizeof(e)), 0);
+}
+
+/*
+ * fuzz_entries regression (tests/fuzz/regress/fuzz_entries/
+ * l2-inspect-compressed-offset-bit56): with 512-byte clusters the
+ * compressed offset field reaches bit 60; bits 56 and up must be zero.
+ * Decode refused such an entry, the inspector called it valid whenever
+ * the file was larger than 2^56 bytes.
+ */
+static void l2_inspect_compressed_offset_test(struct kunit *test)
+{
+	const struct qcow2_header *h = geo_header(test, 3, 9, 0);
+	u64 word = COMPRESSED | BIT64(57) | 0x50000, file_size = BIT64(60);
+	struct qcow2_l2e e;
+
+	KUNIT_EXPECT_EQ(test, qcow2_l2e_decode(h, word, 0, file_size, &e), -EINVAL);
+	KUNIT_EXPECT_EQ(test, qcow2_l2e_inspect(h, word, 0, file_size, &e),
+			QCOW2_BAD_RESERVED);
+	KUNIT_EXPECT_EQ(test, qcow2_l2e_inspect(h, COMPRESSED | 0x50000, 0, file_size, &e),
+			0U);
+}
+
 struct sc_case {
 	const char *desc;
 	u64 word;
@@ -1810,6 +1846,17 @@ static void l2_compressed_test(struct kunit *test)
 	}
 	KUNIT_EXPECT_EQ(test, qcow2_compressed_encode(cb, 0, 100, &word), -ERANGE);
 	KUNIT_EXPECT_EQ(test, qcow2_compressed_encode(cb, 0x50000, 0, &word), -ERANGE);
+	/*
+	 * fuzz_entries regression (tests/fuzz/regress/fuzz_entries/
+	 * compressed-encode-len-wrap): a length near 2^64 wrapped the sector
+	 * count to a small one and encoded a bogus descriptor.
+	 */
+	KUNIT_EXPECT_EQ(test, qcow2_compressed_encode(cb, 0x8b00f70700, U64_MAX, &word),
+			-ERANGE);
+	KUNIT_EXPECT_EQ(test, qcow2_compressed_encode(cb, 0x12345, U64_MAX - 510, &word),
+			-ERANGE);
+	KUNIT_EXPECT_EQ(test, qcow2_compressed_encode(cb, 0x12345, (2ULL << cb) + 1, &word),
+			-ERANGE);
 	KUNIT_EXPECT_EQ(test, qcow2_compressed_decode(cb, COMPRESSED, &off, &span), -EINVAL);
 
 	/* seeded round trips: span covers the data, by less than a sector */
@@ -1834,6 +1881,8 @@ static struct kunit_case qcow_l2_cases[] = {
 	KUNIT_CASE(l2_compressed_packing_test),
 	KUNIT_CASE(l2_extl2_map_test),
 	KUNIT_CASE_PARAM(l2_decode_test, l2_case_gen_params),
+	KUNIT_CASE_PARAM(l2_inspect_test, l2_case_gen_params),
+	KUNIT_CASE(l2_inspect_compressed_offset_test),
 	KUNIT_CASE_PARAM(l2_subcluster_test, sc_case_gen_params),
 	KUNIT_CASE(l2_subcluster_invalid_test),
 	KUNIT_CASE(l2_subcluster_random_test),
