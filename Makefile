@@ -7,6 +7,8 @@
 #                   userspace tests, lint, VM tests); ends with "N passed, N failed"
 #   make demo       install dependencies, build, show qcow working in a VM
 #   make stress     200 power cuts in the middle of fsync-heavy writes (check runs 20)
+#   make fuzz       libFuzzer over the format core, FUZZ_SECONDS (default 600) per
+#                   target (check runs 25 s each), then a coverage report
 #   make install    build, then install qcow.ko, qcowctl, its man page, bash
 #                   completion and udev rule (DESTDIR=, PREFIX=/usr/local)
 #   make uninstall  remove what make install installed
@@ -23,7 +25,7 @@ endif
 
 export KDIR
 
-.PHONY: all module qcowctl clean deps check kunit utest lint vmtest demo bench stress help \
+.PHONY: all module qcowctl clean deps check kunit utest lint vmtest demo bench stress fuzz help \
 	install uninstall dkms-source dkms-install dkms-uninstall
 
 all: module qcowctl
@@ -73,8 +75,11 @@ bench: all
 stress: all
 	tests/vm/powercut.sh -n 200
 
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh --long
+
 help:
-	@sed -n '3,18p' Makefile
+	@sed -n '3,20p' Makefile
 
 # --- install -------------------------------------------------------------------
 #

@@ -32,6 +32,7 @@ stage lint scripts/lint.sh
 stage userspace tests/userspace/run.sh
 stage packaging tests/packaging/run.sh
 stage kunit tests/kunit/run.sh
+stage fuzz tests/fuzz/run.sh --bounded
 stage vm tests/vm/run-tests.sh
 stage powercut tests/vm/powercut.sh -n 20
 

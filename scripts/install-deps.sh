@@ -11,6 +11,7 @@ PKGS=(
 	python3 qemu-system-x86 qemu-utils busybox-static
 	e2fsprogs fdisk parted fio sparse jq xz-utils
 	dkms udev groff-base man-db bsdextrautils bash-completion shellcheck
+	clang libclang-rt-14-dev llvm-14
 )
 
 missing=()
