@@ -375,6 +375,28 @@ static const struct qc_cmd qc_cmds[] = {
 		"a damaged table entry: writing to such an image can lose data.\n",
 	},
 	{
+		.name = "map",
+		.fn = cmd_map,
+		.args = "[--json] [-U] IMAGE",
+		.summary = "show where each guest byte of an image is, as qemu-img map",
+		.help =
+		"Show, for every run of guest bytes of the qcow2 image IMAGE, which layer\n"
+		"of its backing chain holds it and where, as 'qemu-img map' does (the\n"
+		"output is the same).  The backing chain is found and opened as attach\n"
+		"finds it; the tables are decoded by the module's format code.\n"
+		"\n"
+		"  -j, --json         one object per run: start, length, depth (0: IMAGE,\n"
+		"                     1: its backing file, ...), present (that layer has\n"
+		"                     the bytes), zero (they read as zeros), data (they\n"
+		"                     are stored), offset (where, when there is a place)\n"
+		"  -U, --force-share  read even while another program writes the image\n"
+		"  -h, --help         show this help\n"
+		"\n"
+		"Without --json: one line per run of stored data (guest offset, length,\n"
+		"file offset, file); compressed clusters have no file offset to show, so\n"
+		"an image with some needs --json.\n",
+	},
+	{
 		.name = "features",
 		.fn = cmd_features,
 		.args = "[--json]",
@@ -440,7 +462,9 @@ static int cmd_help(const struct qc_cmd *cmd, int argc, char **argv)
 		qc_usage(stdout);
 		return QC_EXIT_OK;
 	}
-	c = qc_find_cmd(argv[1]);
+	/* `help --help` and `help -h`: help's own usage, like other commands. */
+	c = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ? cmd :
+	    qc_find_cmd(argv[1]);
 	if (!c) {
 		qc_err("unknown command '%s'", argv[1]);
 		return QC_EXIT_USAGE;

@@ -394,6 +394,7 @@ expect_cli() {
 }
 
 expect_cli help 0 out '^usage: qcowctl ' --help
+expect_cli help-help 0 out '^usage: qcowctl help \[COMMAND\]$' help --help
 expect_cli version 0 out '^qcowctl [^ ]+ \(qcow ABI [0-9]+\)$' --version
 expect_cli info-help 0 out '^usage: qcowctl info ' info --help
 expect_cli no-command 2 err '^qcowctl: missing command'
