@@ -58,6 +58,8 @@ int cmd_detach(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_list(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_snapshot(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_check(const struct qc_cmd *cmd, int argc, char **argv);
+int cmd_dump(const struct qc_cmd *cmd, int argc, char **argv);
+int cmd_map(const struct qc_cmd *cmd, int argc, char **argv);
 int cmd_resize(const struct qc_cmd *cmd, int argc, char **argv);
 
 /* dev.c: the control device and /sys/block/qcowN/qcow/. */

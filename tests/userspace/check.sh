@@ -457,5 +457,81 @@ poke lazy-dirty.qcow2 refcount 0 add 1
 printf '\x01' | dd of=lazy-dirty.qcow2 bs=1 seek=79 conv=notrunc status=none
 same_repair lazy-dirty lazy-dirty.qcow2
 
+# --- map ----------------------------------------------------------------------
+
+# same_map CASE IMAGE: `qcowctl map --json` prints what `qemu-img map
+# --output=json` prints (same runs, same bytes), and the human output and
+# exit status are the same too.
+same_map() {
+	local case=map-$1 img=$2 qrc=0 crc=0 diffs
+
+	if ! qemu-img map --output=json "$img" >q.json 2>q.err; then
+		fail "$case" "qemu-img map failed:" "$(cat q.err)"
+		return
+	fi
+	if ! "$QCOWCTL" map --json "$img" >c.json 2>c.err; then
+		fail "$case" "qcowctl map failed:" "$(cat c.err)"
+		return
+	fi
+	if ! diffs=$(diff <(jq -c '.[]' q.json) <(jq -c '.[]' c.json)); then
+		fail "$case" "runs differ (< qemu-img, > qcowctl):" \
+			"$(echo "$diffs" | head -n 20)"
+		return
+	fi
+	if ! cmp -s q.json c.json; then
+		fail "$case" "same runs, different bytes:" "$(diff q.json c.json | head)"
+		return
+	fi
+	qemu-img map "$img" >q.txt 2>/dev/null || qrc=$?
+	"$QCOWCTL" map "$img" >c.txt 2>c.err || crc=$?
+	if [ "$qrc" -ne "$crc" ] || ! diffs=$(diff q.txt c.txt); then
+		fail "$case" "human output differs (exit $qrc/$crc):" "${diffs:-}" \
+			"$(head -n 3 c.err)"
+		return
+	fi
+	pass "$case"
+}
+
+for name in v2 v3 cluster-512 cluster-4k cluster-2m refcount-1 refcount-64 \
+	    extended-l2 extended-l2-2m lazy-refcounts zstd prealloc-metadata \
+	    prealloc-falloc compressed compressed-zstd-4k snapshots \
+	    snapshots-extl2; do
+	same_map "$name" "$name.qcow2"
+done
+same_map backing overlay.qcow2
+
+# A raw backing file with holes, shorter than the image.
+truncate -s 3M chain-raw.raw
+printf 'raw data' | dd of=chain-raw.raw bs=64k seek=5 conv=notrunc status=none
+qemu-img create -q -f qcow2 -b chain-raw.raw -F raw chain-raw.qcow2 8M
+io chain-raw.qcow2 'write -P 0x61 64k 64k' 'write -z 128k 64k'
+same_map backing-raw chain-raw.qcow2
+
+# Three layers, each shorter than the one above, in a subdirectory (names
+# resolved against it), zero clusters and discards at every level.
+mkdir -p sub
+qemu-img create -q -f qcow2 sub/l0.qcow2 4M
+io sub/l0.qcow2 'write -P 0x71 0 1M' 'write -z 1M 64k'
+qemu-img create -q -f qcow2 -b l0.qcow2 -F qcow2 sub/l1.qcow2 6M
+io sub/l1.qcow2 'write -P 0x72 512k 128k' 'discard 0 64k' 'write -P 0x73 5M 64k'
+qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=64k \
+	-b l1.qcow2 -F qcow2 sub/l2.qcow2 8M
+io sub/l2.qcow2 'write -P 0x74 4k 4k' 'write -P 0x75 520k 8k' 'write -z 2M 16k' \
+	'write -P 0x76 7M 64k'
+same_map chain-3 sub/l2.qcow2
+
+# Subclusters allocated but not written, with and without a backing file.
+qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=64k subc.qcow2 4M
+io subc.qcow2 'write -P 0x77 0 2k' 'write -P 0x78 1M 6k' 'write -z 2M 2k'
+same_map subclusters subc.qcow2
+
+# A v2 image over a v2 backing file (no zero clusters).
+mk base-v2-src 32M compat=0.10
+io base-v2-src.qcow2 'write -P 0x79 0 1M'
+qemu-img create -q -f qcow2 -o compat=0.10 -b base-v2-src.qcow2 -F qcow2 \
+	v2-over.qcow2 64M
+io v2-over.qcow2 'write -P 0x7a 512k 64k'
+same_map backing-v2 v2-over.qcow2
+
 echo "userspace check: $failures failed"
 [ "$failures" -eq 0 ]
