@@ -375,6 +375,27 @@ static const struct qc_cmd qc_cmds[] = {
 		"a damaged table entry: writing to such an image can lose data.\n",
 	},
 	{
+		.name = "dump",
+		.fn = cmd_dump,
+		.args = "[--json] [--l2] [-U] IMAGE",
+		.summary = "show every metadata table of an image and what each host cluster holds",
+		.help =
+		"Print the metadata of the qcow2 image IMAGE table by table, decoded by the\n"
+		"module's format code: every header field, the header extensions, the\n"
+		"active L1 table, the refcount table (each block: the clusters it covers,\n"
+		"how many are in use), the snapshot table, the bitmap directory, and a\n"
+		"map of the file: for each run of host clusters, what it holds (header,\n"
+		"L1 or L2 table and the guest range it maps, refcount table or block,\n"
+		"snapshot table, data and its guest offset, bitmap structures, free or\n"
+		"leaked) with its refcount and the references 'qcowctl check' counted.\n"
+		"\n"
+		"  -j, --json         print one JSON object\n"
+		"  -l, --l2           also every L2 table of the active state and of each\n"
+		"                     snapshot, entry by entry (can be long)\n"
+		"  -U, --force-share  read even while another program writes the image\n"
+		"  -h, --help         show this help\n",
+	},
+	{
 		.name = "map",
 		.fn = cmd_map,
 		.args = "[--json] [-U] IMAGE",
