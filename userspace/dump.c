@@ -570,6 +570,8 @@ static void dump_run(struct qc_dump *d, const struct qc_run *r)
 	       ((r->first + r->count) << cb) - 1, r->count, what);
 	if (r->unreadable)
 		printf(", refcount unreadable");
+	else if (r->o.kind == QC_OWN_FREE)
+		printf(r->refcount ? ", refcount %llu" : "", r->refcount);
 	else if (r->refcount != 1 || r->refs != 1)
 		printf(", refcount %llu, %llu references", r->refcount, r->refs);
 	if (r->o.overlap)

@@ -40,6 +40,10 @@ class Image:
         self.l2_entry = 16 if self.ext_l2 else 8
         self.l2_entries = self.cs // self.l2_entry
 
+    def file_clusters(self):
+        self.f.seek(0, 2)
+        return (self.f.tell() + self.cs - 1) // self.cs
+
     def read(self, off, n):
         self.f.seek(off)
         return self.f.read(n).ljust(n, b'\0')
@@ -145,4 +149,5 @@ def main():
         sys.exit('unknown command ' + cmd)
 
 
-main()
+if __name__ == '__main__':
+    main()
