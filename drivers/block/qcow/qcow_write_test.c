@@ -4105,7 +4105,7 @@ struct qwt_snap_random_case {
 
 #define QWT_SRCASE(n, v, cb, ro, e, lz, sz, bk, sd, cp) \
 	{ .name = n, .geo = QWT_GEO(NULL, v, cb, ro, e, lz, sz, bk), \
-	  .seed = sd, .ops = 250, .comp = cp }
+	  .seed = sd, .ops = 200, .comp = cp }
 
 static const struct qwt_snap_random_case qwt_snap_random_cases[] = {
 	QWT_SRCASE("c512-r4", 3, 9, 4, false, false, SZ_128K, 0, 21, false),
