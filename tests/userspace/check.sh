@@ -574,5 +574,65 @@ done
 same_dump backing overlay.qcow2
 same_dump chain-3 sub/l2.qcow2
 
+# --- command line ---------------------------------------------------------------
+
+# cli CASE STATUS STREAM PATTERN ARGS...: qcowctl ARGS exits STATUS, and
+# STREAM (out|err) matches the extended regex PATTERN; an error is one line.
+cli() {
+	local case=cli-$1 want=$2 stream=$3 pattern=$4 rc=0
+	shift 4
+
+	"$QCOWCTL" "$@" >cli.out 2>cli.err || rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "$case" "qcowctl $* exited $rc, expected $want" "$(head -n 5 cli.err)"
+	elif ! grep -qE -- "$pattern" "cli.$stream"; then
+		fail "$case" "qcowctl $*: std$stream does not match '$pattern'" \
+			"$(head -n 5 "cli.$stream")"
+	elif [ "$stream" = err ] && [ "$(wc -l <cli.err)" -ne 1 ]; then
+		fail "$case" "more than one line on stderr:" "$(head -n 5 cli.err)"
+	else
+		pass "$case"
+	fi
+}
+
+cli check-help 0 out '^usage: qcowctl check ' check --help
+cli dump-help 0 out '^usage: qcowctl dump ' dump --help
+cli map-help 0 out '^usage: qcowctl map ' map --help
+cli help-lists-them 0 out '^  dump ' --help
+# check's status 2 means corruption: its usage errors exit 1
+cli check-no-image 1 err '^qcowctl: check: missing IMAGE' check
+cli check-repair-errors 1 err "^qcowctl: check: -r takes 'leaks' only" check -r all v3.qcow2
+cli check-repair-shared 1 err '^qcowctl: check: -U cannot be used with -r' check -r leaks -U v3.qcow2
+cli check-bad-option 1 err "^qcowctl: check: invalid option" check --frob v3.qcow2
+cli dump-no-image 2 err '^qcowctl: dump: missing IMAGE' dump
+cli map-too-many 2 err '^qcowctl: map: too many arguments' map v3.qcow2 v2.qcow2
+cli check-missing-file 1 err '^qcowctl: nothing.qcow2: No such file' check nothing.qcow2
+truncate -s 1M raw.img
+cli check-raw-file 1 err '^qcowctl: raw.img: magic: ' check raw.img
+cli dump-raw-file 1 err '^qcowctl: raw.img: magic: ' dump raw.img
+qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 orphan.qcow2 64M
+cli map-missing-backing 1 err '^qcowctl: orphan.qcow2: backing file gone.qcow2 \(named by orphan.qcow2\): No such file' map orphan.qcow2
+cli check-json-after-image 0 out '"leaks": 0' check v3.qcow2 --json
+
+# An image another program writes (here: locked as a read-write attach
+# locks it) is refused, unless -U; -r leaks is refused even then.
+cp v3.qcow2 busy.qcow2
+mkfifo busy.fifo
+"$QCOWCTL" __lock-test busy.qcow2 <busy.fifo >busy.out 2>&1 &
+busy_pid=$!
+exec {busy_fd}>busy.fifo
+for _ in $(seq 100); do
+	grep -qx locked busy.out && break
+	sleep 0.1
+done
+cli check-busy 1 err '^qcowctl: busy.qcow2: the image is in use: .*; use -U' check busy.qcow2
+cli check-busy-shared 0 out '^No errors were found on the image\.$' check -U busy.qcow2
+cli check-busy-repair 1 err '^qcowctl: busy.qcow2: the image is in use' check -r leaks busy.qcow2
+cli dump-busy 1 err '^qcowctl: busy.qcow2: the image is in use' dump busy.qcow2
+cli map-busy 1 err '^qcowctl: busy.qcow2: image is in use' map busy.qcow2
+cli map-busy-shared 0 out '"depth": 0' map -U --json busy.qcow2
+exec {busy_fd}>&-
+wait "$busy_pid" || true
+
 echo "userspace check: $failures failed"
 [ "$failures" -eq 0 ]

@@ -17,7 +17,9 @@
 #     naming the offending field;
 #  4. a few command-line conventions (--help, --version, usage errors);
 #  5. image locking as QEMU does it, both ways, against real qemu-io,
-#     qemu-img and qemu-nbd processes (no module needed).
+#     qemu-img and qemu-nbd processes (no module needed);
+#  6. check.sh: qcowctl check, dump and map against qemu-img check, info
+#     and map on clean, leaky and corrupted images.
 #
 # One "PASS|FAIL userspace/<case>" line per case goes to $QCOW_RESULTS
 # (default build/results-userspace.txt); the exit status is non-zero if any
@@ -850,6 +852,12 @@ else
 		pass cli-list-no-devices
 	fi
 	expect_cli list-json-no-devices 0 out '"devices": \[\]' list --json
+fi
+
+# --- offline inspection ---------------------------------------------------------
+# qcowctl check, dump and map against qemu-img check, info and map.
+if ! QCOWCTL=$QCOWCTL "$here/check.sh"; then
+	failures=$((failures + 1))
 fi
 
 echo "userspace: $failures failed"
