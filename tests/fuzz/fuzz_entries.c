@@ -228,6 +228,28 @@ static void check_subclusters(const struct qcow2_l2e *e)
 		   QCOW2_SUBCLUSTER_INVALID, "subcluster 32");
 }
 
+/*
+ * The subcluster helpers on any entry, decoded or not (callers may hold
+ * one a later check refused): a defined type, runs within the cluster.
+ */
+static void check_subcluster_any(u64 word, u64 bitmap)
+{
+	struct qcow2_l2e e = {
+		.type = word % 5,
+		.host_offset = word & QCOW2_L2E_OFFSET_MASK,
+		.alloc_bitmap = bitmap,
+		.zero_bitmap = bitmap >> 32,
+	};
+	unsigned int sc = (word >> 3) % 40, run;
+	enum qcow2_subcluster_type t = qcow2_l2e_subcluster_type(&hdr, &e, sc);
+
+	FUZZ_CHECK(t >= QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN &&
+		   t <= QCOW2_SUBCLUSTER_INVALID, "subcluster type %d", t);
+	run = qcow2_l2e_subcluster_run(&hdr, &e, sc);
+	FUZZ_CHECK(run >= 1 && (sc >= QCOW2_SUBCLUSTERS || sc + run <= QCOW2_SUBCLUSTERS),
+		   "run %u at %u", run, sc);
+}
+
 static void check_l2(u64 word, u64 bitmap)
 {
 	struct qcow2_l2e e, m, ie;
@@ -382,11 +404,16 @@ static void check_refcounts(struct fuzz_in *in)
 		}
 		FUZZ_CHECK(!err, "refcount_set(%llu): %d", v, err);
 		model[idx] = v;
-		for (i = 0; i < entries; i++)
+		/* The entry and the neighbours sharing its byte; all at the end. */
+		for (i = idx ? idx - 1 : 0; i <= idx + 1 && i < entries; i++)
 			FUZZ_CHECK(model_ref_get(blk, order, i) == model[i] &&
 				   qcow2_refcount_get(blk, order, i) == model[i],
 				   "order %u entry %zu after set of %zu", order, i, idx);
 	}
+	for (i = 0; i < entries; i++)
+		FUZZ_CHECK(model_ref_get(blk, order, i) == model[i] &&
+			   qcow2_refcount_get(blk, order, i) == model[i],
+			   "order %u entry %zu after %zu sets", order, i, ops);
 	free(blk);
 }
 
@@ -448,6 +475,7 @@ FUZZ_TARGET
 		check_reftable(word);
 		check_bitmap_entry(word);
 		check_l2(word, bitmap);
+		check_subcluster_any(word, bitmap);
 		check_l2_table(word, bitmap, (u32)(word >> 9));
 		check_compressed_encode(word & GENMASK_ULL(62, 0), len >> (word % 64));
 		check_geometry(word);

@@ -3,8 +3,10 @@
  * fuzz_snapshot: snapshot table entries, parsed and written back.
  *
  * Input: 1 byte (bit 0: version 3, bits 1..: cluster_bits), 8 bytes
- * big-endian file size, 1 byte selecting a built entry (see below), then
- * a snapshot table as stored at snapshots_offset.
+ * big-endian file size (with bit 63 set: two clusters plus the low 16
+ * bits), 1 byte (bit 0: build an entry from raw bytes, see below; bit 1:
+ * with raw extra data), then a snapshot table as stored at
+ * snapshots_offset (at cluster 1).
  *
  * Properties:
  *  - every entry qcow2_snapshot_parse() accepts keeps its documented
@@ -222,6 +224,9 @@ FUZZ_TARGET
 	cb = 9 + (data[0] >> 1) % 13;
 	file_size = be64_at(data + 1);
 	sel = data[9];
+	/* Top bit set: a small file, so tables can run past its end. */
+	if (file_size >> 63)
+		file_size = (2ULL << cb) + (file_size & 0xffff);
 	if (file_size < 2ULL << cb)
 		file_size = 2ULL << cb;
 	err = fuzz_make_header(&hdr, version, cb, 0, 4, file_size);

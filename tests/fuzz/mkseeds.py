@@ -148,11 +148,29 @@ def seeds(outdir, path):
         put(outdir, 'fuzz_bitmap', name, bytes([cb - 9]) + b[doff:doff + dsize])
 
 
+def crafted(outdir, path):
+    """A valid header qemu-img does not write: 70 feature names (64 kept)."""
+    with open(path, 'rb') as f:
+        b = bytearray(f.read())
+    h = header(bytes(b))
+    names = b''.join(struct.pack('>BB46s', i % 3, i % 64, b'feature %d' % i)
+                     for i in range(70))
+    ext = struct.pack('>II', 0x6803f857, len(names)) + names + b'\0' * 8
+    off = h['header_length']
+    if h['backing_file_offset'] or off + len(ext) > h['cs']:
+        return
+    b[off:off + len(ext)] = ext
+    put(outdir, 'fuzz_header', 'crafted-70-feature-names',
+        struct.pack('>Q', len(b)) + bytes(b[:off + len(ext)]))
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     for path in sys.argv[2:]:
         seeds(sys.argv[1], path)
+        if os.path.basename(path) == 'v3-64k.qcow2':
+            crafted(sys.argv[1], path)
 
 
 if __name__ == '__main__':
