@@ -20,6 +20,10 @@
 #   sl_check IMAGE        qemu-img check: no corruption, no leaks, clean bits
 #   sl_alloc IMAGE        bytes the image file occupies on disk
 #   sl_fill DEV OFF LEN   write LEN bytes of random data at OFF (O_DIRECT)
+#   sl_dm_linear NAME DEV OFF LEN   a device-mapper linear target over LEN
+#                         bytes of DEV at OFF (so that its writers can be
+#                         held off with dmsetup suspend); prints /dev/dm-N;
+#                         resumed and removed by the cleanup
 #
 # QCOW_SNAP_CASES (globs) runs only the cases it names, for development.
 #
@@ -73,6 +77,9 @@ sl_end() {
 	elif [ -f "$W/.nbd-was-unloaded" ]; then
 		modprobe -r nbd 2>/dev/null || true
 	fi
+	if [ -f "$W/.dm-was-unloaded" ]; then
+		modprobe -r dm-mod 2>/dev/null || true
+	fi
 	cd /
 	rm -rf "$W"
 	echo "$SL_NAME: $SL_NPASS passed, $SL_NFAIL failed ($((SECONDS - SL_T0))s, $SL_PEER)"
@@ -118,16 +125,39 @@ sl_case() {
 	fi
 }
 
-# sl_cleanup: kill what a case left running, unmount what is mounted
-# under $W, detach the devices the case attached.
+# sl_cleanup: kill what a case left running (after resuming the dm devices
+# it may wait on), remove those, unmount what is mounted under $W, detach
+# the devices the case attached.
 sl_cleanup() {
-	local mnt line
+	local mnt line alive _
+	# a writer blocked on a suspended dm device would never exit
+	if [ -f "$W/.sl-dm" ]; then
+		while read -r line; do
+			dmsetup resume "$line" 2>/dev/null || true
+		done <"$W/.sl-dm"
+	fi
 	if [ -f "$W/.sl-pids" ]; then
 		while read -r line; do
 			kill "$line" 2>/dev/null || true
 		done <"$W/.sl-pids"
+		# up to 10 s for them to end (fio first completes what is in flight)
+		for _ in $(seq 100); do
+			alive=0
+			while read -r line; do
+				grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$line/status" && alive=1
+			done <"$W/.sl-pids"
+			[ $alive = 1 ] || break
+			sleep 0.1
+		done
 		rm -f "$W/.sl-pids"
 		sleep 1
+	fi
+	if [ -f "$W/.sl-dm" ]; then
+		while read -r line; do
+			dmsetup remove --retry "$line" 2>/dev/null ||
+				dmsetup remove --force "$line" 2>/dev/null || true
+		done <"$W/.sl-dm"
+		rm -f "$W/.sl-dm"
 	fi
 	while mnt=$(awk -v w="$W/" 'index($2, w) == 1 { m = $2 } END { print m }' /proc/mounts) &&
 		[ -n "$mnt" ]; do
@@ -337,6 +367,31 @@ sl_fill() {
 	dd if=/dev/urandom of="$dev" bs=64K count=$((len / 65536)) \
 		seek=$((off / 65536)) oflag=direct iflag=fullblock status=none ||
 		die "writing $len bytes at $off of $dev failed"
+}
+
+# sl_dm_linear NAME DEV OFF LEN: a dm-linear device NAME mapping LEN bytes
+# of DEV from OFF (multiples of 512); prints its node, /dev/dm-N (there is
+# no udev to make /dev/mapper/NAME).  Suspend it (dmsetup suspend NAME) to
+# hold its writers off: the call returns once the I/O they had in flight
+# has completed, and what they submit meanwhile waits for the resume.
+sl_dm_linear() {
+	local name=$1 dev=$2 off=$3 len=$4 minor _
+	command -v dmsetup >/dev/null || die "no dmsetup (Debian package dmsetup)"
+	if [ ! -e /sys/module/dm_mod ]; then
+		touch "$W/.dm-was-unloaded"
+		modprobe dm-mod || die "modprobe dm-mod failed"
+	fi
+	dmsetup create "$name" --table "0 $((len / 512)) linear $dev $((off / 512))" >&2 ||
+		die "dmsetup create $name over $dev failed"
+	echo "$name" >>"$W/.sl-dm"
+	minor=$(dmsetup info -c --noheadings -o minor "$name") ||
+		die "dmsetup info $name failed"
+	for _ in $(seq 50); do
+		[ -b "/dev/dm-$minor" ] && break
+		sleep 0.1
+	done
+	[ -b "/dev/dm-$minor" ] || die "/dev/dm-$minor did not appear"
+	echo "/dev/dm-$minor"
 }
 
 # sl_bg CMD...: run CMD in the background, killed by the cleanup; prints
