@@ -75,6 +75,14 @@ static void qc_snap_report(const struct qc_devfd *d, enum qc_snap_op op,
 	case EACCES:
 		qc_err("%s: snapshots need root (CAP_SYS_ADMIN)", d->path);
 		break;
+	case ERANGE:
+		qc_err("%s: a cluster's refcount would exceed what the image's refcount_bits can hold; convert it with a wider refcount_bits (qemu-img amend -o refcount_bits=16)",
+		       d->path);
+		break;
+	case ENAMETOOLONG:
+		qc_err("%s: snapshot name too long (at most %u bytes)", d->path,
+		       QCOW_SNAPSHOT_NAME_LEN);
+		break;
 	case EIO:
 		qc_err("%s: %s: I/O error (the kernel log says more)", d->path,
 		       qc_snap_ioctl_names[op]);

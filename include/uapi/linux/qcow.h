@@ -149,7 +149,8 @@ struct qcow_detach {
  * report them in the kernel log).  Errors: -EEXIST (create: name in use),
  * -ENAMETOOLONG (create: name longer than QCOW_SNAPSHOT_NAME_LEN bytes,
  * which QEMU could not address), -ENOENT (no such snapshot), -ENOSPC
- * (snapshot table full or no space), -EBUSY (apply: the device is open
+ * (snapshot table full or no space), -ERANGE (create, apply: a cluster's
+ * refcount would exceed what the image's refcount_bits can hold), -EBUSY (apply: the device is open
  * elsewhere), -EROFS (read-only attach), -EIO (the image is corrupt or
  * stopped), -EINVAL (a string not terminated, empty where required,
  * reserved fields set).
