@@ -8,7 +8,7 @@
 #   make demo       install dependencies, build, show qcow working in a VM
 #   make stress     200 power cuts in the middle of fsync-heavy writes (check runs 20)
 #   make fuzz       libFuzzer over the format core, FUZZ_SECONDS (default 600) per
-#                   target (check runs 25 s each), then a coverage report
+#                   target (check runs 20 s each), then a coverage report
 #   make install    build, then install qcow.ko, qcowctl, its man page, bash
 #                   completion and udev rule (DESTDIR=, PREFIX=/usr/local)
 #   make uninstall  remove what make install installed

@@ -18,7 +18,7 @@
 #  4. fuzz each target, two at a time, growing build/fuzz/corpus/<target>/.
 #
 # usage: tests/fuzz/run.sh [MODE] [TARGET...]
-#   --bounded    make check: FUZZ_BOUNDED_SECONDS (default 25) per target
+#   --bounded    make check: FUZZ_BOUNDED_SECONDS (default 20) per target
 #   --long       make fuzz: FUZZ_SECONDS (default 600) per target, then
 #                a coverage report
 #   --replay     steps 1-3 only
@@ -88,7 +88,7 @@ for t in "${targets[@]}"; do
 done
 
 case $mode in
-bounded) seconds=${FUZZ_BOUNDED_SECONDS:-25} ;;
+bounded) seconds=${FUZZ_BOUNDED_SECONDS:-20} ;;
 long) seconds=${FUZZ_SECONDS:-600} ;;
 *) seconds=0 ;;
 esac
