@@ -166,8 +166,10 @@ static void qc_check_text(const struct qc_walk *w, u64 leaks_fixed,
 	double alloc = w->allocated_clusters;
 
 	if (leaks_fixed || copied_fixed)
-		printf("Repaired %llu leaked clusters and %llu COPIED flags; the image was checked again:\n\n",
+		printf("Repaired %llu leaked clusters and %llu COPIED flags.\n",
 		       leaks_fixed, copied_fixed);
+	if (leaks_fixed || copied_fixed)
+		printf("The repaired image, checked again:\n\n");
 	if (!w->corruptions && !w->leaks && !w->check_errors) {
 		printf("No errors were found on the image.\n");
 	} else {
@@ -180,15 +182,16 @@ static void qc_check_text(const struct qc_walk *w, u64 leaks_fixed,
 			       "They waste space in the file but do not harm data ('qcowctl check -r leaks' frees them).\n",
 			       w->leaks);
 		if (w->check_errors)
-			printf("\n%llu clusters could not be checked (their refcounts are unreadable).\n",
+			printf("\n%llu clusters have unreadable refcounts.\n",
 			       w->check_errors);
 	}
-	if (w->total_clusters && w->allocated_clusters)
-		printf("%llu/%llu = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% compressed clusters\n",
-		       w->allocated_clusters, w->total_clusters,
-		       alloc * 100 / w->total_clusters,
+	if (w->total_clusters && w->allocated_clusters) {
+		printf("%llu/%llu = %0.2f%% allocated, ", w->allocated_clusters,
+		       w->total_clusters, alloc * 100 / w->total_clusters);
+		printf("%0.2f%% fragmented, %0.2f%% compressed clusters\n",
 		       w->fragmented_clusters * 100 / alloc,
 		       w->compressed_clusters * 100 / alloc);
+	}
 	printf("Image end offset: %llu\n", w->image_end_offset);
 }
 
@@ -243,7 +246,7 @@ static int qc_check_fix_copied(struct qc_walk *w, u64 *fixed)
 		ret = qc_refs_get(&w->refs, l2 >> h->cluster_bits, &rc);
 		if (ret)
 			goto out;
-		if ((rc == 1) != copied) {
+		if (!qc_copied_ok(copied, rc)) {
 			be = cpu_to_be64(qcow2_l1e_encode(l2, rc == 1));
 			n = pwrite(w->qi->fd, &be, sizeof(be),
 				   h->l1_table_offset + (u64)i * sizeof(be));
@@ -269,11 +272,11 @@ static int qc_check_fix_copied(struct qc_walk *w, u64 *fixed)
 					  &rc);
 			if (ret)
 				goto out;
-			if ((rc == 1) == e.copied)
+			if (qc_copied_ok(e.copied, rc))
 				continue;
 			qcow2_l2_set(h, w->l2buf, j, word ^ QCOW2_OFLAG_COPIED,
 				     bitmap);
-			fprintf(stderr, "Repairing: COPIED flag of the L2 entry of guest 0x%llx %s\n",
+			fprintf(stderr, "Repairing: COPIED flag of guest 0x%llx %s\n",
 				qcow2_guest_offset(h, i, j),
 				rc == 1 ? "set" : "cleared");
 			dirty = true;
@@ -371,7 +374,7 @@ int cmd_check(const struct qc_cmd *cmd, int argc, char **argv)
 			break;
 		case 'r':
 			if (strcmp(optarg, "leaks")) {
-				qc_usage_error(cmd, "-r takes 'leaks' only (errors are not repaired)");
+				qc_usage_error(cmd, "only -r leaks is supported");
 				return QC_CHECK_FAILED;
 			}
 			repair = true;

@@ -91,10 +91,10 @@ static void dump_header(struct qc_dump *d)
 		else
 			printf("  %-26s%llu\n", f[i].name, f[i].value);
 	}
-	printf("  (cluster size %llu, %u-bit refcounts, %s L2 entries, %llu per table, file %llu bytes)\n",
-	       h->cluster_size, 1U << h->refcount_order,
-	       h->extended_l2 ? "extended" : "standard", 1ULL << h->l2_bits,
-	       d->w.file_size);
+	printf("  (cluster size %llu, %u-bit refcounts, file %llu bytes,\n",
+	       h->cluster_size, 1U << h->refcount_order, d->w.file_size);
+	printf("   %llu %s L2 entries per table)\n", 1ULL << h->l2_bits,
+	       h->extended_l2 ? "extended" : "standard");
 }
 
 static const char *const feature_types[] = {
@@ -313,9 +313,9 @@ static void dump_refcounts(struct qc_dump *d)
 		json_u64(&d->jw, "clusters_per_block", per);
 		json_array_begin(&d->jw, "blocks");
 	} else {
-		printf("\nRefcount table (0x%llx, %u clusters, %llu entries; a block covers %llu clusters)\n",
+		printf("\nRefcount table (0x%llx, %u clusters, %llu entries)\n",
 		       h->refcount_table_offset, h->refcount_table_clusters,
-		       r->entries, per);
+		       r->entries);
 	}
 	for (i = 0; i < r->entries; i++) {
 		if (!r->table[i])
@@ -343,9 +343,9 @@ static void dump_refcounts(struct qc_dump *d)
 			json_object_end(&d->jw);
 			continue;
 		}
-		printf("  %-6llu block 0x%llx: clusters %llu-%llu, %llu in use, highest refcount %llu%s\n",
-		       i, off, i * per, (i + 1) * per - 1, used, top,
-		       bad ? " (invalid)" : "");
+		printf("  %-6llu block 0x%llx: clusters %llu-%llu, %llu in use, ",
+		       i, off, i * per, (i + 1) * per - 1, used);
+		printf("highest refcount %llu%s\n", top, bad ? " (invalid)" : "");
 	}
 	if (d->json) {
 		json_array_end(&d->jw);
@@ -401,9 +401,11 @@ static void dump_snapshots(struct qc_dump *d)
 		qc_put_text(stdout, sn->id, sn->id_len);
 		printf(", name ");
 		qc_put_text(stdout, sn->name, sn->name_len);
-		printf(": L1 table 0x%llx (%u entries), date %u.%09u, vm clock %llu ns, vm state %llu bytes",
+		printf(": L1 table 0x%llx (%u entries), date %u.%09u,",
 		       sn->l1_table_offset, sn->l1_size, sn->date_sec,
-		       sn->date_nsec, sn->vm_clock_nsec, sn->vm_state_size);
+		       sn->date_nsec);
+		printf(" vm clock %llu ns, vm state %llu bytes",
+		       sn->vm_clock_nsec, sn->vm_state_size);
 		if (sn->has_disk_size)
 			printf(", disk size %llu", sn->disk_size);
 		if (sn->icount != -1)
@@ -588,7 +590,7 @@ static void dump_clusters(struct qc_dump *d)
 	if (d->json) {
 		json_array_begin(&d->jw, "clusters");
 	} else {
-		printf("\nHost clusters (%llu-byte clusters; runs: first byte, last byte, clusters, contents)\n",
+		printf("\nHost clusters of %llu bytes: first byte, last byte, count, contents\n",
 		       w->h->cluster_size);
 	}
 	for (i = 0; i < w->nb_clusters; i++) {
@@ -691,8 +693,9 @@ int cmd_dump(const struct qc_cmd *cmd, int argc, char **argv)
 		json_object_end(&d.jw);
 		json_object_end(&d.jw);
 	} else if (d.w.corruptions || d.w.leaks || d.w.check_errors) {
-		printf("\n%llu errors, %llu leaked clusters, %llu unreadable refcounts ('qcowctl check' tells which)\n",
+		printf("\n%llu errors, %llu leaked clusters, %llu unreadable refcounts",
 		       d.w.corruptions, d.w.leaks, d.w.check_errors);
+		printf(" ('qcowctl check' tells which)\n");
 	}
 	status = QC_EXIT_OK;
 	if (fflush(stdout) || ferror(stdout)) {

@@ -370,9 +370,11 @@ static bool qc_extent_mergeable(const struct qc_extent *a,
 
 static void qc_extent_json(const struct qc_extent *e, bool last)
 {
-	printf("{ \"start\": %llu, \"length\": %llu, \"depth\": %u, \"present\": %s, \"zero\": %s, \"data\": %s",
-	       e->start, e->length, e->depth, e->present ? "true" : "false",
-	       e->zero ? "true" : "false", e->data ? "true" : "false");
+	printf("{ \"start\": %llu, \"length\": %llu, \"depth\": %u, ",
+	       e->start, e->length, e->depth);
+	printf("\"present\": %s, \"zero\": %s, \"data\": %s",
+	       e->present ? "true" : "false", e->zero ? "true" : "false",
+	       e->data ? "true" : "false");
 	if (e->has_offset)
 		printf(", \"offset\": %llu", e->offset);
 	printf(last ? "}" : "},\n");

@@ -11,7 +11,7 @@
 #include "walk.h"
 
 /* The expected-refcount table may take this much memory, as may owners. */
-#define QC_WALK_MAX_TABLE_BYTES		(1ULL << 30)
+#define QC_WALK_MAX_TABLE_BYTES		BIT_ULL(30)
 
 /**
  * qc_pread_zero() - read @len bytes at @off, zeros past the end of the file
@@ -867,7 +867,7 @@ static int qc_walk_copied(struct qc_walk *w)
 {
 	const struct qcow2_header *h = w->h;
 	bool data_file = h->incompatible_features & QCOW2_INCOMPAT_DATA_FILE;
-	u64 *l1, l2, rc, word, bitmap, guest;
+	u64 *l1, l2, rc, word, bitmap, guest, k;
 	struct qcow2_l2e e;
 	u32 i, j;
 	int ret;
@@ -884,7 +884,7 @@ static int qc_walk_copied(struct qc_walk *w)
 		if (!l2)
 			continue;
 		if (!qc_refs_get(&w->refs, l2 >> h->cluster_bits, &rc) &&
-		    (rc == 1) != copied) {
+		    !qc_copied_ok(copied, rc)) {
 			w->copied_errors++;
 			qc_walk_problem(w, QC_SEV_CORRUPTION, "copied", l2,
 					"ERROR COPIED flag of L1 entry %u (L2 table at 0x%llx) is %s, refcount %llu",
@@ -903,12 +903,12 @@ static int qc_walk_copied(struct qc_walk *w)
 			if (e.type != QCOW2_CLUSTER_NORMAL &&
 			    e.type != QCOW2_CLUSTER_ZERO_ALLOC)
 				continue;
+			k = e.host_offset >> h->cluster_bits;
 			if (data_file)
 				rc = 1;
-			else if (qc_refs_get(&w->refs, e.host_offset >> h->cluster_bits,
-						&rc))
+			else if (qc_refs_get(&w->refs, k, &rc))
 				continue;
-			if ((rc == 1) == e.copied)
+			if (qc_copied_ok(e.copied, rc))
 				continue;
 			guest = qcow2_guest_offset(h, i, j);
 			w->copied_errors++;

@@ -174,6 +174,12 @@ struct qc_walk {
 	void *priv;
 };
 
+/* The COPIED flag is right when it is set exactly for a refcount of one. */
+static inline bool qc_copied_ok(bool copied, u64 refcount)
+{
+	return copied ? refcount == 1 : refcount != 1;
+}
+
 int qc_walk_init(struct qc_walk *w, struct qc_image *qi, bool want_owners);
 int qc_walk_run(struct qc_walk *w);
 void qc_walk_free(struct qc_walk *w);

@@ -559,7 +559,7 @@ same_dump() {
 		fail "$case" "--l2 entries do not add up to qemu-img check's allocated clusters"
 		return
 	fi
-	if ! grep -q '^Host clusters' d.txt; then
+	if ! grep -q '^Host clusters of ' d.txt; then
 		fail "$case" "no cluster map in the text output"
 		return
 	fi
@@ -601,7 +601,7 @@ cli map-help 0 out '^usage: qcowctl map ' map --help
 cli help-lists-them 0 out '^  dump ' --help
 # check's status 2 means corruption: its usage errors exit 1
 cli check-no-image 1 err '^qcowctl: check: missing IMAGE' check
-cli check-repair-errors 1 err "^qcowctl: check: -r takes 'leaks' only" check -r all v3.qcow2
+cli check-repair-errors 1 err "^qcowctl: check: only -r leaks is supported" check -r all v3.qcow2
 cli check-repair-shared 1 err '^qcowctl: check: -U cannot be used with -r' check -r leaks -U v3.qcow2
 cli check-bad-option 1 err "^qcowctl: check: invalid option" check --frob v3.qcow2
 cli dump-no-image 2 err '^qcowctl: dump: missing IMAGE' dump
