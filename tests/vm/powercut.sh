@@ -39,7 +39,8 @@
 #   WORKLOAD      tests/vm/powercut/wl-WORKLOAD.sh (default fsync); see
 #                 tests/vm/powercut/guest.sh for the interface
 #
-# Appends "PASS|FAIL powercut/round-R" and "powercut/clean-K" lines to
+# Appends "PASS|FAIL powercut/round-R" and "powercut/clean-K" lines (with
+# another workload than fsync: powercut-WORKLOAD/...) to
 # $QCOW_RESULTS (default build/results-powercut.txt) and exits non-zero on
 # any failure.  Work files are in build/powercut/run/ (console-bB.log is the
 # console of boot B).  A failure stops the run and keeps, in
@@ -109,9 +110,12 @@ if [ -z "${QCOW_RESULTS:-}" ]; then
 	: > "$QCOW_RESULTS"
 fi
 
+# Results are powercut/NAME, or powercut-WORKLOAD/NAME for another workload.
+rname=powercut
+[ "$wl" = fsync ] || rname=powercut-$wl
 result() {
-	echo "$1 powercut/$2" >> "$QCOW_RESULTS"
-	echo "==> $1 powercut/$2${3:+ ($3)}"
+	echo "$1 $rname/$2" >> "$QCOW_RESULTS"
+	echo "==> $1 $rname/$2${3:+ ($3)}"
 }
 
 base=$top/build/powercut
@@ -129,15 +133,19 @@ if [ "$backend" = qcow ]; then
 	done
 fi
 
-# The guest runs host binaries over 9p: build the writer here, once.
-src=$here/powercut/pcwrite.c
-if [ ! -x "$bin/pcwrite" ] || [ "$src" -nt "$bin/pcwrite" ]; then
-	if ! gcc -O2 -Wall -Wextra -Werror -pthread -o "$bin/pcwrite.tmp" "$src"; then
-		result FAIL round-1 "cannot build pcwrite"
-		exit 1
+# The guest runs host binaries over 9p: build the helpers here, once.
+for src in "$here"/powercut/*.c; do
+	prog=$(basename "$src" .c)
+	if [ ! -x "$bin/$prog" ] || [ "$src" -nt "$bin/$prog" ] ||
+	   [ "$top/include/uapi/linux/qcow.h" -nt "$bin/$prog" ]; then
+		if ! gcc -O2 -Wall -Wextra -Werror -pthread -I"$top/include/uapi" \
+			-o "$bin/$prog.tmp" "$src"; then
+			result FAIL round-1 "cannot build $prog"
+			exit 1
+		fi
+		mv "$bin/$prog.tmp" "$bin/$prog"
 	fi
-	mv "$bin/pcwrite.tmp" "$bin/pcwrite"
-fi
+done
 
 rm -rf "$run"
 mkdir -p "$run"
@@ -193,6 +201,7 @@ save_failure() {
 	   debugfs -R "dump /powercut/disk.qcow2 $d/disk.qcow2" "$scratch" >/dev/null 2>&1 &&
 	   [ -s "$d/disk.qcow2" ]; then
 		debugfs -R "dump /powercut/state $d/state" "$scratch" >/dev/null 2>&1
+		debugfs -R "rdump /powercut/snap $d" "$scratch" >/dev/null 2>&1
 		if [[ $name == clean-* ]]; then
 			debugfs -R "dump /powercut/pre-clean.qcow2 $d/pre-clean.qcow2" "$scratch" >/dev/null 2>&1
 		fi
@@ -219,7 +228,7 @@ delays=
 synced_total=0
 image=1
 imgopts=${images[0]}
-declare -A cut_delay
+declare -A cut_delay tags
 
 # The lossy scratch disk of one boot: a server that serves it to qemu, then
 # at the disconnect (the cut) keeps or drops what was not flushed.
@@ -326,7 +335,16 @@ for ((boot = 1; boot <= rounds + 1; boot++)); do
 		line=$(grep -ao "pcwrite: round $r verified: .*" "$run/console-b$boot.log" | tail -n 1)
 		cache=
 		[ "$lossy" = 1 ] && cache=$(sed -n 's/.*flushed: \([0-9]*\) kept, \([0-9]*\) lost.*/; unflushed disk blocks kept \1, lost \2/p' "$run/lossy-b$r.txt" 2>/dev/null)
-		result PASS "round-$r" "cut ${cut_delay[$r]}s in${cache}; durable: $(progress_summary "$run/progress-r$r.txt"), $(sed -n 's/.*verified: \([0-9]*\) blocks.*/\1/p' <<<"$line") blocks checked; unsynced blocks landed: $(sed -n 's/.* \([0-9]*\) unsynced writes landed.*/\1/p' <<<"$line"); $(grep -o 'leaked clusters: [0-9]*' <<<"$v")"
+		# A workload may say where the cut landed: "PC-NOTE round R [TAG]: TEXT".
+		note=$(grep -ao "PC-NOTE round $r \[.*" "$run/console-b$boot.log" | tail -n 1 | tr -d '\r')
+		if [ -n "$note" ]; then
+			tag=${note#*[}
+			tag=${tag%%]*}
+			tags[$tag]=$((${tags[$tag]:-0} + 1))
+			result PASS "round-$r" "cut ${cut_delay[$r]}s in${cache}; durable: $(progress_summary "$run/progress-r$r.txt"); ${note#*]: }; $(grep -o 'leaked clusters: [0-9]*' <<<"$v")"
+		else
+			result PASS "round-$r" "cut ${cut_delay[$r]}s in${cache}; durable: $(progress_summary "$run/progress-r$r.txt"), $(sed -n 's/.*verified: \([0-9]*\) blocks.*/\1/p' <<<"$line") blocks checked; unsynced blocks landed: $(sed -n 's/.* \([0-9]*\) unsynced writes landed.*/\1/p' <<<"$line"); $(grep -o 'leaked clusters: [0-9]*' <<<"$v")"
+		fi
 	fi
 	if [ "$clean" = 1 ]; then
 		k=$((boot > rounds ? image : image - 1))
@@ -369,6 +387,13 @@ fi
 
 if [ "$keep" = 0 ]; then
 	rm -f "$scratch"
+fi
+if [ ${#tags[@]} -gt 0 ]; then
+	tally=
+	for tag in $(printf '%s\n' "${!tags[@]}" | sort); do
+		tally+=", $tag ${tags[$tag]}"
+	done
+	echo "powercut: where the verified cuts landed: ${tally#, }"
 fi
 echo "powercut: $( [ "$failed" = 0 ] && echo passed || echo FAILED ): $rounds rounds, backend $backend, seed $seed, $((SECONDS - t_start))s"
 exit "$failed"
