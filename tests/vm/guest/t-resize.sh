@@ -39,7 +39,8 @@
 #                  snapshots (small: its 8M, zeros after) and the disk alike
 #   v2             a version 2 image grows (the L1 table moves); with a
 #                  snapshot it is refused (EOPNOTSUPP, QEMU refuses it too)
-#   errors         shrink refused with qcowctl's message, size unchanged;
+#   errors         `qcowctl features` names resize; shrink refused with
+#                  qcowctl's message, size unchanged;
 #                  the ioctl itself refuses unaligned sizes, flags and
 #                  reserved fields (EINVAL); without CAP_SYS_ADMIN (EPERM);
 #                  on a partition (ENOTTY from the ioctl, qcowctl names the
@@ -423,6 +424,10 @@ c_v2() {
 
 c_errors() {
 	local img=$W/err.qcow2 ref=$W/err.raw dev sum n
+	"$QCOW_CTL" features --json | jq -e '.features | index("resize")' >/dev/null ||
+		die "qcowctl features does not name resize (QCOW_FEAT_RESIZE)"
+	"$QCOW_CTL" features | grep -q '^features:.* resize' ||
+		die "qcowctl features (text) does not name resize"
 	qemu-img create -q -f qcow2 "$img" 32M
 	truncate -s 32M "$ref"
 	dev=$(sl_attach "$img")
