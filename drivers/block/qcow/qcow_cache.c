@@ -259,34 +259,6 @@ struct qcow_cache_entry *qcow_cache_get(struct qcow_cache *c, u64 offset)
 }
 
 /**
- * qcow_cache_get_cached() - reference the slice only if it is loaded
- * @c: cache
- * @offset: slice-aligned file offset
- *
- * Never sleeps and never reads: for the submission path, which hands the
- * request to a worker when the slice is not there.
- *
- * Return: the entry (release with qcow_cache_put()), or NULL on a miss or
- * while the slice is still loading.
- */
-struct qcow_cache_entry *qcow_cache_get_cached(struct qcow_cache *c, u64 offset)
-{
-	struct qcow_cache_entry *e;
-
-	spin_lock(&c->lock);
-	e = qcow_cache_lookup(c, offset);
-	if (e && READ_ONCE(e->state) == QCOW_SLICE_VALID) {
-		e->refs++;
-		list_move(&e->lru, &c->lru);
-		c->hits++;
-	} else {
-		e = NULL;
-	}
-	spin_unlock(&c->lock);
-	return e;
-}
-
-/**
  * qcow_cache_put() - drop a reference taken by qcow_cache_get()
  * @c: cache
  * @e: entry

@@ -8,16 +8,13 @@
  *
  *   (attach) -> BOUND -> RUNDOWN -> (freed on the last gendisk reference)
  *
- * Requests: a read or write whose mapping is in the L2 cache and that
- * maps to one run of allocated clusters (COPIED, for writes) becomes one
- * asynchronous direct I/O on the image file, started from queue_rq itself
- * (BLK_MQ_F_BLOCKING: the file system may sleep briefly), with no hand-off.
- * Everything else goes to an unbound workqueue, because image I/O sleeps
- * (metadata reads, backing files, decompression, allocation); the worker
- * tries the same direct I/O once the mapping is loaded, else does the
- * request synchronously (qcow_read.c, qcow_write.c).  The request PDU
- * holds the work item, so nothing is allocated per request in the common
- * single-bio case.
+ * Requests: queue_rq hands each request to an unbound workqueue, because
+ * image I/O sleeps (metadata reads, backing files, decompression,
+ * allocation).  The request PDU holds the work item, so nothing is
+ * allocated per request in the common single-bio case.  Reads and writes
+ * of allocated clusters (COPIED, for writes) become one asynchronous direct
+ * I/O on the image file that completes the request; everything else is
+ * done synchronously by the worker (qcow_read.c, qcow_write.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -33,10 +30,6 @@
 #define QCOW_PART_SHIFT		4
 #define QCOW_QUEUE_DEPTH	128
 #define QCOW_MAX_SECTORS	2048U	/* 1 MiB requests */
-
-static bool qcow_direct_submit = true;
-module_param_named(direct_submit, qcow_direct_submit, bool, 0644);
-MODULE_PARM_DESC(direct_submit, "Start reads and writes of mapped clusters from the submitting context (default Y; N: every request goes through a worker)");
 
 static int qcow_major;
 static DEFINE_IDR(qcow_idr);
@@ -63,22 +56,7 @@ static void qcow_aio_done(struct kiocb *iocb, long ret)
 {
 	struct qcow_cmd *cmd = container_of(iocb, struct qcow_cmd, iocb);
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
-	struct qcow_device *dev = rq->q->queuedata;
 
-	if (cmd->nowait && ret != blk_rq_bytes(rq)) {
-		/*
-		 * Started from queue_rq without waiting, and it would have
-		 * had to wait (-EAGAIN: page cache writeback, a lock, a
-		 * request tag), or it failed or came up short: the worker
-		 * does it again from scratch, waiting where it must, and
-		 * reports a real error.
-		 */
-		kfree(cmd->bvec);
-		cmd->bvec = NULL;
-		qcow_cmd_epoch_exit(dev, cmd);
-		queue_work(dev->wq, &cmd->work);
-		return;
-	}
 	if (ret != blk_rq_bytes(rq)) {
 		pr_err_ratelimited("%s: %s of %u bytes at sector %llu failed: %ld\n",
 				   rq->q->disk->disk_name,
@@ -101,22 +79,17 @@ static void qcow_aio_done(struct kiocb *iocb, long ret)
  */
 static bool qcow_rw_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
 			 struct iov_iter *iter, u64 pos, size_t len, bool write,
-			 bool fua, bool cached)
+			 bool fua)
 {
 	struct qcow_layer *l = dev->top;
 	struct qcow_image *img = l->img;
 	struct qcow_extent ext;
-	int err;
 
 	/*
 	 * The last sector may extend past the virtual size, and a cluster may
 	 * extend past the end of the file: the slow path reads zeros there.
 	 */
-	if (pos + len > l->size)
-		return false;
-	err = cached ? qcow_map_cached(img, pos, len, &ext) :
-		       qcow_map(img, pos, len, &ext);
-	if (err ||
+	if (pos + len > l->size || qcow_map(img, pos, len, &ext) ||
 	    ext.type != QCOW2_SUBCLUSTER_NORMAL || ext.len != len ||
 	    (!write && ext.host + len > l->ops->size(l)))
 		return false;
@@ -124,19 +97,20 @@ static bool qcow_rw_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
 		      qcow_meta_overlaps(img, ext.host, len)))
 		return false;
 	return !qcow_file_rw_async(l, &cmd->iocb, iter, ext.host,
-				   (fua ? IOCB_DSYNC : 0) |
-				   (cmd->nowait ? IOCB_NOWAIT : 0), qcow_aio_done);
+				   fua ? IOCB_DSYNC : 0, qcow_aio_done);
 }
 
-/* The request's data as one iterator (several bios: in cmd->bvec). */
-static int qcow_cmd_iter(struct qcow_cmd *cmd, struct request *rq, bool write,
-			 struct iov_iter *iter)
+static int qcow_cmd_rw(struct qcow_device *dev, struct qcow_cmd *cmd,
+		       struct request *rq, u64 pos, size_t len, bool write)
 {
 	struct req_iterator rq_iter;
 	struct bio *bio = rq->bio;
 	unsigned int nr_bvec = 0, i = 0;
+	struct iov_iter iter;
 	struct bio_vec tmp;
+	bool fua = rq->cmd_flags & REQ_FUA;
 	int dir = write ? WRITE : READ;
+	int err;
 
 	rq_for_each_bvec(tmp, rq, rq_iter)
 		nr_bvec++;
@@ -148,27 +122,15 @@ static int qcow_cmd_iter(struct qcow_cmd *cmd, struct request *rq, bool write,
 			return -ENOMEM;
 		rq_for_each_bvec(tmp, rq, rq_iter)
 			cmd->bvec[i++] = tmp;
-		iov_iter_bvec(iter, dir, cmd->bvec, nr_bvec, blk_rq_bytes(rq));
+		iov_iter_bvec(&iter, dir, cmd->bvec, nr_bvec, len);
 	} else {
-		iov_iter_bvec(iter, dir,
+		iov_iter_bvec(&iter, dir,
 			      __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter),
-			      nr_bvec, blk_rq_bytes(rq));
-		iter->iov_offset = bio->bi_iter.bi_bvec_done;
+			      nr_bvec, len);
+		iter.iov_offset = bio->bi_iter.bi_bvec_done;
 	}
-	return 0;
-}
 
-static int qcow_cmd_rw(struct qcow_device *dev, struct qcow_cmd *cmd,
-		       struct request *rq, u64 pos, size_t len, bool write)
-{
-	bool fua = rq->cmd_flags & REQ_FUA;
-	struct iov_iter iter;
-	int err;
-
-	err = qcow_cmd_iter(cmd, rq, write, &iter);
-	if (err)
-		return err;
-	if (qcow_rw_fast(dev, cmd, &iter, pos, len, write, fua, false))
+	if (qcow_rw_fast(dev, cmd, &iter, pos, len, write, fua))
 		return -EINPROGRESS;	/* qcow_aio_done() completes it */
 
 	if (write)
@@ -193,7 +155,6 @@ static void qcow_cmd_work(struct work_struct *work)
 	cmd->sts = BLK_STS_OK;
 	cmd->bvec = NULL;
 	cmd->epoch = -1;
-	cmd->nowait = false;
 	if (req_op(rq) == REQ_OP_FLUSH) {
 		/* Not inside an epoch: it waits for the old one to drain. */
 		err = qcow_image_flush(img, true);
@@ -239,41 +200,6 @@ static void qcow_complete_rq(struct request *rq)
 	blk_mq_end_request(rq, cmd->sts);
 }
 
-/*
- * From queue_rq: start the direct I/O here when the mapping is cached,
- * with IOCB_NOWAIT: whatever would make it wait (page cache writeback of
- * the range, the inode lock, block allocation) returns -EAGAIN, at once or
- * at completion, and qcow_aio_done() hands the request to a worker.
- * Waiting here could deadlock: the submitter may hold a plug with the very
- * writeback I/O it would wait for.  Returns false, with nothing left to
- * undo, when a worker must do it.
- */
-static bool qcow_queue_direct(struct qcow_device *dev, struct qcow_cmd *cmd,
-			      struct request *rq)
-{
-	struct qcow_image *img = dev->top->img;
-	bool write = req_op(rq) == REQ_OP_WRITE;
-	struct iov_iter iter;
-
-	if (!qcow_direct_submit || !(dev->top->file->f_mode & FMODE_NOWAIT))
-		return false;
-	cmd->sts = BLK_STS_OK;
-	cmd->bvec = NULL;
-	cmd->epoch = -1;
-	cmd->nowait = true;
-	if (qcow_cmd_iter(cmd, rq, write, &iter))
-		return false;
-	if (img->writable)
-		cmd->epoch = qcow_epoch_enter(img);
-	if (qcow_rw_fast(dev, cmd, &iter, (u64)blk_rq_pos(rq) << SECTOR_SHIFT,
-			 blk_rq_bytes(rq), write, rq->cmd_flags & REQ_FUA, true))
-		return true;
-	kfree(cmd->bvec);
-	cmd->bvec = NULL;
-	qcow_cmd_epoch_exit(dev, cmd);
-	return false;
-}
-
 static blk_status_t qcow_queue_rq(struct blk_mq_hw_ctx *hctx,
 				  const struct blk_mq_queue_data *bd)
 {
@@ -284,8 +210,7 @@ static blk_status_t qcow_queue_rq(struct blk_mq_hw_ctx *hctx,
 	blk_mq_start_request(rq);
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
-		if (!qcow_queue_direct(dev, cmd, rq))
-			queue_work(dev->wq, &cmd->work);
+		queue_work(dev->wq, &cmd->work);
 		return BLK_STS_OK;
 	case REQ_OP_FLUSH:
 		if (dev->read_only) {
@@ -301,8 +226,7 @@ static blk_status_t qcow_queue_rq(struct blk_mq_hw_ctx *hctx,
 		/* The block layer lets writes to read-only disks through. */
 		if (dev->read_only)
 			return BLK_STS_IOERR;
-		if (req_op(rq) != REQ_OP_WRITE || !qcow_queue_direct(dev, cmd, rq))
-			queue_work(dev->wq, &cmd->work);
+		queue_work(dev->wq, &cmd->work);
 		return BLK_STS_OK;
 	default:
 		return BLK_STS_NOTSUPP;
@@ -741,8 +665,7 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	dev->tag_set.queue_depth = QCOW_QUEUE_DEPTH;
 	dev->tag_set.numa_node = NUMA_NO_NODE;
 	dev->tag_set.cmd_size = sizeof(struct qcow_cmd);
-	/* queue_rq starts direct I/O on the image file, which may sleep. */
-	dev->tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING;
+	dev->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
 	dev->tag_set.driver_data = dev;
 	err = blk_mq_alloc_tag_set(&dev->tag_set);
 	if (err)

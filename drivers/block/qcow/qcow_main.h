@@ -267,7 +267,6 @@ struct qcow_device {
  * @bvec: segment array when the request has several bios, else NULL
  * @sts: status the request completes with
  * @epoch: the image epoch the request entered, or -1
- * @nowait: the direct I/O was started from queue_rq with IOCB_NOWAIT
  */
 struct qcow_cmd {
 	struct work_struct work;
@@ -275,7 +274,6 @@ struct qcow_cmd {
 	struct bio_vec *bvec;
 	blk_status_t sts;
 	int epoch;
-	bool nowait;
 };
 
 /* qcow_io.c */
@@ -313,7 +311,6 @@ struct qcow_cache *qcow_cache_create(struct qcow_layer *l, u32 slice_size,
 				     u64 bytes);
 void qcow_cache_destroy(struct qcow_cache *c);
 struct qcow_cache_entry *qcow_cache_get(struct qcow_cache *c, u64 offset);
-struct qcow_cache_entry *qcow_cache_get_cached(struct qcow_cache *c, u64 offset);
 void qcow_cache_put(struct qcow_cache *c, struct qcow_cache_entry *e);
 const void *qcow_cache_data(struct qcow_cache_entry *e);
 u64 qcow_cache_bytes(struct qcow_cache *c);
@@ -351,8 +348,6 @@ struct qcow_extent {
 int qcow_image_open(struct qcow_layer *l, u64 cache_bytes);
 void qcow_image_close(struct qcow_image *img);
 int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext);
-int qcow_map_cached(struct qcow_image *img, u64 pos, u64 len,
-		    struct qcow_extent *ext);
 void qcow_image_corrupt(struct qcow_image *img, const char *fmt, ...);
 
 /* qcow_refcount.c */

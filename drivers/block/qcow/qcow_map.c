@@ -245,13 +245,13 @@ void qcow_image_close(struct qcow_image *img)
 
 /* A host range that data or a table may not occupy. */
 static bool qcow_host_range_bad(struct qcow_image *img, u64 start, u64 len,
-				const char *what, u64 guest, bool quiet)
+				const char *what, u64 guest)
 {
 	const struct qcow2_region *r;
 
 	r = qcow2_region_find(img->regions, img->nr_regions, start, len);
-	if (!r || quiet)
-		return r;
+	if (!r)
+		return false;
 	qcow_image_corrupt(img, "%s for guest offset 0x%llx at 0x%llx overlaps the %s",
 			   what, guest, start, r->what);
 	return true;
@@ -287,9 +287,19 @@ static void qcow_l2_read(struct qcow_image *img, const void *slice, u32 idx,
 	} while (read_seqcount_retry(&img->l2_seq, seq));
 }
 
-/* qcow_map(), or with @cached qcow_map_cached(). */
-static int __qcow_map(struct qcow_image *img, u64 pos, u64 len,
-		      struct qcow_extent *ext, bool cached)
+/**
+ * qcow_map() - translate the start of a guest range
+ * @img: image
+ * @pos: guest offset, below the virtual size
+ * @len: bytes wanted (> 0)
+ * @ext: the extent found; @ext->len is in 1..@len
+ *
+ * Runs of NORMAL clusters are merged while their host clusters are
+ * contiguous, within one cached slice, so a large read becomes one I/O.
+ *
+ * Return: 0, -EIO on a corrupt entry or a failed table read, -ENOMEM.
+ */
+int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 {
 	const struct qcow2_header *h = img->hdr;
 	u32 eps = img->slice_size / h->l2_entry_size;
@@ -314,8 +324,6 @@ static int __qcow_map(struct qcow_image *img, u64 pos, u64 len,
 	}
 	l1e = be64_to_cpu(READ_ONCE(img->l1[l1i]));
 	if (qcow2_l1e_decode(h, l1e, file_size, &l2off, &copied)) {
-		if (cached)
-			return -EAGAIN;
 		qcow_image_corrupt(img, "L1 entry %llu (0x%llx) is invalid", l1i,
 				   l1e);
 		return -EIO;
@@ -325,29 +333,18 @@ static int __qcow_map(struct qcow_image *img, u64 pos, u64 len,
 		ext->len = min(len, span - (pos & (span - 1)));
 		return 0;
 	}
-	if (qcow_host_range_bad(img, l2off, h->cluster_size, "L2 table", pos,
-				cached))
-		return cached ? -EAGAIN : -EIO;
+	if (qcow_host_range_bad(img, l2off, h->cluster_size, "L2 table", pos))
+		return -EIO;
 
 	l2i = qcow2_l2_index(h, pos);
-	if (cached) {
-		ce = qcow_cache_get_cached(img->cache,
-					   l2off + (u64)(l2i / eps) * img->slice_size);
-		if (!ce)
-			return -EAGAIN;
-	} else {
-		ce = qcow_cache_get(img->cache,
-				    l2off + (u64)(l2i / eps) * img->slice_size);
-		if (IS_ERR(ce))
-			return PTR_ERR(ce);
-	}
+	ce = qcow_cache_get(img->cache, l2off + (u64)(l2i / eps) * img->slice_size);
+	if (IS_ERR(ce))
+		return PTR_ERR(ce);
 	slice = qcow_cache_data(ce);
 	idx = l2i % eps;
 
 	qcow_l2_read(img, slice, idx, &word, &bitmap);
 	if (qcow2_l2e_decode(h, word, bitmap, file_size, &e)) {
-		if (cached)
-			goto err_again;
 		qcow_image_corrupt(img, "invalid L2 entry 0x%llx/0x%llx for guest 0x%llx",
 				   word, bitmap, pos);
 		goto err_io;
@@ -355,19 +352,17 @@ static int __qcow_map(struct qcow_image *img, u64 pos, u64 len,
 	sc = qcow2_subcluster_index(h, pos);
 	t = qcow2_l2e_subcluster_type(h, &e, sc);
 	if (t == QCOW2_SUBCLUSTER_INVALID) {
-		if (cached)
-			goto err_again;
 		qcow_image_corrupt(img, "invalid subcluster %u in L2 entry for guest 0x%llx",
 				   sc, pos);
 		goto err_io;
 	}
 	if (t == QCOW2_SUBCLUSTER_NORMAL &&
 	    qcow_host_range_bad(img, e.host_offset, h->cluster_size,
-				"data cluster", pos, cached))
+				"data cluster", pos))
 		goto err_io;
 	if (t == QCOW2_SUBCLUSTER_COMPRESSED &&
 	    qcow_host_range_bad(img, e.comp_offset, e.comp_len,
-				"compressed cluster", pos, cached))
+				"compressed cluster", pos))
 		goto err_io;
 
 	ext->type = t;
@@ -405,46 +400,5 @@ static int __qcow_map(struct qcow_image *img, u64 pos, u64 len,
 
 err_io:
 	qcow_cache_put(img->cache, ce);
-	return cached ? -EAGAIN : -EIO;
-
-err_again:
-	qcow_cache_put(img->cache, ce);
-	return -EAGAIN;
-}
-
-/**
- * qcow_map() - translate the start of a guest range
- * @img: image
- * @pos: guest offset, below the virtual size
- * @len: bytes wanted (> 0)
- * @ext: the extent found; @ext->len is in 1..@len
- *
- * Runs of NORMAL clusters are merged while their host clusters are
- * contiguous, within one cached slice, so a large read becomes one I/O.
- * May sleep (an L2 slice is loaded on a miss).
- *
- * Return: 0, -EIO on a corrupt entry or a failed table read, -ENOMEM.
- */
-int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
-{
-	return __qcow_map(img, pos, len, ext, false);
-}
-
-/**
- * qcow_map_cached() - qcow_map() from the cache alone, without sleeping
- * @img: image
- * @pos: guest offset
- * @len: bytes wanted
- * @ext: the extent found
- *
- * For the submission path: anything qcow_map() would have to read, or
- * would report as corrupt, gives -EAGAIN instead, and the request goes to
- * a worker that calls qcow_map().
- *
- * Return: 0 or -EAGAIN.
- */
-int qcow_map_cached(struct qcow_image *img, u64 pos, u64 len,
-		    struct qcow_extent *ext)
-{
-	return __qcow_map(img, pos, len, ext, true);
+	return -EIO;
 }
