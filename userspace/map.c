@@ -424,8 +424,8 @@ static int qc_map_run(struct qc_map *m, bool json)
 		cur = next;
 	}
 	if (json) {
-		if (cur.length)
-			qc_extent_json(&cur, true);
+		/* an empty disk gets one empty run, as from qemu-img */
+		qc_extent_json(&cur, true);
 		printf("]\n");
 	} else if (cur.length && qc_extent_text(m, &cur)) {
 		return -EINVAL;

@@ -499,6 +499,11 @@ for name in v2 v3 cluster-512 cluster-4k cluster-2m refcount-1 refcount-64 \
 	same_map "$name" "$name.qcow2"
 done
 same_map backing overlay.qcow2
+qemu-img create -q -f qcow2 empty.qcow2 0
+same_map empty empty.qcow2
+qemu-img create -q -f qcow2 odd-size.qcow2 1000000
+io odd-size.qcow2 'write -P 0x60 999000 1000'
+same_map odd-size odd-size.qcow2
 
 # A raw backing file with holes, shorter than the image.
 truncate -s 3M chain-raw.raw
