@@ -308,8 +308,7 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 	u64 in_cluster = qcow2_offset_in_cluster(h, pos);
 	struct qcow_cache_entry *ce;
 	struct qcow2_l2e e, prev;
-	u64 file_size = READ_ONCE(img->file_size);
-	u64 l2off, word, bitmap, bytes, span, l1e;
+	u64 file_size, l2off, word, bitmap, bytes, span, l1e;
 	u32 l2i, idx, sc, run;
 	enum qcow2_subcluster_type t;
 	const void *slice;
@@ -322,7 +321,14 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 		ext->len = min(len, span - (pos & (span - 1)));
 		return 0;
 	}
-	l1e = be64_to_cpu(READ_ONCE(img->l1[l1i]));
+	/*
+	 * The file size is read after the entry: a writer grows it when it
+	 * allocates, before it publishes an entry pointing there (release in
+	 * qcow_l1_set(), the l2_seq write section for L2 entries), so a new
+	 * entry is never judged against an older, smaller file.
+	 */
+	l1e = be64_to_cpu(smp_load_acquire(&img->l1[l1i]));
+	file_size = READ_ONCE(img->file_size);
 	if (qcow2_l1e_decode(h, l1e, file_size, &l2off, &copied)) {
 		qcow_image_corrupt(img, "L1 entry %llu (0x%llx) is invalid", l1i,
 				   l1e);
@@ -344,6 +350,7 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 	idx = l2i % eps;
 
 	qcow_l2_read(img, slice, idx, &word, &bitmap);
+	file_size = READ_ONCE(img->file_size);	/* after the entry, see above */
 	if (qcow2_l2e_decode(h, word, bitmap, file_size, &e)) {
 		qcow_image_corrupt(img, "invalid L2 entry 0x%llx/0x%llx for guest 0x%llx",
 				   word, bitmap, pos);
@@ -383,6 +390,7 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 	while (bytes < len && sc + run == nsc && ++idx < eps) {
 		prev = e;
 		qcow_l2_read(img, slice, idx, &word, &bitmap);
+		file_size = READ_ONCE(img->file_size);
 		if (qcow2_l2e_decode(h, word, bitmap, file_size, &e) ||
 		    !qcow_same_kind(h, t, &prev, &e))
 			break;

@@ -596,7 +596,8 @@ int qcow_image_resize(struct qcow_image *img, u64 size)
 void qcow_l1_set(struct qcow_image *img, u64 l1i, u64 entry)
 {
 	lockdep_assert_held(&img->meta_lock);
-	WRITE_ONCE(img->l1[l1i], cpu_to_be64(entry));
+	/* Release: the file size that covers the table is seen first. */
+	smp_store_release(&img->l1[l1i], cpu_to_be64(entry));
 	set_bit(l1i / (SECTOR_SIZE / 8), img->l1_dirty);
 }
 
