@@ -228,7 +228,7 @@ delays=
 synced_total=0
 image=1
 imgopts=${images[0]}
-declare -A cut_delay tags
+declare -A cut_delay tags=()
 
 # The lossy scratch disk of one boot: a server that serves it to qemu, then
 # at the disconnect (the cut) keeps or drops what was not flushed.
