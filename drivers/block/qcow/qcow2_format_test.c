@@ -1851,7 +1851,7 @@ static void l2_compressed_test(struct kunit *test)
 	 * compressed-encode-len-wrap): a length near 2^64 wrapped the sector
 	 * count to a small one and encoded a bogus descriptor.
 	 */
-	KUNIT_EXPECT_EQ(test, qcow2_compressed_encode(cb, 0x8b00f70700, U64_MAX, &word),
+	KUNIT_EXPECT_EQ(test, qcow2_compressed_encode(cb, 0x8b00f70700ULL, U64_MAX, &word),
 			-ERANGE);
 	KUNIT_EXPECT_EQ(test, qcow2_compressed_encode(cb, 0x12345, U64_MAX - 510, &word),
 			-ERANGE);
