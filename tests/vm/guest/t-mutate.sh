@@ -25,6 +25,9 @@
 #   QCOW_MUTATE_BASES   a mkbases.py directory to use instead of making
 #                       the bases here (make stress makes them on the host)
 #   QCOW_MUTATE_LAYOUTS only these layouts (names from layouts.json)
+#   QCOW_MUTATE_QEMU_CHECK  images written to are checked by qcowctl check,
+#                       and by qemu-img check when it finds a problem and
+#                       in 1 case out of this many anyway (default 4; 1: all)
 # Prints "PASS|FAIL mutate/batch-K" per 50 images and the tally line
 #   mutate: N images: R refused, E with EIO, C clean, O oopses, X corruptions
 # A failing image is kept in $QCOW_VM_OUT/fail-SEED/ (host:
@@ -76,7 +79,7 @@ deadline=$(( $(date +%s) + budget ))
 pids=()
 for ((i = 0; i < jobs; i++)); do
 	python3 "$M/runner.py" run --bases "$bases" --work "$W" "${args[@]}" \
-		--jobs "$jobs" --shard "$i" --results "$W/results-$i.jsonl" \
+		--jobs "$jobs" --shard "$i" --results "$QCOW_VM_OUT/results-$i.jsonl" \
 		--out "$QCOW_VM_OUT" --deadline "$deadline" &
 	pids+=($!)
 done
@@ -96,9 +99,8 @@ if [ -e "${left[0]}" ]; then
 fi
 qcow_unload
 
-cat "$W"/results-*.jsonl > "$QCOW_VM_OUT/results.jsonl" 2>/dev/null || true
-tested=$(cat "$W"/results-*.jsonl 2>/dev/null | wc -l)
-python3 "$M/runner.py" summary "$W"/results-*.jsonl || rc=1
+tested=$(cat "$QCOW_VM_OUT"/results-*.jsonl 2>/dev/null | wc -l)
+python3 "$M/runner.py" summary "$QCOW_VM_OUT"/results-*.jsonl || rc=1
 if [ -z "${QCOW_MUTATE_SEEDS:-}" ] && [ "$tested" -lt "$count" ]; then
 	echo "mutate: the time budget (${budget}s) ran out: $tested of $count images tested"
 fi

@@ -576,6 +576,81 @@ def mutate_file(rng, base, d):
 
 # ---------------------------------------------------------------------------
 
+def live_metadata(d, limit=1 << 16):
+    """The metadata an image's header leads to, read leniently.
+
+    For any bytes, however damaged: [(what, offset, length)] of the header
+    cluster, L1 table, L2 tables (active and snapshots'), refcount table
+    and blocks, snapshot table, bitmap directory and tables, as far as they
+    lie inside the file.  At most @limit tables of each kind.
+    """
+    out = []
+    n = len(d)
+    if n < 72:
+        return out
+    ver, cb = u(d, 4, 4), u(d, 20, 4)
+    if not 9 <= cb <= 21:
+        return [('header', 0, min(n, 512))]
+    cs = 1 << cb
+
+    def inside(off, ln):
+        return 0 <= off < n and ln > 0
+
+    def add(what, off, ln):
+        if inside(off, ln):
+            out.append((what, off, min(ln, n - off)))
+
+    add('header cluster', 0, cs)
+
+    def l1(what, off, size):
+        size = min(size, limit, max(0, (n - off) // 8) if off < n else 0)
+        add(what, off, size * 8)
+        if not inside(off, size * 8):
+            return
+        for v in struct.unpack_from('>%dQ' % size, d, off):
+            if v & OFF_MASK:
+                add('L2 table (from %s)' % what, v & OFF_MASK, cs)
+
+    l1('L1 table', u(d, 40, 8), u(d, 36, 4))
+    rt, rtc = u(d, 48, 8), u(d, 56, 4)
+    if inside(rt, 8):
+        rtn = min(rtc * cs // 8, limit, (n - rt) // 8)
+        add('refcount table', rt, rtn * 8)
+        for v in struct.unpack_from('>%dQ' % rtn, d, rt):
+            if v & RT_MASK:
+                add('refcount block', v & RT_MASK, cs)
+    nb, so = u(d, 60, 4), u(d, 64, 8)
+    off = so
+    for k in range(min(nb, 1000)):
+        if not inside(off, 40) or off + 40 > n:
+            break
+        add('snapshot table entry %d' % k, off, 40)
+        l1('snapshot %d L1 table' % k, u(d, off, 8), u(d, off + 8, 4))
+        xsz, idn, nmn = u(d, off + 36, 4), u(d, off + 12, 2), u(d, off + 14, 2)
+        off += align(40 + xsz + idn + nmn, 8)
+    if ver >= 3 and n >= 104:
+        hl = u(d, 100, 4)
+        p = hl
+        while 0 < p and p + 8 <= min(cs, n):
+            t, ln = u(d, p, 4), u(d, p + 4, 4)
+            if t == EXT_END:
+                break
+            if t == EXT_BITMAPS and ln >= 24 and p + 32 <= n:
+                bn, dsz, dof = u(d, p + 8, 4), u(d, p + 16, 8), u(d, p + 24, 8)
+                add('bitmap directory', dof, dsz)
+                q = dof
+                for _ in range(min(bn, 64)):
+                    if not inside(q, 24) or q + 24 > n:
+                        break
+                    toff, tsz = u(d, q, 8), u(d, q + 8, 4)
+                    add('bitmap table', toff, min(tsz, limit) * 8)
+                    q += align(24 + u(d, q + 20, 4) + u(d, q + 18, 2), 8)
+            p += 8 + align(ln, 8)
+    return out
+
+
+# ---------------------------------------------------------------------------
+
 class Bases:
     """The layouts of a mkbases.py directory, parsed on first use."""
 

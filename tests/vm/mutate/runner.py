@@ -110,6 +110,20 @@ class Kmsg:
             pass
 
 
+def ctl_check(ctl, path):
+    """(rc, json dict or None) of qcowctl check --json."""
+    try:
+        p = subprocess.run([ctl, 'check', '--json', path], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=300)
+    except subprocess.TimeoutExpired:
+        return -1, None
+    try:
+        res = json.loads(p.stdout) if p.stdout.strip() else None
+    except ValueError:
+        res = None
+    return p.returncode, res
+
+
 def qemu_check(path):
     """(rc, json dict or None) of qemu-img check, backing files ignored."""
     spec = json.dumps({'driver': 'qcow2', 'file': {'driver': 'file', 'filename': path},
@@ -172,6 +186,34 @@ class Runner:
             st = os.stat(p)
             self.backing_sums[f] = (sha(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         self.nimg = 0
+        # 1 in QCOW_MUTATE_QEMU_CHECK written images gets qemu-img check
+        # even when qcowctl check calls it clean (1: all; 0: none).
+        self.qemu_rate = int(os.environ.get('QCOW_MUTATE_QEMU_CHECK', '4'))
+        # 1 in QCOW_MUTATE_QEMU_CMP images: the reads are compared with
+        # what qemu-img convert reads from the mutant (0: never).
+        self.cmp_rate = int(os.environ.get('QCOW_MUTATE_QEMU_CMP', '8'))
+
+    def qemu_convert(self, img, r):
+        """qemu-img convert of the mutant to raw, or None."""
+        raw = os.path.join(self.dir, 'qemu.raw')
+        try:
+            p = subprocess.run(['qemu-img', 'convert', '-U', '-f', 'qcow2', '-O', 'raw',
+                                '-S', '4k', img, raw], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=300)
+        except subprocess.TimeoutExpired:
+            r['notes'].append('qemu-img convert timed out')
+            return None
+        if p.returncode:
+            r['qemu_convert'] = p.stderr.decode(errors='replace').strip().split('\n')[0][:200]
+            return None
+        if os.path.getsize(raw) > BIG:
+            os.unlink(raw)
+            return None
+        r['qemu_convert'] = 'ok'
+        return raw
+
+    def fast_check(self, img):
+        return ctl_check(self.ctl, img)
 
     # -- I/O helpers -------------------------------------------------------
     def pread(self, fd, off, n, buf=None):
@@ -264,6 +306,7 @@ class Runner:
              'notes': []}
         fail, note = r['fail'].append, r['notes'].append
         self.nimg += 1
+        self.tags = set()
         Kmsg.mark('w%d #%d seed=%d layout=%s' % (self.a.shard, j, seed, name))
         self.kmsg.new()
 
@@ -284,6 +327,12 @@ class Runner:
         layers = []
         if lay['layers'] and len(data) >= 16 and struct.unpack_from('>Q', data, 8)[0]:
             layers = [(fmt, os.path.join(self.backing, f)) for fmt, f in lay['layers']]
+
+        # For comparing reads: what qemu makes of the mutant, when it can.
+        self.qraw = None
+        if self.cmp_rate and seed % self.cmp_rate == 1 % self.cmp_rate:
+            self.qraw = self.qemu_convert(img, r)
+        lap('qemu')
 
         # 1. attach
         index, mode = None, None
@@ -371,17 +420,36 @@ class Runner:
             r['dev_size'] = size
             # 2. read it all (or its start and its end)
             ranges = [(0, size)] if size <= BIG else [(0, 32 << 20), (size - (4 << 20), size)]
+            ref = None
+            if self.qraw:
+                if os.path.getsize(self.qraw) == size:
+                    ref = open(self.qraw, 'rb')
+                    r['qemu_compared'] = 0
+                else:
+                    r['notes'].append('qemu-img sees %d bytes, the device %d: not compared' %
+                                      (os.path.getsize(self.qraw), size))
             for a, b in ranges:
                 off = a
                 while off < b:
                     n = min(CHUNK, b - off)
-                    e, _ = self.pread(fd, off, n)
+                    e, got = self.pread(fd, off, n)
                     r['reads'] += 1
                     if e == errno.EIO:
                         r['read_eio'] += 1
                     elif e:
                         fail('read of %d bytes at 0x%x: %s' % (n, off, ename(e)))
+                    elif ref:
+                        ref.seek(off)
+                        want = ref.read(n)
+                        r['qemu_compared'] += 1
+                        if got != want and 'qemu_differs' not in r:
+                            i = next(k for k in range(n) if got[k] != want[k])
+                            r['qemu_differs'] = off + i
+                            fail('reading 0x%x..0x%x gives other data than qemu-img '
+                                 'convert, from 0x%x on' % (off, off + n, off + i))
                     off += n
+            if ref:
+                ref.close()
             r['corrupt_after_reads'] = corrupt()
             lap('read')
             if r['read_eio'] and not r['corrupt_after_reads']:
@@ -435,6 +503,7 @@ class Runner:
 
     def write_check(self, r, fd, off, ln, tag, corrupt):
         was_corrupt = corrupt()
+        self.tags.add(struct.pack('>QQ', *tag))
         pat = struct.pack('>QQ', *tag) * (ln // 16)
         r['writes'] += 1
         e = self.pwrite(fd, off, pat)
@@ -455,9 +524,32 @@ class Runner:
             r['notes'].append('read-back at 0x%x: %s' % (off, ename(e)))
 
     def verify_image(self, r, img, data):
-        """After a read-write attach: no new corruption unless it was flagged."""
+        """After a read-write attach: no guest data over metadata, no new
+        corruption unless the kernel flagged it."""
         with open(img, 'rb') as f:
-            hdr = f.read(80)
+            post = f.read()
+        hdr = post[:80]
+        # Guest data in a sector of live metadata: a write that should
+        # have hit the overlap check.  Our writes start every sector with
+        # their own 16-byte tag.
+        meta = None
+        for tag in self.tags:
+            i = post.find(tag)
+            while i >= 0:
+                if i % 512 == 0:
+                    if meta is None:
+                        meta = mutate.live_metadata(post)
+                    for what, off, ln in meta:
+                        if off <= i < off + ln:
+                            r['fail'].append('guest data (write %d) at 0x%x, in the %s at 0x%x' %
+                                             (struct.unpack('>QQ', tag)[1], i, what, off))
+                            r['corruption'] = True
+                            break
+                    i = (i // 512 + 1) * 512
+                else:
+                    i += 1
+                i = post.find(tag, i)
+        del post
         v3 = len(hdr) >= 80 and struct.unpack_from('>I', hdr, 4)[0] >= 3
         r['hdr_corrupt'] = bool(v3 and struct.unpack_from('>Q', hdr, 72)[0] & 2)
         flagged = r['hdr_corrupt'] or r.get('corrupt_at_detach') or \
@@ -465,15 +557,40 @@ class Runner:
         r['flagged'] = bool(flagged)
         if flagged:
             return
-        rc, res = qemu_check(img)
-        r['post_check'] = check_summary(rc, res)
-        post = corrupt_count(rc, res)
-        if post == 0:
+        # qcowctl check (fast, C) sorts the images out; qemu-img check, the
+        # independent one, has the last word on a suspected corruption (the
+        # mutant checked clean, the image after our writes does not) and
+        # checks a sample of the others too.
+        frc, fres = self.fast_check(img)
+        fpost = corrupt_count(frc, fres)
+        r['post_fast'] = check_summary(frc, fres).replace('qemu-img', 'qcowctl')
+        sampled = self.qemu_rate > 0 and r['seed'] % self.qemu_rate == 0
+        if fpost == 0 and not sampled:
             return
         pre_path = os.path.join(self.dir, 'pre.qcow2')
         mutate.write_sparse(pre_path, data)
-        prc, pres = qemu_check(pre_path)
-        os.unlink(pre_path)
+        try:
+            if fpost != 0 and not sampled:
+                prc, pres = self.fast_check(pre_path)
+                fpre = corrupt_count(prc, pres)
+                r['pre_fast'] = check_summary(prc, pres).replace('qemu-img', 'qcowctl')
+                if fpre:
+                    # A corrupt mutant stayed corrupt.
+                    if fpost is None or fpost > fpre:
+                        r['notes'].append('grew: %s before, %s after' %
+                                          (r['pre_fast'], r['post_fast']))
+                    return
+            rc, res = qemu_check(img)
+            r['post_check'] = check_summary(rc, res)
+            post = corrupt_count(rc, res)
+            if (post == 0) != (fpost == 0):
+                r['notes'].append('checkers disagree on the image after our writes: %s; %s' %
+                                  (r['post_fast'], r['post_check']))
+            if post == 0:
+                return
+            prc, pres = qemu_check(pre_path)
+        finally:
+            os.unlink(pre_path)
         r['pre_check'] = check_summary(prc, pres)
         pre = corrupt_count(prc, pres)
         if pre == 0:
@@ -560,13 +677,16 @@ def summary(files, batch):
     wok = sum(r['write_ok'] for r in rs)
     snap = sum(r.get('snapshot') == 'ok' for r in rs)
     flagged = sum(bool(r.get('flagged')) for r in rs)
+    fast = sum('post_fast' in r for r in rs)
+    cmpd = sum('qemu_compared' in r for r in rs)
     checked = sum('post_check' in r for r in rs)
     grew = sum(any(x.startswith('grew') for x in r['notes']) for r in rs)
     secs = sum(r.get('secs', 0) for r in rs)
     print('mutate: attached %d read-write, %d read-only; %d of %d writes succeeded; '
-          '%d snapshots taken; %d marked corrupt; %d qemu-img checks after writes '
-          '(%d already-corrupt mutants got worse); %.2f s per image' %
-          (rw, ro, wok, wr, snap, flagged, checked, grew, secs / max(1, n)))
+          '%d snapshots taken; %d marked corrupt; %d others checked after detach '
+          '(qcowctl check; %d also by qemu-img check; %d already-corrupt mutants got worse); '
+          'reads of %d compared with qemu-img convert; %.2f s per image' %
+          (rw, ro, wok, wr, snap, flagged, fast, checked, grew, cmpd, secs / max(1, n)))
     per = {}
     for r in rs:
         k = per.setdefault(r['layout'], [0, 0, 0])
