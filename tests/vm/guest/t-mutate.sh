@@ -21,7 +21,7 @@
 #   QCOW_MUTATE_SEEDS   test just these image seeds (a failure's "seed")
 #   QCOW_MUTATE_JOBS    images tested at a time (default 2, one per vCPU)
 #   QCOW_MUTATE_BUDGET  seconds after which no new image starts (default
-#                       420); the images left out are reported, not failed
+#                       300); the images left out are reported, not failed
 #   QCOW_MUTATE_BASES   a mkbases.py directory to use instead of making
 #                       the bases here (make stress makes them on the host)
 #   QCOW_MUTATE_LAYOUTS only these layouts (names from layouts.json)
@@ -45,7 +45,7 @@ count=${QCOW_MUTATE_COUNT:-250}
 seed=${QCOW_MUTATE_SEED:-$(( (RANDOM << 15 | RANDOM) + 1 ))}
 first=${QCOW_MUTATE_FIRST:-0}
 jobs=${QCOW_MUTATE_JOBS:-2}
-budget=${QCOW_MUTATE_BUDGET:-420}
+budget=${QCOW_MUTATE_BUDGET:-300}
 [[ $count =~ ^[0-9]+$ && $seed =~ ^[0-9]+$ && $first =~ ^[0-9]+$ &&
    $jobs =~ ^[1-9][0-9]*$ && $budget =~ ^[0-9]+$ ]] ||
 	fail "QCOW_MUTATE_COUNT/SEED/FIRST/JOBS/BUDGET must be numbers"

@@ -649,6 +649,23 @@ def live_metadata(d, limit=1 << 16):
     return out
 
 
+def overlaps(extents):
+    """{((offA, lenA), (offB, lenB)): (whatA, whatB)} for the metadata
+    extents that overlap each other (the same extent reached twice, like
+    an L2 table a snapshot shares, is one structure, not an overlap)."""
+    uniq = {}
+    for what, off, ln in extents:
+        uniq.setdefault((off, ln), what)
+    ext = sorted(uniq.items())
+    out = {}
+    for i, ((a, la), wa) in enumerate(ext):
+        for (b, lb), wb in ext[i + 1:]:
+            if b >= a + la:
+                break
+            out[((a, la), (b, lb))] = (wa, wb)
+    return out
+
+
 # ---------------------------------------------------------------------------
 
 class Bases:

@@ -192,6 +192,10 @@ class Runner:
         # 1 in QCOW_MUTATE_QEMU_CMP images: the reads are compared with
         # what qemu-img convert reads from the mutant (0: never).
         self.cmp_rate = int(os.environ.get('QCOW_MUTATE_QEMU_CMP', '8'))
+        # Images with notes (no failure: e.g. a corrupt mutant that got
+        # worse) kept in OUT/note-SEED/, at most this many per worker.
+        self.keep_notes = int(os.environ.get('QCOW_MUTATE_KEEP_NOTES', '5'))
+        self.kept_notes = 0
 
     def qemu_convert(self, img, r):
         """qemu-img convert of the mutant to raw, or None."""
@@ -395,6 +399,9 @@ class Runner:
         r['times'] = tm
         if r['fail']:
             self.keep(r, img, data, klog)
+        elif r['notes'] and self.kept_notes < self.keep_notes:
+            self.kept_notes += 1
+            self.keep(r, img, data, klog, 'note')
         self.res.write(json.dumps(r, sort_keys=True) + '\n')
         self.res.flush()
         if r['fail']:
@@ -549,6 +556,15 @@ class Runner:
                 else:
                     i += 1
                 i = post.find(tag, i)
+        # Metadata the kernel put on top of other metadata: overlaps the
+        # image has after our writes that the mutant did not have.
+        before = mutate.overlaps(mutate.live_metadata(data))
+        for k, (wa, wb) in sorted(mutate.overlaps(meta or mutate.live_metadata(post)).items()):
+            if k not in before:
+                (a, la), (b, lb) = k
+                r['fail'].append('the %s at 0x%x+0x%x overlaps the %s at 0x%x+0x%x, '
+                                 'which the mutant did not have' % (wa, a, la, wb, b, lb))
+                r['corruption'] = True
         del post
         v3 = len(hdr) >= 80 and struct.unpack_from('>I', hdr, 4)[0] >= 3
         r['hdr_corrupt'] = bool(v3 and struct.unpack_from('>Q', hdr, 72)[0] & 2)
@@ -603,10 +619,10 @@ class Runner:
         elif post is None or post > pre:
             r['notes'].append('grew: %s before, %s after' % (r['pre_check'], r['post_check']))
 
-    def keep(self, r, img, data, klog):
+    def keep(self, r, img, data, klog, kind='fail'):
         if not self.out:
             return
-        d = os.path.join(self.out, 'fail-%d' % r['seed'])
+        d = os.path.join(self.out, '%s-%d' % (kind, r['seed']))
         os.makedirs(d, exist_ok=True)
         mutate.write_sparse(os.path.join(d, 'mutant.qcow2'), data)
         try:
@@ -624,6 +640,7 @@ class Runner:
             f.write('re-run:  QCOW_MUTATE_SEEDS=%d tests/vm/run-tests.sh mutate\n' % r['seed'])
             f.write('mutations:\n' + ''.join('  %s\n' % x for x in r['mutations']))
             f.write('failures:\n' + ''.join('  %s\n' % x for x in r['fail']))
+            f.write('notes:\n' + ''.join('  %s\n' % x for x in r['notes']))
             f.write(json.dumps(r, indent=1, sort_keys=True) + '\n')
 
     def run(self):
