@@ -326,7 +326,6 @@ static int qcow_resize_ioctl(struct qcow_device *dev, struct block_device *bdev,
 	if (!err && img->hdr->size != old) {
 		/* Releases the old L1 table; a failure only delays that. */
 		qcow_image_flush(img, true);
-		img->layer->size = img->hdr->size;
 		set_capacity_and_notify(dev->disk,
 					DIV_ROUND_UP_ULL(img->hdr->size, SECTOR_SIZE));
 		pr_info("%s: resized from %llu to %llu bytes\n",

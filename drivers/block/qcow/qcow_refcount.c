@@ -516,8 +516,107 @@ void qcow_region_move(struct qcow_image *img, const char *what, u64 old_off,
 }
 
 /*
+ * Create the refcount block of range @ri in a free cluster outside that
+ * range, so that the whole range stays free for a run that crosses it.
+ * The cluster's own count is on disk before the table names the block.
+ */
+static int qcow_refblock_create_outside(struct qcow_image *img, u64 ri)
+{
+	const struct qcow2_header *h = img->hdr;
+	u64 cs = h->cluster_size, off, got;
+	void *buf;
+	int err;
+
+	if (ri >= img->reftable_entries)
+		return qcow_reftable_grow(img, ri + 1);	/* the caller looks again */
+	err = qcow_alloc_clusters(img, 1, &off, &got);
+	if (err)
+		return err;
+	if (img->reftable[ri]) {
+		/*
+		 * The allocator created the block itself (in the range's first
+		 * cluster) on its way: the cluster it gave is not needed.
+		 */
+		qcow_refcount_add(img, off >> h->cluster_bits, 1, -1);
+		return 0;
+	}
+	buf = kvzalloc(cs, GFP_NOIO);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	qcow_cache_drop(img->cache, off, cs);
+	qcow_cache_drop(img->rcache, off, cs);
+	err = qcow_cache_writeback(img->rcache);
+	if (!err)
+		err = qcow_file_write(img->layer, buf, cs, off);
+	kvfree(buf);
+	if (!err)
+		err = img->layer->ops->flush(img->layer);
+	if (err)
+		goto out_free;
+	img->reftable[ri] = cpu_to_be64(off);
+	err = qcow_reftable_write_entry(img, ri);
+	if (err) {
+		img->reftable[ri] = 0;
+		goto out_free;
+	}
+	qcow_meta_mark(img, off, cs);
+	return 0;
+
+out_free:
+	qcow_refcount_add(img, off >> h->cluster_bits, 1, -1);
+	return err;
+}
+
+/*
+ * Allocate @nr contiguous clusters at the allocation end, across as many
+ * refcount block ranges as it takes: the blocks of the ranges the run
+ * crosses are created first, outside the run.
+ */
+static int qcow_alloc_contig_end(struct qcow_image *img, u64 nr, u64 *host)
+{
+	const struct qcow2_header *h = img->hdr;
+	u32 rb_bits = h->refblock_bits;
+	u64 p, ri, c, n, rb;
+	int err;
+
+	for (;;) {
+		p = img->nb_clusters;
+		if (p + nr > qcow_cluster_limit(h))
+			return -ENOSPC;
+		for (ri = p >> rb_bits; ri <= (p + nr - 1) >> rb_bits; ri++) {
+			err = qcow_refblock(img, ri, &rb);
+			if (err)
+				return err;
+			if (!rb)
+				break;
+		}
+		if (ri > (p + nr - 1) >> rb_bits)
+			break;		/* every range of [p, p + nr) has a block */
+		/* This moves the allocation end, maybe: look again. */
+		err = qcow_refblock_create_outside(img, ri);
+		if (err)
+			return err;
+	}
+	for (c = p; c < p + nr; c += n) {
+		n = min(p + nr, ((c >> rb_bits) + 1) << rb_bits) - c;
+		err = qcow_refcount_add(img, c, n, 1);
+		if (err) {
+			if (c > p)
+				qcow_refcount_add(img, p, c - p, -1);
+			return err;
+		}
+	}
+	qcow_grow_end(img, p + nr);
+	*host = p << h->cluster_bits;
+	return 0;
+}
+
+/*
  * Allocate @nr contiguous clusters.  Runs too short are kept while looking
- * further and given back afterwards.
+ * further and given back afterwards; a run that cannot fit in one refcount
+ * block's range goes to the allocation end (qcow_alloc_contig_end()).
  */
 static int qcow_alloc_contig(struct qcow_image *img, u64 nr, u64 *host)
 {
@@ -527,6 +626,8 @@ static int qcow_alloc_contig(struct qcow_image *img, u64 nr, u64 *host)
 	u64 off, got;
 	int err;
 
+	if (nr >= (1ULL << img->hdr->refblock_bits) / 2)
+		return qcow_alloc_contig_end(img, nr, host);
 	for (;;) {
 		err = qcow_alloc_clusters(img, nr, &off, &got);
 		if (err)
@@ -545,6 +646,8 @@ static int qcow_alloc_contig(struct qcow_image *img, u64 nr, u64 *host)
 	}
 	for (i = 0; i < n; i++)
 		qcow_refcount_add(img, tmp[i].start, tmp[i].nr, -1);
+	if (err == -ENOSPC)
+		err = qcow_alloc_contig_end(img, nr, host);
 	return err;
 }
 

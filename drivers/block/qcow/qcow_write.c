@@ -536,7 +536,8 @@ out_free:
  *
  * When the L1 table is too small for @size, a larger one (the current
  * entries, then zeros) is switched to with the size (qcow_l1_replace());
- * else only the header's size changes.  The old table is released by the
+ * else only the header's size changes.  The layer's size follows; the
+ * caller updates the device's capacity.  The old table is released by the
  * next qcow_image_flush().  The new range reads as zeros, or
  * as the backing file where that is larger.
  *
@@ -568,6 +569,8 @@ int qcow_image_resize(struct qcow_image *img, u64 size)
 		err = qcow_header_write(img);
 		if (err)
 			h->size = old_size;
+		else
+			img->layer->size = size;
 		return err;
 	}
 	if (need > QCOW2_MAX_L1_BYTES / sizeof(__be64))
@@ -584,6 +587,7 @@ int qcow_image_resize(struct qcow_image *img, u64 size)
 		return err;
 	}
 	kvfree(old);
+	img->layer->size = size;
 	return 0;
 }
 

@@ -1661,6 +1661,78 @@ static const struct qwt_geo qwt_grow_geos[] = {
 
 KUNIT_ARRAY_PARAM(qwt_grow, qwt_grow_geos, qwt_geo_desc);
 
+/* --- online resize ------------------------------------------------------------- */
+
+static const struct qwt_geo qwt_online_geos[] = {
+	/* New L1 tables far longer than one refcount block's range. */
+	QWT_GEO("c512-r4", 3, 9, 4, false, false, SZ_2M, 0),
+	QWT_GEO("c512-r6", 3, 9, 6, false, false, SZ_2M, 0),
+	QWT_GEO("c512-r0", 3, 9, 0, false, false, SZ_2M, 0),
+	QWT_GEO("c4k-r4-lazy", 3, 12, 4, false, true, SZ_4M, 0),
+	QWT_GEO("c64k-r4", 3, 16, 4, false, false, SZ_4M, 0),
+};
+
+KUNIT_ARRAY_PARAM(qwt_online, qwt_online_geos, qwt_geo_desc);
+
+static int qwt_online_resize(struct qwt *t, u64 size)
+{
+	struct qcow_image *img = qwt_img(t);
+	int err;
+
+	err = qcow_image_flush(img, true);
+	if (err)
+		return err;
+	mutex_lock(&img->meta_lock);
+	err = qcow_image_resize(img, size);
+	mutex_unlock(&img->meta_lock);
+	qwt_quiesce(t);
+	return err;
+}
+
+/*
+ * Grow the disk in steps, the last to 1 GiB: the L1 table grows and moves
+ * (with 512-byte clusters to 256 KiB, across many refcount block ranges,
+ * whose blocks are created outside the table), the data stays, the file is
+ * exact after a flush and after a reopen; shrinking and unaligned sizes
+ * are refused without a change.
+ */
+static void qcow_write_resize(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	static const u64 sizes[] = { SZ_8M, SZ_64M, SZ_1G };
+	struct qcow_image *img;
+	unsigned int i;
+	u64 l1_off;
+
+	qwt_step(t, "prefill");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, 3 * t->cs, false), 0);
+	KUNIT_ASSERT_EQ(test, qwt_write(t, t->vsize - t->cs, t->cs, false), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	img = qwt_img(t);
+	KUNIT_EXPECT_EQ(test, qwt_online_resize(t, t->vsize - SZ_1M), -EINVAL);
+	KUNIT_EXPECT_EQ(test, qwt_online_resize(t, t->vsize + 100), -EINVAL);
+	KUNIT_EXPECT_EQ(test, img->hdr->size, t->vsize);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		qwt_step(t, "resize to %llu", sizes[i]);
+		l1_off = img->hdr->l1_table_offset;
+		KUNIT_ASSERT_EQ_MSG(test, qwt_online_resize(t, sizes[i]), 0, "%s", t->step);
+		KUNIT_EXPECT_EQ(test, img->hdr->size, sizes[i]);
+		KUNIT_EXPECT_GE(test, (u64)img->hdr->l1_size,
+				qcow2_l1_entries_needed(sizes[i], g->cluster_bits, false));
+		if (img->hdr->l1_size * 8ULL > t->cs)
+			KUNIT_EXPECT_NE(test, img->hdr->l1_table_offset, l1_off);
+		KUNIT_ASSERT_TRUE(test, qwt_check(t));
+		KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+		/* The data written before is still there (the model's range). */
+		KUNIT_ASSERT_EQ(test, qwt_write(t, t->cs, t->cs, false), 0);
+		KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	}
+	qwt_step(t, "reopen");
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+	KUNIT_EXPECT_EQ(test, qwt_img(t)->hdr->size, SZ_1G);
+}
+
 static void qcow_write_reftable_grow(struct kunit *test)
 {
 	const struct qwt_geo *g = test->param_value;
@@ -4541,6 +4613,7 @@ static void qwt_exit(struct kunit *test)
 static struct kunit_case qcow_write_cases[] = {
 	KUNIT_CASE_PARAM(qcow_write_alloc, qwt_alloc_gen_params),
 	KUNIT_CASE_PARAM(qcow_write_reftable_grow, qwt_grow_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_resize, qwt_online_gen_params),
 	KUNIT_CASE_PARAM(qcow_write_cow_backing, qwt_cow_gen_params),
 	KUNIT_CASE_PARAM(qcow_write_subclusters, qwt_sub_gen_params),
 	KUNIT_CASE_PARAM(qcow_write_discard, qwt_discard_gen_params),
