@@ -32,7 +32,7 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
+top=$(cd "$here/../../.." && pwd)
 
 images=10000
 per_boot=500
@@ -98,6 +98,7 @@ if [ "$images" -gt 0 ]; then
 		cp "$log" "$out/console-b$boot.log" 2>/dev/null
 		vmout=$top/build/vm-out/mutate-stress
 		cat "$vmout"/results-*.jsonl > "$out/results-b$boot.jsonl" 2>/dev/null
+		[ -f "$out/console-b$boot.log" ] || : > "$out/console-b$boot.log"
 		for d in "$vmout"/fail-*; do
 			[ -d "$d" ] && cp -r "$d" "$out/"
 		done
