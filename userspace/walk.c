@@ -12,6 +12,8 @@
 
 /* The expected-refcount table may take this much memory, as may owners. */
 #define QC_WALK_MAX_TABLE_BYTES		BIT_ULL(30)
+/* QEMU refuses I/O that ends past this (2^63 - 1 GiB): EIO, not zeros. */
+#define QC_MAX_IO_END			(BIT_ULL(63) - BIT_ULL(30))
 
 /**
  * qc_pread_zero() - read @len bytes at @off, zeros past the end of the file
@@ -21,21 +23,20 @@
  * @off: file offset
  *
  * Tables that run past the end of the file read as zeros there, as QEMU
- * reads them.
+ * reads them -- up to where QEMU stops reading at all.
  *
- * Return: 0 or a negative errno.
+ * Return: 0, -EIO for a range ending past 2^63 - 1 GiB, or a negative
+ * errno from the read.
  */
 int qc_pread_zero(int fd, void *buf, size_t len, u64 off)
 {
 	char *p = buf;
 
+	if (off > QC_MAX_IO_END || len > QC_MAX_IO_END - off)
+		return -EIO;
 	while (len) {
 		ssize_t n;
 
-		if (off > (u64)INT64_MAX - len) {
-			memset(p, 0, len);
-			return 0;
-		}
 		n = pread(fd, p, len, (off_t)off);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -381,7 +382,7 @@ static int qc_refs_block(struct qc_refs *r, u64 idx, void **block)
 	if (!off)
 		return 0;
 	if (bad & QCOW2_BAD_UNALIGNED)
-		return -EIO;	/* as QEMU: the block cannot be used */
+		return -EINVAL;	/* as QEMU: the block cannot be used */
 	if (!r->blocks[idx]) {
 		void *b = malloc(h->cluster_size);
 
@@ -404,9 +405,9 @@ static int qc_refs_block(struct qc_refs *r, u64 idx, void **block)
  * @cluster: cluster index
  * @refcount: the refcount (0 where no refcount block covers the cluster)
  *
- * Return: 0, or -EIO when the covering refcount block's offset is not
+ * Return: 0, or -EINVAL when the covering refcount block's offset is not
  * cluster aligned (the refcount cannot be read), another negative errno
- * on a read error.
+ * when the block cannot be read.
  */
 int qc_refs_get(struct qc_refs *r, u64 cluster, u64 *refcount)
 {
@@ -652,14 +653,19 @@ static int qc_walk_l1(struct qc_walk *w, u64 l1_offset, u32 l1_size,
 	}
 	qc_state_name(w, snap, state, sizeof(state));
 	for (i = 0; i < l1_size; i++) {
+		/*
+		 * As qemu-img check: an entry with only reserved bits set
+		 * names an L2 table at offset 0, the header cluster, which
+		 * is then counted and walked as one.
+		 */
+		if (!l1[i])
+			continue;
 		bad = qcow2_l1e_inspect(h, l1[i], w->file_size, &l2);
 		if (bad & QCOW2_BAD_RESERVED)
 			qc_walk_problem(w, QC_SEV_CORRUPTION, "reserved-bits",
 					l1_offset + i * sizeof(u64),
 					"ERROR L1 entry %u (%s) has reserved bits set: 0x%016llx",
 					i, state, l1[i]);
-		if (!l2)
-			continue;
 		ret = qc_walk_inc(w, l2, h->cluster_size, QC_OWN_L2, snap,
 				  qcow2_guest_offset(h, i, 0));
 		if (ret)
@@ -824,7 +830,7 @@ static void qc_walk_compare(struct qc_walk *w)
 
 				snprintf(p.msg, sizeof(p.msg),
 					 "ERROR cannot read the refcounts of clusters %llu-%llu: %s",
-					 k, k + p.count - 1, ret == -EIO ?
+					 k, k + p.count - 1, ret == -EINVAL ?
 					 "their refcount block is not cluster aligned" :
 					 strerror(-ret));
 				if (w->report)

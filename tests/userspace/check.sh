@@ -347,6 +347,16 @@ damaged reserved-l1
 poke reserved-l1.qcow2 l1 0 or 0x0100000000000000
 same_check reserved-l1 reserved-l1.qcow2 2
 
+# only reserved bits: qemu-img walks the header cluster as the L2 table
+cp cluster-4k.qcow2 reserved-only-l1.qcow2
+poke reserved-only-l1.qcow2 l1 3 set 8
+same_check reserved-only-l1 reserved-only-l1.qcow2 2
+
+# a refcount block past 2^63 - 1 GiB cannot even be read: check errors
+damaged reftable-huge
+poke reftable-huge.qcow2 reftable 0 set 0xffffffffffff0000
+same_check reftable-huge reftable-huge.qcow2 1
+
 damaged reserved-l2
 poke reserved-l2.qcow2 l2 0 or 0x2
 same_check reserved-l2 reserved-l2.qcow2 2
