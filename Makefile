@@ -6,7 +6,8 @@
 #   make check      install test dependencies, run every test (KUnit in UML,
 #                   userspace tests, lint, VM tests); ends with "N passed, N failed"
 #   make demo       install dependencies, build, show qcow working in a VM
-#   make stress     10,000 mutated images, 200 power cuts (check: 250, 20); one tally line
+#   make stress     10,000 mutated images, 200 power cuts in fsync-heavy writes, 100
+#                   during snapshot create/delete (check: 250, 20, 22); one tally line
 #   make fuzz       libFuzzer over the format core, FUZZ_SECONDS (default 600) per
 #                   target (check runs 20 s each), then a coverage report
 #   make install    build, then install qcow.ko, qcowctl, its man page, bash
@@ -74,7 +75,8 @@ bench: all
 
 stress: all
 	tests/vm/mutate/stress.sh -n 10000 \
-		-p 'tests/vm/powercut.sh -n 200'
+		-p 'tests/vm/powercut.sh -n 200' \
+		-p 'tests/vm/powercut.sh -n 100 snap'
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh --long

@@ -35,6 +35,7 @@ stage kunit tests/kunit/run.sh
 stage fuzz tests/fuzz/run.sh --bounded
 stage vm tests/vm/run-tests.sh
 stage powercut tests/vm/powercut.sh -n 20
+stage powercut-snap tests/vm/powercut.sh -n 22 snap
 
 pass=$(grep -c '^PASS ' "$QCOW_RESULTS")
 fail=$(grep -c '^FAIL ' "$QCOW_RESULTS")

@@ -20,27 +20,31 @@
  * fdatasync every 1..batch operations; a written block is a record naming
  * seed, round, thread, seq and block).  Meanwhile the main thread creates
  * and deletes snapshots, one after the other.  The rounds alternate: an
- * odd round trims the snapshots to `low`, prints the cue PC-WRITER-START to
- * /dev/kmsg and creates back to back (when `max` exist, a delete, then a
- * create); an even round tops them up to `top`, prints the cue and deletes
- * back to back (when none is left, a create, then a delete).  The harness
- * cuts the power $QCOW_VM_KILL_DELAY seconds after the cue: the timed
- * operations begin a random 0.1..$QCOW_PC_SNAP_WINDOW (0.4) seconds before
- * that, so few snapshots are needed to reach the cut, which lands in a
- * create in odd rounds and in a delete in even ones.  The first operation
- * that sets a round up runs the snapshot command (`$QCOW_PC_SNAP_CMD
- * create|delete DEV NAME`, default `$QCOW_CTL snapshot`); the others, and
- * all the timed ones, call the QCOW_SNAPSHOT_CREATE and QCOW_SNAPSHOT_DELETE
- * ioctls themselves, so that the log lines around each bracket the ioctl
- * and nothing else (qcowctl takes longer to start under TCG than the ioctl
- * takes to run).  With LIMIT (a clean round) every thread runs LIMIT
- * operations, a few snapshot operations run meanwhile, and it returns.
+ * odd round trims the snapshots to `low`, creates one (timed), prints the
+ * cue PC-WRITER-START to /dev/kmsg and creates back to back (when `max`
+ * exist, a delete, then a create); an even round tops them up to `top` + 1,
+ * deletes one (timed), prints the cue and deletes back to back (when none
+ * is left, a create, then a delete).  The harness cuts the power
+ * $QCOW_VM_KILL_DELAY seconds after the cue: the timed operations begin a
+ * random 120 ms..$QCOW_PC_SNAP_WINDOW (0.3 s) before that, less (not under
+ * 80 ms) if at the pace of the operation timed the snapshots (or the room
+ * for them) would run out before the cut; so the cut lands in a create in
+ * odd rounds and in a delete in even ones.  The first operation that sets a round up runs
+ * the snapshot command (`$QCOW_PC_SNAP_CMD create|delete DEV NAME`,
+ * default `$QCOW_CTL snapshot`); the others, and all the timed ones, call
+ * the QCOW_SNAPSHOT_CREATE and QCOW_SNAPSHOT_DELETE ioctls themselves, so
+ * that the log lines around each bracket the ioctl and nothing else
+ * (qcowctl takes longer to start under TCG than the ioctl takes to run).
+ * With LIMIT (a clean round) every thread runs LIMIT operations, a few
+ * snapshot operations run meanwhile, and it returns.
  *
  * PROGRESS (on the 9p output share: a line is on the host when write()
  * returns, so it survives the cut) gets
  *   S t seq                    after fdatasync returned: ops 1..seq of t durable
  *   Z t seq                    before a zero-out or discard is issued
- *   T ms create|delete|clean W the cue; the timed operations begin W ms later
+ *   T ms create|delete W U E   the cue; the timed operations begin W ms later,
+ *                              U ms before the cut is due; the timed
+ *                              operation took E ms ("T ms clean": no cue)
  *   C ms name id c0 c1 ...     a create begins (id: the one it should get);
  *                              ct: the ops thread t had completed (they
  *                              must be in the snapshot)
@@ -440,7 +444,7 @@ static int cmd_init(int argc, char **argv)
 {
 	struct sn_hdr h = { .magic = STATE_MAGIC, .threads = 2, .stripe = 32,
 			    .maxlen = 16, .zero_pct = 4, .discard_pct = 4, .batch = 4,
-			    .low = 1, .top = 6, .max = 7 };
+			    .low = 1, .top = 8, .max = 8 };
 	static const struct { const char *k; size_t o; } keys[] = {
 		{ "threads", offsetof(struct sn_hdr, threads) },
 		{ "stripe", offsetof(struct sn_hdr, stripe) },
@@ -706,45 +710,54 @@ static void snap_ioctl(unsigned long req, const char *name, char *id, size_t idl
 	}
 }
 
-/* Create a snapshot, through the command (@cmd) or the ioctl. */
-static void snap_create(struct snaplist *l, uint32_t *serial, bool cmd)
+/* Create a snapshot, through the command (@cmd) or the ioctl; its ms. */
+static uint64_t snap_create(struct snaplist *l, uint32_t *serial, bool cmd)
 {
 	char name[NAME_LEN], id[24], got[24], c[256];
+	uint64_t t0, t1;
 
 	snprintf(name, sizeof(name), "r%u-%u", W.round, ++*serial);
 	snap_next_id(l, id, sizeof(id));
 	snprintf(got, sizeof(got), "%s", id);	/* the command does not say */
 	counters(W.done, c, sizeof(c));
-	snap_line(false, "C %" PRIu64 " %s %s%s", now_ms(), name, id, c);
+	t0 = now_ms();
+	snap_line(false, "C %" PRIu64 " %s %s%s", t0, name, id, c);
 	if (cmd)
 		snap_cmd("create", name);
 	else
 		snap_ioctl(QCOW_SNAPSHOT_CREATE, name, got, sizeof(got));
 	counters(W.issued, c, sizeof(c));
-	snap_line(true, "c %" PRIu64 " %s %s%s", now_ms(), name, got, c);
+	t1 = now_ms();
+	snap_line(true, "c %" PRIu64 " %s %s%s", t1, name, got, c);
 	snap_add(l, got, name);
+	return t1 - t0;
 }
 
-static void snap_delete(struct snaplist *l, uint64_t *rnd, bool cmd)
+/* Delete a snapshot picked from @rnd; its ms. */
+static uint64_t snap_delete(struct snaplist *l, uint64_t *rnd, bool cmd)
 {
 	int i = next(rnd) % l->n;
 	char name[NAME_LEN];
+	uint64_t t0, t1;
 
 	snprintf(name, sizeof(name), "%s", l->s[i].name);
-	snap_line(false, "D %" PRIu64 " %s %s", now_ms(), name, l->s[i].id);
+	t0 = now_ms();
+	snap_line(false, "D %" PRIu64 " %s %s", t0, name, l->s[i].id);
 	if (cmd)
 		snap_cmd("delete", name);
 	else
 		snap_ioctl(QCOW_SNAPSHOT_DELETE, name, NULL, 0);
-	snap_line(true, "d %" PRIu64 " %s", now_ms(), name);
+	t1 = now_ms();
+	snap_line(true, "d %" PRIu64 " %s", t1, name);
 	snap_del(l, i);
+	return t1 - t0;
 }
 
 static int cmd_run(int argc, char **argv)
 {
 	pthread_t th[MAX_THREADS];
 	struct snaplist l;
-	uint64_t size, rnd, wait_ms;
+	uint64_t size, rnd, wait_ms, u, est;
 	uint32_t t, serial = 0;
 	const char *cmd, *ctl, *delay, *window;
 	char *words;
@@ -815,35 +828,55 @@ static int cmd_run(int argc, char **argv)
 	/*
 	 * Set the round up (the cut comes after the cue): the first operation
 	 * through the command (qcowctl), the others through the ioctls, which
-	 * are quicker (qcowctl takes a good second to start under TCG).
+	 * are quicker (qcowctl takes a good second to start under TCG).  The
+	 * last is one of the round's kind, timed: how long the next ones take.
 	 */
-	if (odd ? l.n > (int)W.h.low : l.n >= (int)W.h.top)
+	if (odd ? l.n > (int)W.h.low : l.n > (int)W.h.top)
 		snap_delete(&l, &rnd, true);
 	else
 		snap_create(&l, &serial, true);
 	while (odd && l.n > (int)W.h.low)
 		snap_delete(&l, &rnd, false);
-	while (!odd && l.n < (int)W.h.top)
+	while (!odd && l.n <= (int)W.h.top)
 		snap_create(&l, &serial, false);
+	if (odd)
+		est = snap_create(&l, &serial, false);
+	else
+		est = snap_delete(&l, &rnd, false);
 	/*
 	 * The harness cuts the power $QCOW_VM_KILL_DELAY seconds after it sees
-	 * the cue: the operations begin a random 0.1..window seconds before
-	 * that (the writers go on meanwhile), so that a few snapshots suffice
-	 * to reach the cut with operations of the round's kind.
+	 * the cue.  The timed operations begin a random 120 ms..window (0.3 s)
+	 * before that, the writers going on meanwhile, but not so early that
+	 * the snapshots (deletes) or the room for them (creates) would run out
+	 * before the cut at the pace of the operation just timed: so the cut
+	 * lands in a create in odd rounds and in a delete in even ones.
 	 */
 	delay = getenv("QCOW_VM_KILL_DELAY");
 	window = getenv("QCOW_PC_SNAP_WINDOW");
 	wait_ms = 0;
+	u = 0;
 	if (delay && *delay) {
-		uint64_t w = window && *window ? strtod(window, NULL) * 1000 : 400;
-		uint64_t d = strtod(delay, NULL) * 1000, u;
+		uint64_t w = window && *window ? strtod(window, NULL) * 1000 : 300;
+		uint64_t d = strtod(delay, NULL) * 1000;
+		int supply = odd ? (int)W.h.max - l.n : l.n;
 
-		if (w < 100)
-			w = 100;
-		u = 100 + next(&rnd) % (w - 100 + 1);
+		uint64_t umin;
+
+		/* Two thirds of the pace measured, one operation to spare. */
+		if (supply > 1 && (supply - 1) * est * 2 / 3 < w)
+			w = (supply - 1) * est * 2 / 3;
+		/*
+		 * Not too close to the cut either: a loaded host can hold the
+		 * vCPU back for a good tenth of a second.
+		 */
+		if (w < 80)
+			w = 80;
+		umin = w < 120 ? w : 120;
+		u = umin + next(&rnd) % (w - umin + 1);
 		wait_ms = d > u ? d - u : 0;
 	}
-	progress("T %" PRIu64 " %s %" PRIu64, now_ms(), odd ? "create" : "delete", wait_ms);
+	progress("T %" PRIu64 " %s %" PRIu64 " %" PRIu64 " %" PRIu64, now_ms(),
+		 odd ? "create" : "delete", wait_ms, u, est);
 	kmsg("PC-WRITER-START round=%u: %ss from %d snapshots in %" PRIu64 " ms", W.round,
 	     odd ? "create" : "delete", l.n, wait_ms);
 	if (wait_ms) {

@@ -6,16 +6,17 @@
 # read-write device, with data writes going on meanwhile.  The pcsnap
 # helper (pcsnap.c) runs writer threads as pcwrite does (O_DIRECT records,
 # zero-outs, discards, fdatasync every few operations) and, in its main
-# thread, the snapshot operations one after the other: `qcowctl snapshot
-# create|delete` to set a round up, then, after the cue, the
+# thread, the snapshot operations one after the other: the first of a
+# round through `qcowctl snapshot create|delete`, the others through the
 # QCOW_SNAPSHOT_CREATE/DELETE ioctls themselves, so that the progress lines
 # written before and after each one bracket the kernel's work only.  Odd
 # rounds cut during creates, even rounds during deletes: an odd round trims
-# the snapshots to a few and creates them back to back, an even round tops
-# them up and deletes them back to back; the operations begin a random
-# 0.1..0.4 s before the cut is due ($QCOW_VM_KILL_DELAY after the cue), so
-# few snapshots are needed.  The verification knows from the progress log
-# which operation the cut interrupted, and checks that
+# the snapshots to one and creates them back to back, an even round tops
+# them up to eight and deletes them back to back; they begin a random
+# 120..300 ms before the cut is due ($QCOW_VM_KILL_DELAY after the cue), and
+# less if at the pace of an operation timed just before the snapshots (or
+# the room for more) would run out first.  The verification knows from the
+# progress log which operation the cut interrupted, and checks that
 #   - `qemu-img snapshot -l` lists exactly the snapshots (ids, names, in
 #     table order) before that operation, or exactly those after it;
 #   - every snapshot reads (`qemu-img convert -l`) what it read at the last
@@ -31,7 +32,7 @@
 # QCOW_PC_IMGOPTS (qemu-img create -o; refcount_bits below 8 is raised to
 # 8: one bit cannot count a shared cluster), QCOW_PC_SNAP_OPTS (pcsnap init
 # key=value: threads, stripe, maxlen, zero, discard, batch; low, top, max:
-# the snapshot counts), QCOW_PC_SNAP_WINDOW (seconds, default 0.4),
+# the snapshot counts), QCOW_PC_SNAP_WINDOW (seconds, default 0.3),
 # QCOW_PC_SNAP_CMD (the setup's snapshot command, default
 # "$QCOW_CTL snapshot"), QCOW_PC_SNAP_JOBS (qemu-img converts at once,
 # default 2), QCOW_PC_SEED.
