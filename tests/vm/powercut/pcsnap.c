@@ -26,8 +26,8 @@
  * deletes one (timed), prints the cue and deletes back to back (when none
  * is left, a create, then a delete).  The harness cuts the power
  * $QCOW_VM_KILL_DELAY seconds after the cue: the timed operations begin a
- * random 120 ms..$QCOW_PC_SNAP_WINDOW (0.3 s) before that, less (not under
- * 80 ms) if at the pace of the operation timed the snapshots (or the room
+ * random 200 ms..$QCOW_PC_SNAP_WINDOW (0.4 s) before that, less (not under
+ * 120 ms) if at the pace of the operation timed the snapshots (or the room
  * for them) would run out before the cut; so the cut lands in a create in
  * odd rounds and in a delete in even ones.  The first operation that sets a round up runs
  * the snapshot command (`$QCOW_PC_SNAP_CMD create|delete DEV NAME`,
@@ -845,7 +845,7 @@ static int cmd_run(int argc, char **argv)
 		est = snap_delete(&l, &rnd, false);
 	/*
 	 * The harness cuts the power $QCOW_VM_KILL_DELAY seconds after it sees
-	 * the cue.  The timed operations begin a random 120 ms..window (0.3 s)
+	 * the cue.  The timed operations begin a random 200 ms..window (0.4 s)
 	 * before that, the writers going on meanwhile, but not so early that
 	 * the snapshots (deletes) or the room for them (creates) would run out
 	 * before the cut at the pace of the operation just timed: so the cut
@@ -856,7 +856,7 @@ static int cmd_run(int argc, char **argv)
 	wait_ms = 0;
 	u = 0;
 	if (delay && *delay) {
-		uint64_t w = window && *window ? strtod(window, NULL) * 1000 : 300;
+		uint64_t w = window && *window ? strtod(window, NULL) * 1000 : 400;
 		uint64_t d = strtod(delay, NULL) * 1000;
 		int supply = odd ? (int)W.h.max - l.n : l.n;
 
@@ -867,11 +867,11 @@ static int cmd_run(int argc, char **argv)
 			w = (supply - 1) * est * 2 / 3;
 		/*
 		 * Not too close to the cut either: a loaded host can hold the
-		 * vCPU back for a good tenth of a second.
+		 * vCPU or qemu's 9p server back for a tenth of a second and more.
 		 */
-		if (w < 80)
-			w = 80;
-		umin = w < 120 ? w : 120;
+		if (w < 120)
+			w = 120;
+		umin = w < 200 ? w : 200;
 		u = umin + next(&rnd) % (w - umin + 1);
 		wait_ms = d > u ? d - u : 0;
 	}
@@ -999,6 +999,7 @@ struct progress {
 	int nops;
 	char phase[16];
 	uint64_t phase_ms;
+	int timed_from;		/* ops[timed_from] is the first after the cue */
 };
 
 static int read_counters(char *rest, uint32_t threads, uint32_t *c)
@@ -1052,6 +1053,7 @@ static void read_progress(const char *path, const struct sn_hdr *h, struct progr
 			if (sscanf(line + 1, "%llu %15s", &ms, p->phase) != 2)
 				die("%s: bad line '%s'", path, line);
 			p->phase_ms = ms;
+			p->timed_from = p->nops;
 			break;
 		case 'C':
 		case 'D':
@@ -1398,6 +1400,10 @@ static int cmd_verify(int argc, char **argv)
 			 "creates and %d deletes returned before it)",
 			 inflight->kind == 'C' ? "create" : "delete",
 			 inflight->name, p.phase[0] ? p.phase : "no", created, deleted);
+	else if (p.phase[0] && p.nops == p.timed_from)
+		snprintf(note, sizeof(note), "cut before the first operation after the cue "
+			 "(%s round; %d creates and %d deletes returned)", p.phase, created,
+			 deleted);
 	else
 		snprintf(note, sizeof(note), "cut between snapshot operations (%s round; %d "
 			 "creates and %d deletes returned)", p.phase[0] ? p.phase : "no",

@@ -13,7 +13,7 @@
 # rounds cut during creates, even rounds during deletes: an odd round trims
 # the snapshots to one and creates them back to back, an even round tops
 # them up to eight and deletes them back to back; they begin a random
-# 120..300 ms before the cut is due ($QCOW_VM_KILL_DELAY after the cue), and
+# 200..400 ms before the cut is due ($QCOW_VM_KILL_DELAY after the cue), and
 # less if at the pace of an operation timed just before the snapshots (or
 # the room for more) would run out first.  The verification knows from the
 # progress log which operation the cut interrupted, and checks that
@@ -32,7 +32,7 @@
 # QCOW_PC_IMGOPTS (qemu-img create -o; refcount_bits below 8 is raised to
 # 8: one bit cannot count a shared cluster), QCOW_PC_SNAP_OPTS (pcsnap init
 # key=value: threads, stripe, maxlen, zero, discard, batch; low, top, max:
-# the snapshot counts), QCOW_PC_SNAP_WINDOW (seconds, default 0.3),
+# the snapshot counts), QCOW_PC_SNAP_WINDOW (seconds, default 0.4),
 # QCOW_PC_SNAP_CMD (the setup's snapshot command, default
 # "$QCOW_CTL snapshot"), QCOW_PC_SNAP_JOBS (qemu-img converts at once,
 # default 2), QCOW_PC_SEED.
