@@ -169,8 +169,6 @@ tab_file() {
 # bytes FROM..TO: KIND is writes (error_writes), all (error) or off.
 fault() {
 	local from=${2:-0} to=${3:-$((1 << 50))} t
-	# blocks under delayed allocation have no place on the disk yet
-	[ "$1" = off ] || sync "$IMG"
 	case $1 in
 	writes) t=$(tab_file "$IMG" "$from" "$to" flakey "0 1 1 error_writes") ;;
 	all) t=$(tab_file "$IMG" "$from" "$to" error) ;;

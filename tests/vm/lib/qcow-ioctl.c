@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * qcow-ioctl: issue the qcow ioctls by hand, with whatever arguments a
- * caller (or an attacker) might pass, for tests/vm/guest/t-security.sh and
- * t-races.sh.  Built in the guest at test time:
+ * Issue the qcow ioctls by hand, with whatever arguments a caller (or an
+ * attacker) might pass, for tests/vm/guest/t-security.sh and t-races.sh.
+ * Built in the guest at test time:
  *
  *   cc -Wall -I$QCOW_TOP/include/uapi -o qioc tests/vm/lib/qcow-ioctl.c
  *
@@ -74,7 +74,7 @@ static int fail(int e)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: see the comment at the top of qcow-ioctl.c\n");
+	fprintf(stderr, "usage: see the comment at the top of tests/vm/lib/qcow-ioctl.c\n");
 	return 2;
 }
 
@@ -136,10 +136,17 @@ static int cmd_attach(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt(argc, argv, "m:Rf:")) != -1) {
 		switch (c) {
-		case 'm': mode = optarg; break;
-		case 'R': ro = 1; break;
-		case 'f': flags = strtol(optarg, NULL, 0); break;
-		default: return usage();
+		case 'm':
+			mode = optarg;
+			break;
+		case 'R':
+			ro = 1;
+			break;
+		case 'f':
+			flags = strtol(optarg, NULL, 0);
+			break;
+		default:
+			return usage();
 		}
 	}
 	if (optind >= argc || argc - optind - 1 > QCOW_MAX_LAYERS)
@@ -181,9 +188,14 @@ static int cmd_detach(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt(argc, argv, "lr:")) != -1) {
 		switch (c) {
-		case 'l': d.flags = QCOW_DETACH_LAZY; break;
-		case 'r': tries = strtoul(optarg, NULL, 0); break;
-		default: return usage();
+		case 'l':
+			d.flags = QCOW_DETACH_LAZY;
+			break;
+		case 'r':
+			tries = strtoul(optarg, NULL, 0);
+			break;
+		default:
+			return usage();
 		}
 	}
 	if (optind + 1 != argc)
@@ -604,7 +616,8 @@ static void reserved_dev(unsigned int idx)
 	memset(&c, 0, sizeof(c));
 	strcpy(c.name, "wrong-size");
 	if (expect_err("dev.create-wrong-size",
-		       ioctl(fd, _IOWR(QCOW_IOCTL_MAGIC, 0x10, struct qcow_snapshot_list), &c), ENOTTY))
+		       ioctl(fd, _IOWR(QCOW_IOCTL_MAGIC, 0x10, struct qcow_snapshot_list), &c),
+		       ENOTTY))
 		report("dev.create-wrong-size", snap_count(fd) == 1, "%s", "a snapshot appeared");
 
 	memset(&c, 0, sizeof(c));
@@ -731,7 +744,7 @@ static int cmd_denied(int argc, char **argv)
 		return usage();
 	cfd = ctl();
 	if (cfd < 0) {
-		printf("not denied: open /dev/qcow-control: %s (the test wants the ioctl refused)\n",
+		printf("not denied: open /dev/qcow-control: %s (the ioctl is to refuse)\n",
 		       ename(errno));
 		return 1;
 	}
