@@ -102,7 +102,7 @@ qcow_unload
 tested=$(cat "$QCOW_VM_OUT"/results-*.jsonl 2>/dev/null | wc -l)
 python3 "$M/runner.py" summary "$QCOW_VM_OUT"/results-*.jsonl || rc=1
 if [ -z "${QCOW_MUTATE_SEEDS:-}" ] && [ "$tested" -lt "$count" ]; then
-	echo "mutate: the time budget (${budget}s) ran out: $tested of $count images tested"
+	echo "mutate: $tested of $count images tested (time budget ${budget}s)"
 fi
 echo "mutate: run seed $seed, $tested images in ${t_images}s ($(awk -v n="$tested" -v t="$t_images" 'BEGIN { if (t > 0) printf "%.0f", n * 60 / t }') images/min)"
 cd / || exit 1

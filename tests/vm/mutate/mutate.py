@@ -576,6 +576,52 @@ def mutate_file(rng, base, d):
 
 # ---------------------------------------------------------------------------
 
+class FileView:
+    """A file read on demand, for the few functions here that take bytes:
+    len() and slicing (an image the kernel grew can be sparse and huge)."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDONLY)
+        self.size = os.fstat(self.fd).st_size
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, sl):
+        start, stop, _ = sl.indices(self.size)
+        return os.pread(self.fd, max(0, stop - start), start) if stop > start else b''
+
+    def extents(self, piece=16 << 20):
+        """(offset, bytes) of the data (not the holes), piece by piece."""
+        off = 0
+        while off < self.size:
+            try:
+                start = os.lseek(self.fd, off, os.SEEK_DATA)
+                end = os.lseek(self.fd, start, os.SEEK_HOLE)
+            except OSError:
+                return
+            while start < end:
+                n = min(piece, end - start)
+                yield start, os.pread(self.fd, n, start)
+                start += n
+            off = end
+
+    def close(self):
+        os.close(self.fd)
+
+
+def copy_sparse(src, dst):
+    v = FileView(src)
+    try:
+        with open(dst, 'wb') as f:
+            for off, b in v.extents():
+                f.seek(off)
+                f.write(b)
+            f.truncate(len(v))
+    finally:
+        v.close()
+
+
 def live_metadata(d, limit=1 << 16):
     """The metadata an image's header leads to, read leniently.
 
@@ -607,7 +653,7 @@ def live_metadata(d, limit=1 << 16):
         add(what, off, size * 8)
         if not inside(off, size * 8):
             return
-        for v in struct.unpack_from('>%dQ' % size, d, off):
+        for v in struct.unpack('>%dQ' % size, d[off:off + 8 * size]):
             if v & OFF_MASK:
                 add('L2 table (from %s)' % what, v & OFF_MASK, cs)
 
@@ -616,7 +662,7 @@ def live_metadata(d, limit=1 << 16):
     if inside(rt, 8):
         rtn = min(rtc * cs // 8, limit, (n - rt) // 8)
         add('refcount table', rt, rtn * 8)
-        for v in struct.unpack_from('>%dQ' % rtn, d, rt):
+        for v in struct.unpack('>%dQ' % rtn, d[rt:rt + 8 * rtn]):
             if v & RT_MASK:
                 add('refcount block', v & RT_MASK, cs)
     nb, so = u(d, 60, 4), u(d, 64, 8)

@@ -58,7 +58,10 @@ import re
 import struct
 import subprocess
 import sys
+import threading
+import traceback
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mutate  # noqa: E402
@@ -68,6 +71,8 @@ QCOW_CTL_DETACH = 0x4020A702
 QCOW_ATTACH_READ_ONLY = 1
 QCOW_FMT = {'qcow2': 1, 'raw': 2}
 BLKGETSIZE64 = 0x80081272
+BLKDISCARD = 0x1277
+BLKZEROOUT = 0x127F
 
 BAD_KMSG = re.compile(r'BUG:|Oops|WARNING:|KASAN|UBSAN|hung_task|lockdep|'
                       r'general protection|Call Trace')
@@ -311,6 +316,8 @@ class Runner:
         fail, note = r['fail'].append, r['notes'].append
         self.nimg += 1
         self.tags = set()
+        self.first = {}      # offset -> (length, crc32) of what the first reads gave
+        self.touched = []    # (offset, length) we wrote, discarded or zeroed
         Kmsg.mark('w%d #%d seed=%d layout=%s' % (self.a.shard, j, seed, name))
         self.kmsg.new()
 
@@ -337,6 +344,8 @@ class Runner:
         if self.cmp_rate and seed % self.cmp_rate == 1 % self.cmp_rate:
             self.qraw = self.qemu_convert(img, r)
         lap('qemu')
+
+        self.layers = layers
 
         # 1. attach
         index, mode = None, None
@@ -388,9 +397,12 @@ class Runner:
                 if (st.st_size, st.st_mtime_ns, st.st_ctime_ns) != self.backing_sums[f][1:]:
                     fail('backing file %s changed (size/mtime/ctime)' % f)
         if mode != 'rw':
-            with open(img, 'rb') as f:
-                if f.read() != data:
-                    fail('image changed by a %s attach' % (mode or 'refused'))
+            if os.path.getsize(img) != len(data):
+                fail('image size changed by a %s attach' % (mode or 'refused'))
+            else:
+                with open(img, 'rb') as f:
+                    if f.read() != data:
+                        fail('image changed by a %s attach' % (mode or 'refused'))
         lap('verify')
         if mode == 'rw':
             self.verify_image(r, img, data)
@@ -445,7 +457,9 @@ class Runner:
                         r['read_eio'] += 1
                     elif e:
                         fail('read of %d bytes at 0x%x: %s' % (n, off, ename(e)))
-                    elif ref:
+                    else:
+                        self.first[off] = (n, zlib.crc32(got))
+                    if not e and ref:
                         ref.seek(off)
                         want = ref.read(n)
                         r['qemu_compared'] += 1
@@ -478,6 +492,8 @@ class Runner:
                     continue
                 done.append((t, ln))
                 self.write_check(r, fd, t, ln, (r['seed'], k), corrupt)
+            self.discard_zero(r, fd, size, targets, rng, corrupt)
+            self.burst(r, fd, size, targets, rng)
             try:
                 os.fsync(fd)
             except OSError as e:
@@ -508,7 +524,91 @@ class Runner:
             os.close(fd)
         r['corrupt_at_detach'] = corrupt()
 
+    def discard_zero(self, r, fd, size, targets, rng, corrupt):
+        """BLKDISCARD and BLKZEROOUT where the mutation hit (or in the data):
+        a freed cluster that is really metadata must not be punched out."""
+        for op, num in (('discard', BLKDISCARD), ('zeroout', BLKZEROOUT)):
+            t = rng.choice(targets)
+            ln = rng.choice([4096, 65536, 1 << 20])
+            t = min(t & ~(ln - 1), max(0, size - ln) & ~511)
+            if ln > size:
+                continue
+            self.touched.append((t, ln))
+            was_corrupt = corrupt()
+            try:
+                fcntl.ioctl(fd, num, struct.pack('=QQ', t, ln))
+            except OSError as e:
+                r.setdefault(op, []).append(ename(e.errno))
+                if e.errno not in (errno.EIO, errno.ENOSPC, errno.EOPNOTSUPP):
+                    r['fail'].append('%s of %d bytes at 0x%x: %s' % (op, ln, t, ename(e.errno)))
+                continue
+            r.setdefault(op, []).append('ok')
+            if was_corrupt:
+                r['fail'].append('%s at 0x%x succeeded on a disk marked corrupt' % (op, t))
+            if op == 'zeroout':
+                n = min(ln, CHUNK)
+                e, back = self.pread(fd, t, n)
+                if e == 0 and back.count(0) != n:
+                    r['fail'].append('zeroout of %d bytes at 0x%x succeeded but reads back '
+                                     'non-zero data' % (ln, t))
+
+    def burst(self, r, fd, size, targets, rng):
+        """A few 4 KiB writes at once, from threads (errors allowed)."""
+        offs = [min(t & ~4095, max(0, size - 4096)) for t in targets]
+        offs += [rng.randrange(max(1, size // 4096)) * 4096 for _ in range(4)]
+        offs = [o for o in offs if o + 4096 <= size]
+        errs = []
+
+        def one(k, off):
+            buf = mmap.mmap(-1, 4096)
+            buf.write(struct.pack('>QQ', r['seed'], 200 + k) * 256)
+            try:
+                os.pwritev(fd, [buf], off)
+            except OSError as e:
+                errs.append(e.errno)
+            buf.close()
+        ts = [threading.Thread(target=one, args=(k, o)) for k, o in enumerate(offs)]
+        for k, o in enumerate(offs):
+            self.tags.add(struct.pack('>QQ', r['seed'], 200 + k))
+            self.touched.append((o, 4096))
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        r['burst'] = '%d writes, %d failed' % (len(offs), len(errs))
+        for e in set(errs) - {errno.EIO, errno.ENOSPC}:
+            r['fail'].append('concurrent write: %s' % ename(e))
+
+    def compare_again(self, r, img, layers):
+        """Attach the detached image again (read-only) and read it: what
+        we never wrote must read as it did at first."""
+        index, e = self.ioctl_attach(img, layers, True)
+        if index is None:
+            r['fail'].append('the image, checked clean after our writes, no longer '
+                             'attaches: %s' % e)
+            return
+        fd = os.open('/dev/qcow%d' % index, os.O_RDONLY | os.O_DIRECT)
+        bad = 0
+        try:
+            for off, (n, crc) in sorted(self.first.items()):
+                if any(t < off + n and off < t + ln for t, ln in self.touched):
+                    continue
+                e, got = self.pread(fd, off, n)
+                r['compared_again'] = r.get('compared_again', 0) + 1
+                if e or zlib.crc32(got) != crc:
+                    bad += 1
+                    if bad <= 3:
+                        r['fail'].append('after our writes and a detach, 0x%x+0x%x %s' %
+                                         (off, n, 'fails: %s' % ename(e) if e else
+                                          'reads other data than before them'))
+        finally:
+            os.close(fd)
+            err = self.ioctl_detach(index)
+            if err:
+                r['fail'].append('detach after the second reading failed: %s' % err)
+
     def write_check(self, r, fd, off, ln, tag, corrupt):
+        self.touched.append((off, ln))
         was_corrupt = corrupt()
         self.tags.add(struct.pack('>QQ', *tag))
         pat = struct.pack('>QQ', *tag) * (ln // 16)
@@ -533,39 +633,57 @@ class Runner:
     def verify_image(self, r, img, data):
         """After a read-write attach: no guest data over metadata, no new
         corruption unless the kernel flagged it."""
-        with open(img, 'rb') as f:
-            post = f.read()
-        hdr = post[:80]
-        # Guest data in a sector of live metadata: a write that should
-        # have hit the overlap check.  Our writes start every sector with
-        # their own 16-byte tag.
-        meta = None
-        for tag in self.tags:
-            i = post.find(tag)
-            while i >= 0:
-                if i % 512 == 0:
-                    if meta is None:
-                        meta = mutate.live_metadata(post)
-                    for what, off, ln in meta:
-                        if off <= i < off + ln:
-                            r['fail'].append('guest data (write %d) at 0x%x, in the %s at 0x%x' %
-                                             (struct.unpack('>QQ', tag)[1], i, what, off))
-                            r['corruption'] = True
-                            break
-                    i = (i // 512 + 1) * 512
-                else:
-                    i += 1
-                i = post.find(tag, i)
-        # Metadata the kernel put on top of other metadata: overlaps the
-        # image has after our writes that the mutant did not have.
-        before = mutate.overlaps(mutate.live_metadata(data))
-        for k, (wa, wb) in sorted(mutate.overlaps(meta or mutate.live_metadata(post)).items()):
-            if k not in before:
-                (a, la), (b, lb) = k
-                r['fail'].append('the %s at 0x%x+0x%x overlaps the %s at 0x%x+0x%x, '
-                                 'which the mutant did not have' % (wa, a, la, wb, b, lb))
+        view = mutate.FileView(img)
+        ovl = []
+        try:
+            hdr = view[0:80]
+            meta = mutate.live_metadata(view)
+            # Guest data in a sector of live metadata: a write that should
+            # have hit the overlap check.  Our writes start every sector
+            # with their own 16-byte tag.
+            for base_off, chunk in view.extents():
+                for tag in self.tags:
+                    i = chunk.find(tag)
+                    while i >= 0:
+                        if i % 512:
+                            i = chunk.find(tag, i + 1)
+                            continue
+                        at = base_off + i
+                        for what, off, ln in meta:
+                            if off <= at < off + ln:
+                                ovl.append('guest data (write %d) at 0x%x, in the %s at 0x%x' %
+                                           (struct.unpack('>QQ', tag)[1], at, what, off))
+                                break
+                        i = chunk.find(tag, (i // 512 + 1) * 512)
+            # Metadata the kernel put on top of other metadata: overlaps the
+            # image has after our writes that the mutant did not have.
+            before = mutate.overlaps(mutate.live_metadata(data))
+            for k, (wa, wb) in sorted(mutate.overlaps(meta).items()):
+                if k not in before:
+                    (a, la), (b, lb) = k
+                    ovl.append('the %s at 0x%x+0x%x overlaps the %s at 0x%x+0x%x, '
+                               'which the mutant did not have' % (wa, a, la, wb, b, lb))
+            r['image_size'] = len(view)
+        finally:
+            view.close()
+        if ovl:
+            # A failure if the mutant was consistent.  In a mutant whose
+            # refcounts already lie, a cluster still in use can reach
+            # refcount 0 and be handed out again: noted, kept, not failed.
+            pre_path = os.path.join(self.dir, 'pre.qcow2')
+            mutate.write_sparse(pre_path, data)
+            prc, pres = self.fast_check(pre_path)
+            pre = corrupt_count(prc, pres)
+            if pre is None:
+                prc, pres = qemu_check(pre_path)
+                pre = corrupt_count(prc, pres)
+            os.unlink(pre_path)
+            if pre == 0:
+                r['fail'] += ovl[:5]
                 r['corruption'] = True
-        del post
+            else:
+                r['notes'] += ['overlap in a corrupt mutant (%s): %s' %
+                               (check_summary(prc, pres), x) for x in ovl[:5]]
         v3 = len(hdr) >= 80 and struct.unpack_from('>I', hdr, 4)[0] >= 3
         r['hdr_corrupt'] = bool(v3 and struct.unpack_from('>Q', hdr, 72)[0] & 2)
         flagged = r['hdr_corrupt'] or r.get('corrupt_at_detach') or \
@@ -581,6 +699,8 @@ class Runner:
         fpost = corrupt_count(frc, fres)
         r['post_fast'] = check_summary(frc, fres).replace('qemu-img', 'qcowctl')
         sampled = self.qemu_rate > 0 and r['seed'] % self.qemu_rate == 0
+        if fpost == 0:
+            self.compare_again(r, img, self.layers)
         if fpost == 0 and not sampled:
             return
         pre_path = os.path.join(self.dir, 'pre.qcow2')
@@ -626,8 +746,7 @@ class Runner:
         os.makedirs(d, exist_ok=True)
         mutate.write_sparse(os.path.join(d, 'mutant.qcow2'), data)
         try:
-            with open(img, 'rb') as f:
-                mutate.write_sparse(os.path.join(d, 'after.qcow2'), f.read())
+            mutate.copy_sparse(img, os.path.join(d, 'after.qcow2'))
         except OSError:
             pass
         with open(os.path.join(d, 'kernel.log'), 'w') as f:
@@ -656,7 +775,29 @@ class Runner:
                 print('mutate: worker %d stopped at the time budget before image %d' %
                       (a.shard, j))
                 return
-            self.one(j, seed)
+            try:
+                self.one(j, seed)
+            except Exception:   # a bug here: report it, clean up, go on
+                tb = traceback.format_exc()
+                print('mutate: FAIL image %d seed %d: runner error:\n%s' % (j, seed, tb))
+                self.cleanup()
+                r = {'index': j, 'seed': seed, 'layout': '?', 'mutations': [],
+                     'fail': ['runner error: ' + tb.strip().split('\n')[-1]], 'notes': [],
+                     'attach': 'refused', 'read_eio': 0, 'reads': 0, 'writes': 0,
+                     'write_ok': 0, 'runner_error': True}
+                self.res.write(json.dumps(r, sort_keys=True) + '\n')
+                self.res.flush()
+
+    def cleanup(self):
+        """Detach whatever still has an image of this worker attached."""
+        for d in os.listdir('/sys/block'):
+            try:
+                with open('/sys/block/%s/qcow/image' % d) as f:
+                    path = f.read().strip()
+            except OSError:
+                continue
+            if os.path.dirname(path).endswith('/w%d' % self.a.shard):
+                self.ioctl_detach(int(d[len('qcow'):]))
 
 
 def summary(files, batch):
@@ -696,14 +837,20 @@ def summary(files, batch):
     flagged = sum(bool(r.get('flagged')) for r in rs)
     fast = sum('post_fast' in r for r in rs)
     cmpd = sum('qemu_compared' in r for r in rs)
+    again = sum('compared_again' in r for r in rs)
+    disc = [x for r in rs for x in r.get('discard', []) + r.get('zeroout', [])]
     checked = sum('post_check' in r for r in rs)
     grew = sum(any(x.startswith('grew') for x in r['notes']) for r in rs)
+    ovl = sum(any(x.startswith('overlap in') for x in r['notes']) for r in rs)
     secs = sum(r.get('secs', 0) for r in rs)
     print('mutate: attached %d read-write, %d read-only; %d of %d writes succeeded; '
           '%d snapshots taken; %d marked corrupt; %d others checked after detach '
-          '(qcowctl check; %d also by qemu-img check; %d already-corrupt mutants got worse); '
+          '(qcowctl check; %d also by qemu-img check); corrupt mutants: %d got worse, '
+          '%d got metadata or data over metadata; '
+          '%d of %d discards/zeroouts succeeded; %d read again after detach; '
           'reads of %d compared with qemu-img convert; %.2f s per image' %
-          (rw, ro, wok, wr, snap, flagged, fast, checked, grew, cmpd, secs / max(1, n)))
+          (rw, ro, wok, wr, snap, flagged, fast, checked, grew, ovl, disc.count('ok'), len(disc),
+           again, cmpd, secs / max(1, n)))
     per = {}
     for r in rs:
         k = per.setdefault(r['layout'], [0, 0, 0])

@@ -119,7 +119,9 @@ for j in sorted(set(started) - done):
     print(j, *started[j])
 EOF
 )
-		if [ "$rc" -ne 0 ] && [ -n "$inflight" ]; then
+		died=1
+		grep -aq 'QCOW-VM-EXIT=[0-9]' "$out/console-b$boot.log" && died=0
+		if [ "$rc" -ne 0 ] && [ "$died" = 1 ] && [ -n "$inflight" ]; then
 			echo "    the VM died (run-vm exit $rc) while testing (index seed layout):"
 			while read -r line; do echo "      $line"; done <<<"$inflight"
 			sed -n '/FAILED/,$p' "$out/run-vm-b$boot.txt" | head -n 80 | sed 's/^/    | /'
@@ -128,7 +130,9 @@ EOF
 			status=1
 		elif [ "$rc" -ne 0 ]; then
 			echo "    run-vm exit $rc:"
-			tail -n 20 "$out/run-vm-b$boot.txt" | sed 's/^/    | /'
+			grep -a -A12 'mutate: FAIL\|^FAIL' "$out/console-b$boot.log" | grep -av '^\[' |
+				head -n 40 | sed 's/^/    | /'
+			tail -n 5 "$out/run-vm-b$boot.txt" | sed 's/^/    | /'
 			# A warning the runner pinned on an image is in the tally already.
 			if grep -q 'kernel log has warnings' "$out/run-vm-b$boot.txt" &&
 			   ! grep -q '"oops": true' "$out/results-b$boot.jsonl"; then
