@@ -63,16 +63,15 @@ ndevs() {
 	echo "$n"
 }
 
-# gone DEV [TENTHS]: wait until DEV's sysfs directory is gone (default 10 s);
-# it is no longer ours to detach.
+# gone DEV [SECONDS]: wait until DEV's sysfs directory is gone (default
+# 10 s); it is no longer ours to detach.
 gone() {
-	local i
-	for i in $(seq "${2:-100}"); do
-		[ -e "/sys/block/${1#/dev/}" ] || break
+	local t0=$SECONDS
+	while [ -e "/sys/block/${1#/dev/}" ] && [ $((SECONDS - t0)) -lt "${2:-10}" ]; do
 		sleep 0.1
 	done
-	[ ! -e "/sys/block/${1#/dev/}" ] || die "$1 still exists"
-	echo "$1 went away after $((i - 1))/10 s"
+	[ ! -e "/sys/block/${1#/dev/}" ] || die "$1 still exists after ${2:-10} s"
+	echo "$1 went away after $((SECONDS - t0)) s"
 	if [ -f "$W/.wl-devs" ]; then
 		grep -vxF "$1" "$W/.wl-devs" >"$W/.wl-devs.new" || true
 		mv "$W/.wl-devs.new" "$W/.wl-devs"
@@ -114,12 +113,12 @@ rc_case() {
 }
 
 # fio_verify DEV SIZE SEED [EXTRA...] &: a verified random-write job (2
-# writers, each its half of SIZE); run it in the background (it becomes
-# fio: $! is fio's pid).
+# writers, each its half of SIZE, threads of one process); run it in the
+# background: it becomes fio, $! is fio's pid.
 fio_verify() {
 	local dev=$1 size=$2 seed=$3
 	shift 3
-	exec fio --name=v --filename="$dev" --ioengine=libaio --direct=1 --iodepth=16 \
+	exec fio --name=v --filename="$dev" --thread --ioengine=libaio --direct=1 --iodepth=16 \
 		--numjobs=2 --rw=randwrite --bsrange=4k-64k --blockalign=4k \
 		--size=$((size / 2)) --offset_increment=$((size / 2)) \
 		--randrepeat=1 --randseed="$seed" --verify=crc32c --verify_fatal=1 \
@@ -159,7 +158,7 @@ t_mounted_detach() {
 	[ "$rc" -ne 0 ] || die "rmmod succeeded while a device is mounted"
 	echo "rmmod: $(cat err)"
 	umount mnt
-	gone "$dev" 50
+	gone "$dev" 10
 	wl_qcheck img.qcow2
 	dev=$(wl_attach -r img.qcow2)
 	e2fsck -fn "$dev" >fsck.out 2>&1 || { cat fsck.out; die "e2fsck found errors"; }
@@ -200,7 +199,7 @@ t_detach_fio() {
 	sleep 1
 	kill -9 "$pid"
 	wait "$pid" || true
-	gone "$dev" 300
+	gone "$dev" 30
 	wl_qcheck img.qcow2
 }
 
