@@ -15,13 +15,13 @@
 # mark corrupt).
 #
 # Environment:
-#   QCOW_MUTATE_COUNT   images (default 250)
+#   QCOW_MUTATE_COUNT   images (default 200)
 #   QCOW_MUTATE_SEED    run seed (default: random, printed)
 #   QCOW_MUTATE_FIRST   index of the first image (default 0)
 #   QCOW_MUTATE_SEEDS   test just these image seeds (a failure's "seed")
 #   QCOW_MUTATE_JOBS    images tested at a time (default 2, one per vCPU)
 #   QCOW_MUTATE_BUDGET  seconds after which no new image starts (default
-#                       300); the images left out are reported, not failed
+#                       240); the images left out are reported, not failed
 #   QCOW_MUTATE_BASES   a mkbases.py directory to use instead of making
 #                       the bases here (make stress makes them on the host)
 #   QCOW_MUTATE_LAYOUTS only these layouts (names from layouts.json)
@@ -41,11 +41,11 @@ rm -rf "$W"
 mkdir -p "$W"
 cd "$W" || fail "cannot cd to $W"
 
-count=${QCOW_MUTATE_COUNT:-250}
+count=${QCOW_MUTATE_COUNT:-200}
 seed=${QCOW_MUTATE_SEED:-$(( (RANDOM << 15 | RANDOM) + 1 ))}
 first=${QCOW_MUTATE_FIRST:-0}
 jobs=${QCOW_MUTATE_JOBS:-2}
-budget=${QCOW_MUTATE_BUDGET:-300}
+budget=${QCOW_MUTATE_BUDGET:-240}
 [[ $count =~ ^[0-9]+$ && $seed =~ ^[0-9]+$ && $first =~ ^[0-9]+$ &&
    $jobs =~ ^[1-9][0-9]*$ && $budget =~ ^[0-9]+$ ]] ||
 	fail "QCOW_MUTATE_COUNT/SEED/FIRST/JOBS/BUDGET must be numbers"
