@@ -7,7 +7,7 @@
 #                   userspace tests, lint, VM tests); ends with "N passed, N failed"
 #   make demo       install dependencies, build, show qcow working in a VM
 #   make stress     10,000 mutated images, 200 power cuts in fsync-heavy writes, 100
-#                   during snapshot create/delete (check: 250, 20, 22); one tally line
+#                   during snapshot create/delete (check: 200, 20, 22); one tally line
 #   make fuzz       libFuzzer over the format core, FUZZ_SECONDS (default 600) per
 #                   target (check runs 20 s each), then a coverage report
 #   make install    build, then install qcow.ko, qcowctl, its man page, bash
