@@ -271,10 +271,10 @@ region() {
 # all), and the image, attached again (read-only), holds each FILE at its
 # OFFSET.
 verify() {
-	local img=$1 opt=$2 dev
+	local img=$1 chk=$2 dev
 	shift 2
 	dropc
-	wl_qcheck "$img" ${opt:+"$opt"}
+	wl_qcheck "$img" ${chk:+"$chk"}
 	dev=$(wl_attach -r "$img")
 	while [ $# -gt 1 ]; do
 		region "$dev" "$1" "$2"
