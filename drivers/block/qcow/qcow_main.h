@@ -154,6 +154,8 @@ struct qcow_layer {
  * @epoch_waiting: someone is waiting on @epoch_wq
  * @wb_work: background write-back a few seconds after a metadata change,
  *	     so that unflushed metadata and queued releases do not linger
+ * @shadow: refcount changes being prepared for a header switch
+ *	    (qcow_shadow_begin()); real changes are mirrored into it
  */
 struct qcow_image {
 	struct qcow_layer *layer;
@@ -203,6 +205,7 @@ struct qcow_image {
 	wait_queue_head_t epoch_wq;
 	atomic_t epoch_waiting;
 	struct delayed_work wb_work;
+	struct qcow_shadow *shadow;
 };
 
 /**
@@ -366,6 +369,38 @@ void qcow_region_move(struct qcow_image *img, const char *what, u64 old_off,
 		      u64 off, u64 len);
 int qcow_table_write_new(struct qcow_image *img, const void *data, size_t len,
 			 u64 *off);
+
+/**
+ * struct qcow_commit - a new metadata root, switched to in one header write
+ * @l1: the new active L1 table, @l1_size entries in a kvzalloc'ed buffer of
+ *	whole sectors; the image owns it once the commit succeeds
+ * @l1_size: entries
+ * @l1_off: where it was written (qcow_table_write_new()), 0 when empty
+ * @size: the virtual size that goes with it
+ * @snap_off: the snapshot table's offset (the current one, or a new one)
+ * @snap_len: its length in bytes
+ * @nb_snap: its entries
+ * @free_old_l1: the old active L1 table is released (false: a snapshot's
+ *		 entry names it now)
+ * @old_l1: receives the old active table on success (the caller kvfree()s it)
+ */
+struct qcow_commit {
+	__be64 *l1;
+	u32 l1_size;
+	u64 l1_off;
+	u64 size;
+	u64 snap_off;
+	u64 snap_len;
+	u32 nb_snap;
+	bool free_old_l1;
+	__be64 *old_l1;
+};
+
+int qcow_shadow_begin(struct qcow_image *img);
+void qcow_shadow_end(struct qcow_image *img);
+int qcow_shadow_add(struct qcow_image *img, u64 cluster, u64 nr, int delta);
+int qcow_shadow_get(struct qcow_image *img, u64 cluster, u64 *refcount);
+int qcow_shadow_commit(struct qcow_image *img, struct qcow_commit *c);
 
 /* qcow_write.c */
 int qcow_image_open_rw(struct qcow_image *img);

@@ -24,6 +24,12 @@
  * then the header is switched in one sector write and flushed, then the
  * old table is freed.  A crash at any point leaves either the old or the
  * new table in the header; the other is a leak at worst.
+ *
+ * Snapshot operations prepare a whole new metadata root beside the old one
+ * (qcow_shadow_begin()): their refcount changes go to copies of the blocks
+ * they touch, and qcow_shadow_commit() writes the copies and a new refcount
+ * table and switches to them, with the new L1 and snapshot tables, in one
+ * header write (Documentation/design.rst, "Snapshots").
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -159,6 +165,8 @@ static void qcow_cluster_freed(struct qcow_image *img, u64 cluster)
 		img->free_hint = cluster;
 }
 
+static void qcow_shadow_mirror(struct qcow_image *img, u64 cluster, int delta);
+
 /**
  * qcow_refcount_add() - change the refcounts of a run of clusters
  * @img: image, meta_lock held
@@ -218,6 +226,8 @@ int qcow_refcount_add(struct qcow_image *img, u64 cluster, u64 nr, int delta)
 		v += delta;
 		qcow2_refcount_set(qcow_cache_data_w(e), h->refcount_order, idx, v);
 		qcow_cache_mark_dirty(img->rcache, e);
+		if (img->shadow)
+			qcow_shadow_mirror(img, cluster, delta);
 		if (!v)
 			qcow_cluster_freed(img, cluster);
 	}
@@ -651,6 +661,8 @@ static int qcow_alloc_contig(struct qcow_image *img, u64 nr, u64 *host)
 	return err;
 }
 
+static int qcow_shadow_note_alloc(struct qcow_image *img, u64 start, u64 nr);
+
 /**
  * qcow_table_write_new() - write a table to newly allocated clusters
  * @img: writable image, meta_lock held
@@ -685,6 +697,9 @@ int qcow_table_write_new(struct qcow_image *img, const void *data, size_t len,
 		err = qcow_file_write(img->layer, buf, nr * cs, *off);
 		if (!err)
 			err = qcow_cache_writeback(img->rcache);
+		if (!err && img->shadow)
+			err = qcow_shadow_note_alloc(img, *off >> img->hdr->cluster_bits,
+						     nr);
 		if (err)
 			qcow_refcount_add(img, *off >> img->hdr->cluster_bits, nr, -1);
 		else
@@ -771,6 +786,509 @@ int qcow_frees_apply(struct qcow_image *img, struct qcow_free *f,
 			img->layer->ops->punch(img->layer, c << cb, run << cb);
 		}
 	}
+	return err;
+}
+
+/* ------------------------------------------------------------------------
+ * shadow refcounts: a new metadata root switched to in one header write
+ */
+
+/**
+ * struct qcow_shadow_block - a refcount block as the new root counts
+ * @old_off: the block it replaces
+ * @new_off: where its copy goes (0 until qcow_shadow_commit())
+ * @buf: the whole block
+ */
+struct qcow_shadow_block {
+	u64 old_off;
+	u64 new_off;
+	void *buf;
+};
+
+/**
+ * struct qcow_shadow - refcount changes that reach the disk only with the
+ *	header write that makes them true
+ * @blocks: refcount block index -> struct qcow_shadow_block
+ * @zeros: clusters whose count dropped to zero in the copies
+ * @allocs: clusters allocated for the new root, given back unless the
+ *	    header switches to it
+ * @nr_allocs: entries used in @allocs
+ * @max_allocs: entries allocated in @allocs
+ * @err: a real change could not be mirrored into the copies
+ * @committed: the header names the new root
+ */
+struct qcow_shadow {
+	struct xarray blocks;
+	struct xarray zeros;
+	struct qcow_free *allocs;
+	unsigned int nr_allocs;
+	unsigned int max_allocs;
+	int err;
+	bool committed;
+};
+
+/**
+ * qcow_shadow_begin() - start preparing a new metadata root
+ * @img: writable image, meta_lock held, no request in flight, everything
+ *	 written back
+ *
+ * Some changes cannot reach the disk one after the other without a crash
+ * in between leaving a state that ``qemu-img check`` calls corrupt: a
+ * refcount going from one to two and the COPIED flag that must go with it
+ * live in different clusters.  Those changes are made to copies of the
+ * refcount blocks they touch (qcow_shadow_add()), which qcow_shadow_commit()
+ * writes to new clusters and names, with a new refcount table, L1 table and
+ * snapshot table, in one header sector write.  Real changes made meanwhile
+ * (allocations) are applied to the copies too.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int qcow_shadow_begin(struct qcow_image *img)
+{
+	struct qcow_shadow *sh;
+
+	lockdep_assert_held(&img->meta_lock);
+	if (WARN_ON_ONCE(img->shadow))
+		return -EBUSY;
+	sh = kzalloc(sizeof(*sh), GFP_KERNEL);
+	if (!sh)
+		return -ENOMEM;
+	xa_init(&sh->blocks);
+	xa_init(&sh->zeros);
+	img->shadow = sh;
+	return 0;
+}
+
+/**
+ * qcow_shadow_end() - forget the shadow state
+ * @img: image, meta_lock held
+ *
+ * Unless qcow_shadow_commit() switched to the new root, the clusters
+ * allocated for it are given back (in memory; the next write-back makes
+ * them free on disk too, until then they are leaks).
+ */
+void qcow_shadow_end(struct qcow_image *img)
+{
+	struct qcow_shadow *sh = img->shadow;
+	struct qcow_shadow_block *b;
+	unsigned long ri;
+	unsigned int i;
+
+	lockdep_assert_held(&img->meta_lock);
+	if (!sh)
+		return;
+	img->shadow = NULL;
+	if (!sh->committed)
+		for (i = 0; i < sh->nr_allocs; i++)
+			qcow_refcount_add(img, sh->allocs[i].start, sh->allocs[i].nr, -1);
+	xa_for_each(&sh->blocks, ri, b) {
+		kvfree(b->buf);
+		kfree(b);
+	}
+	xa_destroy(&sh->blocks);
+	xa_destroy(&sh->zeros);
+	kvfree(sh->allocs);
+	kfree(sh);
+}
+
+/* Remember clusters allocated for the new root. */
+static int qcow_shadow_note_alloc(struct qcow_image *img, u64 start, u64 nr)
+{
+	struct qcow_shadow *sh = img->shadow;
+	struct qcow_free *f;
+
+	if (sh->nr_allocs == sh->max_allocs) {
+		unsigned int max = max(16U, sh->max_allocs * 2);
+
+		f = kvrealloc(sh->allocs, sh->max_allocs * sizeof(*f),
+			      max * sizeof(*f), GFP_KERNEL);
+		if (!f)
+			return -ENOMEM;
+		sh->allocs = f;
+		sh->max_allocs = max;
+	}
+	sh->allocs[sh->nr_allocs].start = start;
+	sh->allocs[sh->nr_allocs++].nr = nr;
+	return 0;
+}
+
+/* The copy of refcount block @ri, made on first use; NULL: no block. */
+static int qcow_shadow_block(struct qcow_image *img, u64 ri,
+			     struct qcow_shadow_block **bp)
+{
+	struct qcow_shadow *sh = img->shadow;
+	u64 cs = img->hdr->cluster_size, off, s;
+	struct qcow_shadow_block *b;
+	struct qcow_cache_entry *e;
+	int err;
+
+	*bp = xa_load(&sh->blocks, ri);
+	if (*bp)
+		return 0;
+	err = qcow_refblock(img, ri, &off);
+	if (err || !off)
+		return err;
+	b = kzalloc(sizeof(*b), GFP_KERNEL);
+	if (!b)
+		return -ENOMEM;
+	b->buf = kvmalloc(cs, GFP_KERNEL);
+	if (!b->buf) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (s = 0; s < cs; s += img->slice_size) {
+		e = qcow_cache_get(img->rcache, off + s);
+		if (IS_ERR(e)) {
+			err = PTR_ERR(e);
+			goto out_free;
+		}
+		memcpy(b->buf + s, qcow_cache_data(e), img->slice_size);
+		qcow_cache_put(img->rcache, e);
+	}
+	b->old_off = off;
+	err = xa_err(xa_store(&sh->blocks, ri, b, GFP_KERNEL));
+	if (err)
+		goto out_free;
+	*bp = b;
+	return 0;
+
+out_free:
+	kvfree(b->buf);
+	kfree(b);
+	return err;
+}
+
+/* A real change: the copy of its block (if any) takes it too. */
+static void qcow_shadow_mirror(struct qcow_image *img, u64 cluster, int delta)
+{
+	const struct qcow2_header *h = img->hdr;
+	struct qcow_shadow *sh = img->shadow;
+	struct qcow_shadow_block *b;
+	u64 idx = cluster & ((1ULL << h->refblock_bits) - 1), v;
+
+	b = xa_load(&sh->blocks, cluster >> h->refblock_bits);
+	if (!b)
+		return;
+	v = qcow2_refcount_get(b->buf, h->refcount_order, idx);
+	if ((delta < 0 && !v) ||
+	    (delta > 0 && v == qcow2_refcount_max(h->refcount_order))) {
+		sh->err = -EIO;
+		return;
+	}
+	v += delta;
+	qcow2_refcount_set(b->buf, h->refcount_order, idx, v);
+	if (!v && xa_err(xa_store(&sh->zeros, cluster, xa_mk_value(1), GFP_NOIO)))
+		sh->err = -ENOMEM;
+}
+
+/**
+ * qcow_shadow_add() - change refcounts in the new root only
+ * @img: image between qcow_shadow_begin() and qcow_shadow_end()
+ * @cluster: first host cluster index
+ * @nr: clusters
+ * @delta: +1 or -1
+ *
+ * Return: 0, -EIO (no block counts the cluster, or the count would drop
+ * below zero: the image is marked corrupt), -ERANGE (the count would
+ * overflow its width) or -ENOMEM.
+ */
+int qcow_shadow_add(struct qcow_image *img, u64 cluster, u64 nr, int delta)
+{
+	const struct qcow2_header *h = img->hdr;
+	u64 max = qcow2_refcount_max(h->refcount_order);
+	u64 mask = (1ULL << h->refblock_bits) - 1, v;
+	struct qcow_shadow_block *b;
+	int err;
+
+	lockdep_assert_held(&img->meta_lock);
+	for (; nr; cluster++, nr--) {
+		err = qcow_shadow_block(img, cluster >> h->refblock_bits, &b);
+		if (err)
+			return err;
+		if (!b) {
+			qcow_image_corrupt(img, "cluster %llu is in use but has no refcount block",
+					   cluster);
+			return -EIO;
+		}
+		v = qcow2_refcount_get(b->buf, h->refcount_order, cluster & mask);
+		if (delta < 0 && !v) {
+			qcow_image_corrupt(img, "refcount of cluster %llu would drop below zero",
+					   cluster);
+			return -EIO;
+		}
+		if (delta > 0 && v == max)
+			return -ERANGE;
+		v += delta;
+		qcow2_refcount_set(b->buf, h->refcount_order, cluster & mask, v);
+		if (!v) {
+			err = xa_err(xa_store(&img->shadow->zeros, cluster,
+					      xa_mk_value(1), GFP_KERNEL));
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/**
+ * qcow_shadow_get() - a cluster's refcount as the new root counts it
+ * @img: image between qcow_shadow_begin() and qcow_shadow_end()
+ * @cluster: host cluster index
+ * @refcount: the value
+ *
+ * Return: 0, -EIO or -ENOMEM.
+ */
+int qcow_shadow_get(struct qcow_image *img, u64 cluster, u64 *refcount)
+{
+	const struct qcow2_header *h = img->hdr;
+	struct qcow_shadow_block *b;
+
+	b = xa_load(&img->shadow->blocks, cluster >> h->refblock_bits);
+	if (!b)
+		return qcow_refcount_get(img, cluster, refcount);
+	*refcount = qcow2_refcount_get(b->buf, h->refcount_order,
+				       cluster & ((1ULL << h->refblock_bits) - 1));
+	return 0;
+}
+
+static struct qcow2_region *qcow_region_find(struct qcow_image *img,
+					     const char *what)
+{
+	unsigned int i;
+
+	for (i = 0; i < img->nr_regions; i++)
+		if (!strcmp(img->regions[i].what, what))
+			return &img->regions[i];
+	return NULL;
+}
+
+/* Punch the clusters of the new root's count zero that nothing re-used. */
+static void qcow_shadow_punch_zeros(struct qcow_image *img,
+				    struct qcow_shadow *sh)
+{
+	u32 cb = img->hdr->cluster_bits;
+	u64 start = 0, run = 0, rc;
+	unsigned long c;
+	void *entry;
+
+	xa_for_each(&sh->zeros, c, entry) {
+		if (qcow_refcount_get(img, c, &rc) || rc)
+			continue;
+		qcow_cluster_freed(img, c);
+		if (run && start + run == c) {
+			run++;
+			continue;
+		}
+		if (run)
+			img->layer->ops->punch(img->layer, start << cb, run << cb);
+		start = c;
+		run = 1;
+	}
+	if (run)
+		img->layer->ops->punch(img->layer, start << cb, run << cb);
+}
+
+/* Clusters for the copies of the blocks and for the new refcount table. */
+static int qcow_shadow_alloc(struct qcow_image *img, u64 *rt_off, u32 *rt_clusters)
+{
+	const struct qcow2_header *h = img->hdr;
+	struct qcow_shadow *sh = img->shadow;
+	u32 cb = h->cluster_bits, n;
+	struct qcow_shadow_block *b;
+	unsigned long ri;
+	u64 off, got;
+	int err, tries;
+
+	xa_for_each(&sh->blocks, ri, b) {
+		err = qcow_alloc_clusters(img, 1, &off, &got);
+		if (err)
+			return err;
+		err = qcow_shadow_note_alloc(img, off >> cb, 1);
+		if (err) {
+			qcow_refcount_add(img, off >> cb, 1, -1);
+			return err;
+		}
+		b->new_off = off;
+	}
+	for (tries = 0; ; tries++) {
+		n = h->refcount_table_clusters;
+		err = qcow_alloc_contig(img, n, &off);
+		if (err)
+			return err;
+		if (n == h->refcount_table_clusters)
+			break;
+		/* The table grew while its copy was allocated: again. */
+		qcow_refcount_add(img, off >> cb, n, -1);
+		if (tries == 3)
+			return -ENOSPC;
+	}
+	err = qcow_shadow_note_alloc(img, off >> cb, n);
+	if (err) {
+		qcow_refcount_add(img, off >> cb, n, -1);
+		return err;
+	}
+	*rt_off = off;
+	*rt_clusters = n;
+	return 0;
+}
+
+/**
+ * qcow_shadow_commit() - switch to the new metadata root
+ * @img: image between qcow_shadow_begin() and qcow_shadow_end()
+ * @c: the new L1 table (written, its clusters allocated), size and snapshot
+ *     table (the current one or one written to new clusters)
+ *
+ * The copies of the refcount blocks go to new clusters, a new refcount
+ * table names them (and every block not copied), and all of it, with the
+ * refcounts of everything allocated meanwhile, is written and flushed.
+ * Then one header write switches the L1 table, the virtual size, the
+ * refcount table and the snapshot table together: a crash before it leaves
+ * the old root with leaked clusters, after it the new root.  Once switched,
+ * what only the old root used (its refcount table and the blocks copied,
+ * the old L1 table when @c->free_old_l1, the old snapshot table, clusters
+ * whose count reached zero) is released in memory and punched; the
+ * caller's write-back makes that durable (a crash before it leaks them).
+ *
+ * Return: 0 (the image uses @c->l1 and @c->old_l1 holds the old table), or
+ * -ENOSPC/-EIO/-ERANGE/-ENOMEM with the old root in place (a failed header
+ * write also stops the image).
+ */
+int qcow_shadow_commit(struct qcow_image *img, struct qcow_commit *c)
+{
+	struct qcow2_header *h = img->hdr;
+	struct qcow_shadow *sh = img->shadow;
+	u32 cb = h->cluster_bits, rt_clusters = 0;
+	u64 cs = h->cluster_size, rt_off = 0;
+	u64 old_l1_off = h->l1_table_offset, old_size = h->size;
+	u64 old_rt_off = h->refcount_table_offset;
+	u64 old_snap_off = h->snapshots_offset, old_snap_len = 0;
+	u32 old_l1_size = h->l1_size, old_rt_clusters;
+	u32 old_nb_snap = h->nb_snapshots;
+	struct qcow_free frees[3];
+	struct qcow2_region *r;
+	struct qcow_shadow_block *b;
+	unsigned long *dirty;
+	unsigned int nf = 0;
+	unsigned long ri;
+	__be64 *rt;
+	int err;
+
+	lockdep_assert_held(&img->meta_lock);
+	if (sh->err)
+		return sh->err;
+	dirty = bitmap_zalloc(DIV_ROUND_UP(c->l1_size, SECTOR_SIZE / 8) + 1,
+			      GFP_KERNEL);
+	if (!dirty)
+		return -ENOMEM;
+	err = qcow_shadow_alloc(img, &rt_off, &rt_clusters);
+	if (err)
+		goto out_dirty;
+	err = -ENOMEM;
+	rt = kvzalloc((size_t)rt_clusters << cb, GFP_KERNEL);
+	if (!rt)
+		goto out_dirty;
+	memcpy(rt, img->reftable, img->reftable_entries * sizeof(__be64));
+	xa_for_each(&sh->blocks, ri, b)
+		rt[ri] = cpu_to_be64(b->new_off);
+
+	/* Everything the new root names, on disk. */
+	err = qcow_cache_writeback(img->rcache);
+	xa_for_each(&sh->blocks, ri, b) {
+		if (err)
+			break;
+		qcow_cache_drop(img->cache, b->new_off, cs);
+		qcow_cache_drop(img->rcache, b->new_off, cs);
+		err = qcow_file_write(img->layer, b->buf, cs, b->new_off);
+	}
+	if (!err) {
+		qcow_cache_drop(img->cache, rt_off, (u64)rt_clusters << cb);
+		qcow_cache_drop(img->rcache, rt_off, (u64)rt_clusters << cb);
+		err = qcow_file_write(img->layer, rt, (size_t)rt_clusters << cb,
+				      rt_off);
+	}
+	if (!err)
+		err = sh->err;	/* a late real change that could not be mirrored */
+	if (!err)
+		err = img->layer->ops->flush(img->layer);
+	if (err)
+		goto out_rt;
+
+	/* The switch. */
+	old_rt_clusters = h->refcount_table_clusters;
+	old_rt_off = h->refcount_table_offset;
+	r = qcow_region_find(img, "snapshot table");
+	if (r && old_nb_snap)
+		old_snap_len = r->len;
+	h->l1_table_offset = c->l1_off;
+	h->l1_size = c->l1_size;
+	h->size = c->size;
+	h->refcount_table_offset = rt_off;
+	h->refcount_table_clusters = rt_clusters;
+	h->snapshots_offset = c->snap_off;
+	h->nb_snapshots = c->nb_snap;
+	err = qcow_header_write(img);
+	if (err) {
+		/* Stopped: nothing more is written, whichever header it holds. */
+		h->l1_table_offset = old_l1_off;
+		h->l1_size = old_l1_size;
+		h->size = old_size;
+		h->refcount_table_offset = old_rt_off;
+		h->refcount_table_clusters = old_rt_clusters;
+		h->snapshots_offset = old_snap_off;
+		h->nb_snapshots = old_nb_snap;
+		goto out_rt;
+	}
+	sh->committed = true;
+
+	/* Memory follows the disk. */
+	swap(img->reftable, rt);
+	img->reftable_entries = ((u64)rt_clusters << cb) / sizeof(__be64);
+	xa_for_each(&sh->blocks, ri, b) {
+		qcow_cache_drop(img->rcache, b->old_off, cs);
+		qcow_meta_mark(img, b->new_off, cs);
+	}
+	qcow_meta_mark(img, rt_off, (u64)rt_clusters << cb);
+	qcow_region_move(img, "refcount table", old_rt_off, rt_off,
+			 (u64)rt_clusters << cb);
+	qcow_region_move(img, "L1 table", old_l1_off, c->l1_off,
+			 (u64)c->l1_size * sizeof(__be64));
+	if (c->snap_off != old_snap_off || c->nb_snap != old_nb_snap)
+		qcow_region_move(img, "snapshot table", old_snap_off, c->snap_off,
+				 c->nb_snap ? c->snap_len : 0);
+	c->old_l1 = img->l1;
+	img->l1 = c->l1;
+	bitmap_free(img->l1_dirty);
+	img->l1_dirty = dirty;
+	dirty = NULL;
+
+	/* What only the old root used; the copies are the real blocks now. */
+	img->shadow = NULL;
+	frees[nf].start = old_rt_off >> cb;
+	frees[nf++].nr = old_rt_clusters;
+	if (c->free_old_l1 && old_l1_size) {
+		frees[nf].start = old_l1_off >> cb;
+		frees[nf++].nr = DIV_ROUND_UP_ULL((u64)old_l1_size * sizeof(__be64), cs);
+	}
+	if (old_snap_len && old_snap_off != c->snap_off) {
+		frees[nf].start = old_snap_off >> cb;
+		frees[nf++].nr = DIV_ROUND_UP_ULL(old_snap_len, cs);
+	}
+	err = qcow_frees_apply(img, frees, nf);
+	xa_for_each(&sh->blocks, ri, b) {
+		frees[0].start = b->old_off >> cb;
+		frees[0].nr = 1;
+		err = qcow_frees_apply(img, frees, 1) ?: err;
+	}
+	qcow_shadow_punch_zeros(img, sh);
+	img->shadow = sh;
+	if (err)
+		pr_warn_ratelimited("%pD: releasing the old metadata failed (%d): clusters leak\n",
+				    img->layer->file, err);
+	err = 0;
+out_rt:
+	kvfree(rt);
+out_dirty:
+	bitmap_free(dirty);
 	return err;
 }
 

@@ -6,22 +6,37 @@
  * new ones wait), writes everything dirty back, changes metadata under
  * img->meta_lock and unfreezes.
  *
- * Create: copy the active L1 table to new clusters; add one reference to
- * every cluster reachable from it (L2 tables, data, compressed spans) and
- * clear the COPIED flags of the active tables (everything is shared now);
- * write all that back; write a new snapshot table with the entry appended
- * to new clusters; switch the header to it in one sector write; free the
- * old table.  Until the header switch the old table is the valid one and
- * the new references are leaks at worst.
+ * Each operation builds a new metadata root and switches to it in one
+ * header sector write (qcow_shadow_commit()): a crash leaves the old root
+ * or the new one, with leaked clusters at worst, and in both COPIED agrees
+ * with the refcounts, as qemu-img check demands.  Refcounts are counted per
+ * path, as qemu-img check counts them: a cluster reached through two L1
+ * tables has two references even when one shared L2 table leads to it.
  *
- * Delete: write the table without the entry and switch the header first;
- * only then drop the references the snapshot held (its L1 table, its L2
- * tables, their data), punch what reaches zero, and set COPIED again where
- * an active cluster became exclusively owned.
+ * - Refcount changes that would make COPIED wrong if they reached the disk
+ *   alone (one to two, two to one) go to copies of the refcount blocks
+ *   (qcow_shadow_add()); the commit writes the copies to new clusters with
+ *   a new refcount table.
+ * - The active tree of the new root goes into a new L1 table.  An L2 table
+ *   whose entries' COPIED flags the new counts change is copied to a new
+ *   cluster with the right flags (the old table stays as the old root and
+ *   the snapshots see it) and the active path moves to the copy
+ *   (qcow_tree_activate()).
  *
- * Apply: add references for the snapshot's tree, write its L1 table over
- * the active one (COPIED clear: everything is shared with the snapshot),
- * then drop the references of the old active tree.
+ * Create: the snapshot takes the current L1 table as its own; one more
+ * path to every cluster of the tree; the active tree continues in a new L1
+ * table with copies of the tables that had COPIED entries; a new snapshot
+ * table with the entry appended.
+ *
+ * Delete: one path less to everything the snapshot's tree reaches, and its
+ * L1 table; COPIED comes back (through copies) where an active cluster is
+ * now the active tree's alone; a new snapshot table without the entry.
+ * What reaches zero is punched once the header has switched.
+ *
+ * Apply: one more path to the snapshot's tree, one less to the old active
+ * tree; the snapshot's entries become the active L1 table (as long as both
+ * tables and the snapshot's disk size need), switched with the virtual
+ * size.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -136,9 +151,9 @@ static void qcow_snap_fill_cmd(struct qcow_snapshot_cmd *c,
 	memcpy(c->name, sn->name, min_t(size_t, sn->name_len, sizeof(c->name) - 1));
 }
 
-/* Add @delta to the host clusters one L2 entry references. */
-static int qcow_entry_ref(struct qcow_image *img, const struct qcow2_l2e *e,
-			  int delta)
+/* Add @delta to the host clusters one L2 entry references, in the new root. */
+static int qcow_entry_shadow(struct qcow_image *img, const struct qcow2_l2e *e,
+			     int delta)
 {
 	u32 cb = img->hdr->cluster_bits;
 	u64 off, len;
@@ -152,200 +167,267 @@ static int qcow_entry_ref(struct qcow_image *img, const struct qcow2_l2e *e,
 	} else {
 		return 0;
 	}
-	if (delta < 0)
-		return qcow_free_later(img, off, len);
-	return qcow_refcount_add(img, off >> cb,
-				 ((off + len - 1) >> cb) - (off >> cb) + 1, 1);
+	return qcow_shadow_add(img, off >> cb,
+			       ((off + len - 1) >> cb) - (off >> cb) + 1, delta);
+}
+
+/* The L2 table the L1 entry @raw names (0: none); -EIO if it is invalid. */
+static int qcow_l1e_table(struct qcow_image *img, u64 raw, u32 i, u64 *l2off)
+{
+	bool copied;
+
+	if (qcow2_l1e_decode(img->hdr, raw, READ_ONCE(img->file_size), l2off,
+			     &copied)) {
+		qcow_image_corrupt(img, "L1 entry %u (0x%llx) is invalid", i, raw);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Read the whole L2 table at @l2off (through the cache) into @buf. */
+static int qcow_l2_read_table(struct qcow_image *img, u64 l2off, void *buf)
+{
+	struct qcow_cache_entry *ce;
+	u64 s;
+
+	for (s = 0; s < img->hdr->cluster_size; s += img->slice_size) {
+		ce = qcow_cache_get(img->cache, l2off + s);
+		if (IS_ERR(ce))
+			return PTR_ERR(ce);
+		memcpy(buf + s, qcow_cache_data(ce), img->slice_size);
+		qcow_cache_put(img->cache, ce);
+	}
+	return 0;
 }
 
 /*
- * Add @delta to every cluster reachable from an L1 table: each L2 table
- * once per L1 entry, each data cluster and compressed span once per L2
- * entry.  Decrements are queued (qcow_free_later()) for the caller to
- * apply; increments are made at once.
+ * Add @delta, in the new root, to every cluster one path from an L1 table
+ * reaches: each L2 table once per L1 entry, each data cluster and
+ * compressed span once per L2 entry (references are counted per path, as
+ * qemu-img check counts them).
  */
-static int qcow_tree_refs(struct qcow_image *img, const __be64 *l1, u32 l1_size,
-			  int delta)
+static int qcow_tree_shadow(struct qcow_image *img, const __be64 *l1,
+			    u32 l1_size, int delta, void *buf)
 {
 	const struct qcow2_header *h = img->hdr;
-	u32 eps = img->slice_size / h->l2_entry_size;
+	u32 eps = h->cluster_size / h->l2_entry_size;
 	u64 file_size = READ_ONCE(img->file_size);
-	struct qcow_cache_entry *ce;
-	u64 l2off, word, bitmap, s;
+	u64 l2off, word, bitmap;
 	struct qcow2_l2e e;
-	bool copied;
 	u32 i, k;
 	int err;
 
 	for (i = 0; i < l1_size; i++) {
-		if (qcow2_l1e_decode(h, be64_to_cpu(l1[i]), file_size, &l2off,
-				     &copied)) {
-			qcow_image_corrupt(img, "L1 entry %u (0x%llx) is invalid", i,
-					   be64_to_cpu(l1[i]));
-			return -EIO;
-		}
-		if (!l2off)
-			continue;
-		for (s = 0; s < h->cluster_size; s += img->slice_size) {
-			ce = qcow_cache_get(img->cache, l2off + s);
-			if (IS_ERR(ce))
-				return PTR_ERR(ce);
-			for (k = 0; k < eps; k++) {
-				qcow2_l2_get(h, qcow_cache_data(ce), k, &word, &bitmap);
-				if (qcow2_l2e_decode(h, word, bitmap, file_size, &e)) {
-					qcow_cache_put(img->cache, ce);
-					qcow_image_corrupt(img, "bad L2 entry %llx in 0x%llx",
-							   word, l2off);
-					return -EIO;
-				}
-				err = qcow_entry_ref(img, &e, delta);
-				if (err) {
-					qcow_cache_put(img->cache, ce);
-					return err;
-				}
-			}
-			qcow_cache_put(img->cache, ce);
-		}
-		if (delta > 0)
-			err = qcow_refcount_add(img, l2off >> h->cluster_bits, 1, 1);
-		else
-			err = qcow_free_later(img, l2off, h->cluster_size);
+		err = qcow_l1e_table(img, be64_to_cpu(l1[i]), i, &l2off);
 		if (err)
 			return err;
-	}
-	return 0;
-}
-
-/* Apply queued decrements now (no request is in flight: queue frozen). */
-static int qcow_apply_frees(struct qcow_image *img)
-{
-	struct qcow_free *f = img->frees;
-	unsigned int nr = img->nr_frees;
-	int err;
-
-	img->frees = NULL;
-	img->nr_frees = 0;
-	img->max_frees = 0;
-	err = qcow_frees_apply(img, f, nr);
-	kvfree(f);
-	return err;
-}
-
-/* Set COPIED in the active tables exactly where the refcount is one. */
-static int qcow_fix_copied(struct qcow_image *img)
-{
-	const struct qcow2_header *h = img->hdr;
-	u32 eps = img->slice_size / h->l2_entry_size;
-	u64 file_size = READ_ONCE(img->file_size);
-	struct qcow_cache_entry *ce;
-	u64 l2off, word, bitmap, rc, s;
-	struct qcow2_l2e e;
-	bool copied, want;
-	u32 i, k;
-	int err;
-
-	for (i = 0; i < h->l1_size; i++) {
-		if (qcow2_l1e_decode(h, be64_to_cpu(img->l1[i]), file_size, &l2off,
-				     &copied))
-			return -EIO;
 		if (!l2off)
 			continue;
-		err = qcow_refcount_get(img, l2off >> h->cluster_bits, &rc);
+		err = qcow_l2_read_table(img, l2off, buf);
 		if (err)
 			return err;
-		want = rc == 1;
-		if (copied != want)
-			qcow_l1_set(img, i, qcow2_l1e_encode(l2off, want));
-		for (s = 0; s < h->cluster_size; s += img->slice_size) {
-			ce = qcow_cache_get(img->cache, l2off + s);
-			if (IS_ERR(ce))
-				return PTR_ERR(ce);
-			for (k = 0; k < eps; k++) {
-				u64 nw;
-
-				qcow2_l2_get(h, qcow_cache_data(ce), k, &word, &bitmap);
-				if (qcow2_l2e_decode(h, word, bitmap, file_size, &e) ||
-				    (e.type != QCOW2_CLUSTER_NORMAL &&
-				     e.type != QCOW2_CLUSTER_ZERO_ALLOC))
-					continue;
-				err = qcow_refcount_get(img, e.host_offset >> h->cluster_bits,
-							&rc);
-				if (err) {
-					qcow_cache_put(img->cache, ce);
-					return err;
-				}
-				nw = rc == 1 ? word | QCOW2_OFLAG_COPIED :
-					       word & ~QCOW2_OFLAG_COPIED;
-				if (nw != word)
-					qcow_l2_update(img, ce, k, nw, bitmap);
+		for (k = 0; k < eps; k++) {
+			qcow2_l2_get(h, buf, k, &word, &bitmap);
+			if (qcow2_l2e_decode(h, word, bitmap, file_size, &e)) {
+				qcow_image_corrupt(img, "bad L2 entry %llx in 0x%llx",
+						   word, l2off);
+				return -EIO;
 			}
-			qcow_cache_put(img->cache, ce);
+			err = qcow_entry_shadow(img, &e, delta);
+			if (err)
+				return err;
 		}
+		err = qcow_shadow_add(img, l2off >> h->cluster_bits, 1, delta);
+		if (err)
+			return err;
 	}
 	return 0;
 }
 
 /*
- * Write the table @t to new clusters, switch the header to it (one sector
- * write, flushed) and free the old table.
+ * Make @l1 (@n entries) the active tree of the new root.  COPIED must mean
+ * "refcount one" as the new root counts: where an L2 table's entries would
+ * change, the table is copied to a new cluster with the flags the new
+ * counts give (the old table stays as it is for the old root and for the
+ * snapshots that share it), and the active path moves to the copy.  Then
+ * every L1 entry gets its COPIED flag from the final counts.
  */
-static int qcow_snaps_store(struct qcow_image *img, struct qcow_snaps *t)
+static int qcow_tree_activate(struct qcow_image *img, __be64 *l1, u32 n,
+			      void *buf)
 {
-	struct qcow2_header *h = img->hdr;
-	struct qcow2_region *r = qcow_snap_region(img);
-	u64 old_off = h->snapshots_offset, old_len = r ? r->len : 0, off = 0;
-	u32 old_nr = h->nb_snapshots;
-	size_t len = 0, used;
-	void *buf = NULL;
+	const struct qcow2_header *h = img->hdr;
+	u32 cb = h->cluster_bits, eps = h->cluster_size / h->l2_entry_size;
+	u64 file_size = READ_ONCE(img->file_size);
+	u64 l2off, word, bitmap, rc, nw, off;
+	unsigned long *fresh;
+	struct qcow2_l2e e;
+	bool changed;
+	u32 i, k;
+	int err = 0;
+
+	fresh = bitmap_zalloc(max_t(u32, n, 1), GFP_KERNEL);
+	if (!fresh)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		err = qcow_l1e_table(img, be64_to_cpu(l1[i]), i, &l2off);
+		if (err)
+			goto out;
+		if (!l2off) {
+			l1[i] = 0;
+			continue;
+		}
+		err = qcow_l2_read_table(img, l2off, buf);
+		if (err)
+			goto out;
+		changed = false;
+		for (k = 0; k < eps; k++) {
+			qcow2_l2_get(h, buf, k, &word, &bitmap);
+			if (qcow2_l2e_decode(h, word, bitmap, file_size, &e)) {
+				qcow_image_corrupt(img, "bad L2 entry %llx in 0x%llx",
+						   word, l2off);
+				err = -EIO;
+				goto out;
+			}
+			if (e.type != QCOW2_CLUSTER_NORMAL &&
+			    e.type != QCOW2_CLUSTER_ZERO_ALLOC)
+				continue;
+			err = qcow_shadow_get(img, e.host_offset >> cb, &rc);
+			if (err)
+				goto out;
+			nw = rc == 1 ? word | QCOW2_OFLAG_COPIED :
+				       word & ~QCOW2_OFLAG_COPIED;
+			if (nw != word) {
+				qcow2_l2_set(h, buf, k, nw, bitmap);
+				changed = true;
+			}
+		}
+		if (!changed)
+			continue;
+		err = qcow_table_write_new(img, buf, h->cluster_size, &off);
+		if (!err)
+			err = qcow_shadow_add(img, l2off >> cb, 1, -1);
+		if (err)
+			goto out;
+		l1[i] = cpu_to_be64(qcow2_l1e_encode(off, true));
+		set_bit(i, fresh);
+	}
+	for (i = 0; i < n; i++) {
+		if (test_bit(i, fresh) || !l1[i])
+			continue;
+		l2off = be64_to_cpu(l1[i]) & QCOW2_L1E_OFFSET_MASK;
+		err = qcow_shadow_get(img, l2off >> cb, &rc);
+		if (err)
+			goto out;
+		l1[i] = cpu_to_be64(qcow2_l1e_encode(l2off, rc == 1));
+	}
+out:
+	bitmap_free(fresh);
+	return err;
+}
+
+/* Write the table @t to new clusters (not named by the header yet). */
+static int qcow_snaps_write(struct qcow_image *img, struct qcow_snaps *t,
+			    u64 *off, u64 *len)
+{
+	const struct qcow2_header *h = img->hdr;
+	size_t bytes = 0, used;
+	void *buf;
 	u32 i;
 	int err;
 
+	*off = 0;
+	*len = 0;
+	if (!t->nr)
+		return 0;
 	for (i = 0; i < t->nr; i++)
-		len += qcow2_snapshot_entry_size(h, &t->sn[i]);
-	if (len > QCOW2_MAX_SNAPSHOT_TABLE_BYTES)
+		bytes += qcow2_snapshot_entry_size(h, &t->sn[i]);
+	if (bytes > QCOW2_MAX_SNAPSHOT_TABLE_BYTES)
 		return -ENOSPC;
-	if (t->nr) {
-		buf = kvzalloc(len, GFP_KERNEL);
-		if (!buf)
-			return -ENOMEM;
-		for (i = 0, used = 0; i < t->nr; i++) {
-			size_t w;
+	buf = kvzalloc(bytes, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0, used = 0; i < t->nr; i++) {
+		size_t w;
 
-			err = qcow2_snapshot_serialize(h, &t->sn[i], buf + used,
-						       len - used, &w);
-			if (err)
-				goto out;
-			used += w;
-		}
-		err = qcow_table_write_new(img, buf, len, &off);
-		if (!err)
-			err = img->layer->ops->flush(img->layer);
+		err = qcow2_snapshot_serialize(h, &t->sn[i], buf + used,
+					       bytes - used, &w);
 		if (err)
 			goto out;
+		used += w;
 	}
-	h->nb_snapshots = t->nr;
-	h->snapshots_offset = off;
-	err = qcow_header_write(img);
-	if (err) {
-		h->nb_snapshots = old_nr;
-		h->snapshots_offset = old_off;
-		if (off)
-			qcow_refcount_add(img, off >> h->cluster_bits,
-					  DIV_ROUND_UP_ULL(len, h->cluster_size), -1);
-		goto out;
-	}
-	if (!r && img->nr_regions < ARRAY_SIZE(img->regions)) {
-		r = &img->regions[img->nr_regions++];
-		r->what = "snapshot table";
-	}
-	if (r) {
-		r->start = off;
-		r->len = round_up(len, h->cluster_size);
-	}
-	if (old_off && old_len)
-		qcow_free_later(img, old_off, old_len);
+	err = qcow_table_write_new(img, buf, bytes, off);
+	if (!err)
+		*len = bytes;
 out:
 	kvfree(buf);
+	return err;
+}
+
+/* The current snapshot table as a commit keeps it. */
+static void qcow_commit_keep_snaps(struct qcow_image *img, struct qcow_commit *cm)
+{
+	struct qcow2_region *r = qcow_snap_region(img);
+
+	cm->snap_off = img->hdr->snapshots_offset;
+	cm->nb_snap = img->hdr->nb_snapshots;
+	cm->snap_len = r ? r->len : 0;
+}
+
+/*
+ * The active L1 table, copied into a buffer of whole sectors with room for
+ * @n entries (at least the current ones).
+ */
+static __be64 *qcow_l1_dup(struct qcow_image *img, u32 n)
+{
+	__be64 *l1;
+
+	l1 = kvzalloc(round_up(max_t(size_t, (size_t)n * sizeof(__be64), 1),
+			       SECTOR_SIZE), GFP_KERNEL);
+	if (l1 && img->hdr->l1_size)
+		memcpy(l1, img->l1, (size_t)img->hdr->l1_size * sizeof(__be64));
+	return l1;
+}
+
+/*
+ * A new root that keeps the active L1 table's size and the virtual size,
+ * with the snapshot table @t written to new clusters.
+ */
+static int qcow_commit_snaps(struct qcow_image *img, struct qcow_commit *cm,
+			     struct qcow_snaps *t, bool free_old_l1)
+{
+	int err;
+
+	err = qcow_snaps_write(img, t, &cm->snap_off, &cm->snap_len);
+	cm->nb_snap = t->nr;
+	cm->l1_size = img->hdr->l1_size;
+	cm->size = img->hdr->size;
+	cm->free_old_l1 = free_old_l1;
+	return err;
+}
+
+/*
+ * End the shadow state begun by an operation: unless @err, write @cm->l1 to
+ * new clusters, switch to the new root and write back what the switch
+ * released.  On success the image owns @cm->l1 (NULL here then).
+ */
+static int qcow_commit_end(struct qcow_image *img, struct qcow_commit *cm,
+			   int err)
+{
+	cm->l1_off = 0;
+	if (!err && cm->l1_size)
+		err = qcow_table_write_new(img, cm->l1,
+					   (size_t)cm->l1_size * sizeof(__be64),
+					   &cm->l1_off);
+	if (!err)
+		err = qcow_shadow_commit(img, cm);
+	if (!err) {
+		cm->l1 = NULL;
+		kvfree(cm->old_l1);
+		cm->old_l1 = NULL;
+	}
+	qcow_shadow_end(img);
+	if (!err)
+		err = qcow_meta_writeback_flat(img);
 	return err;
 }
 
@@ -355,20 +437,24 @@ out:
  *	 everything written back (qcow_image_flush())
  * @c: @c->name is the new snapshot's name; @c->id receives its id
  *
- * Return: 0, -EINVAL (empty name), -ENAMETOOLONG, -EEXIST, -ENOSPC, -EIO
- * or -ENOMEM.  On failure the image holds the old table, with leaked
- * clusters at worst.
+ * The snapshot keeps the current L1 table and tree; the active state goes
+ * on in a new L1 table (see the top of this file).
+ *
+ * Return: 0, -EINVAL (empty name), -ENAMETOOLONG, -EEXIST, -ENOSPC, -ERANGE
+ * (a refcount would overflow its width), -EIO or -ENOMEM.  On failure the
+ * image holds the old root, with leaked clusters at worst.
  */
 int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 {
 	const struct qcow2_header *h = img->hdr;
-	size_t l1_bytes = (size_t)h->l1_size * sizeof(__be64);
+	struct qcow_commit cm = {};
 	struct qcow_snaps t;
 	struct qcow2_snapshot *sn;
 	struct timespec64 now;
-	u64 l1_off = 0, max_id = 0, id;
+	u64 max_id = 0, id;
+	void *buf = NULL;
 	u32 i;
-	int err, ret;
+	int err;
 
 	if (!c->name[0])
 		return -EINVAL;
@@ -393,30 +479,32 @@ int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 		err = -ENOSPC;
 		goto out;
 	}
+	buf = kvmalloc(h->cluster_size, GFP_KERNEL);
+	cm.l1 = qcow_l1_dup(img, h->l1_size);
+	if (!buf || !cm.l1) {
+		err = -ENOMEM;
+		goto out;
+	}
 	err = qcow_meta_begin(img);
+	/* The snapshot's entry names the active L1 table as the disk has it. */
+	if (!err)
+		err = qcow_meta_writeback_flat(img);
+	if (!err)
+		err = qcow_shadow_begin(img);
 	if (err)
 		goto out;
 
-	/* The L1 copy, then the references it adds, all on disk. */
-	if (l1_bytes) {
-		err = qcow_table_write_new(img, img->l1, l1_bytes, &l1_off);
-		if (err)
-			goto out;
-	}
-	err = qcow_tree_refs(img, img->l1, h->l1_size, 1);
-	/* Part of the tree may have its reference (-ERANGE): clear COPIED there. */
-	ret = qcow_fix_copied(img);
+	/* The snapshot's tree is the active one: one more path to all of it. */
+	err = qcow_tree_shadow(img, img->l1, h->l1_size, 1, buf);
 	if (!err)
-		err = ret;
-	if (!err)
-		err = qcow_meta_writeback_flat(img);
+		err = qcow_tree_activate(img, cm.l1, h->l1_size, buf);
 	if (err)
-		goto out;	/* leaks at worst */
+		goto out_shadow;
 
 	sn = &t.sn[t.nr];
 	snprintf(c->id, sizeof(c->id), "%llu", max_id + 1);
 	ktime_get_real_ts64(&now);
-	sn->l1_table_offset = l1_off;
+	sn->l1_table_offset = h->l1_table_offset;
 	sn->l1_size = h->l1_size;
 	sn->id = c->id;
 	sn->id_len = strlen(c->id);
@@ -428,14 +516,37 @@ int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 	sn->has_disk_size = true;
 	sn->icount = -1;
 	t.nr++;
-	err = qcow_snaps_store(img, &t);
-	if (!err)
-		err = qcow_apply_frees(img);
-	if (!err)
-		err = qcow_meta_writeback(img, false);
+	err = qcow_commit_snaps(img, &cm, &t, false);
+out_shadow:
+	err = qcow_commit_end(img, &cm, err);
 out:
+	kvfree(cm.l1);
+	kvfree(buf);
 	qcow_snaps_free(&t);
 	return err;
+}
+
+/* Read snapshot @sn's L1 table into a zeroed buffer with room for @n entries. */
+static __be64 *qcow_snap_l1_read(struct qcow_image *img,
+				 const struct qcow2_snapshot *sn, u32 n, int *err)
+{
+	__be64 *l1;
+
+	l1 = kvzalloc(round_up(max_t(size_t, (size_t)n * sizeof(__be64), 1),
+			       SECTOR_SIZE), GFP_KERNEL);
+	if (!l1) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	*err = 0;
+	if (sn->l1_size)
+		*err = qcow_file_read(img->layer, l1, sn->l1_size * sizeof(*l1),
+				      sn->l1_table_offset);
+	if (*err) {
+		kvfree(l1);
+		return NULL;
+	}
+	return l1;
 }
 
 /**
@@ -447,9 +558,12 @@ out:
  */
 int qcow_snapshot_delete(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 {
+	const struct qcow2_header *h = img->hdr;
+	struct qcow_commit cm = {};
 	struct qcow2_snapshot sn;
 	struct qcow_snaps t;
 	__be64 *l1 = NULL;
+	void *buf = NULL;
 	int idx, err;
 
 	err = qcow_snaps_load(img, &t);
@@ -462,38 +576,41 @@ int qcow_snapshot_delete(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 	}
 	qcow_snap_fill_cmd(c, &t.sn[idx]);
 	sn = t.sn[idx];
-	l1 = kvcalloc(max_t(u32, sn.l1_size, 1), sizeof(*l1), GFP_KERNEL);
-	if (!l1) {
+	l1 = qcow_snap_l1_read(img, &sn, sn.l1_size, &err);
+	if (err)
+		goto out;
+	buf = kvmalloc(h->cluster_size, GFP_KERNEL);
+	cm.l1 = qcow_l1_dup(img, h->l1_size);
+	if (!buf || !cm.l1) {
 		err = -ENOMEM;
 		goto out;
 	}
-	if (sn.l1_size) {
-		err = qcow_file_read(img->layer, l1, sn.l1_size * sizeof(*l1),
-				     sn.l1_table_offset);
-		if (err)
-			goto out;
-	}
 	err = qcow_meta_begin(img);
+	if (!err)
+		err = qcow_shadow_begin(img);
 	if (err)
 		goto out;
 
-	/* The entry goes first: the references it held become leaks. */
+	/* Every path from the snapshot's L1 table goes, and the table. */
+	err = qcow_tree_shadow(img, l1, sn.l1_size, -1, buf);
+	if (!err && sn.l1_size)
+		err = qcow_shadow_add(img, sn.l1_table_offset >> h->cluster_bits,
+				      DIV_ROUND_UP_ULL((u64)sn.l1_size * sizeof(*l1),
+						       h->cluster_size), -1);
+	/* COPIED comes back where an active cluster is the tree's alone. */
+	if (!err)
+		err = qcow_tree_activate(img, cm.l1, h->l1_size, buf);
+	if (err)
+		goto out_shadow;
+
 	memmove(&t.sn[idx], &t.sn[idx + 1], (t.nr - idx - 1) * sizeof(t.sn[0]));
 	t.nr--;
-	err = qcow_snaps_store(img, &t);
-	if (err)
-		goto out;
-	err = qcow_tree_refs(img, l1, sn.l1_size, -1);
-	if (!err && sn.l1_size)
-		err = qcow_free_later(img, sn.l1_table_offset,
-				      (u64)sn.l1_size * sizeof(*l1));
-	if (!err)
-		err = qcow_apply_frees(img);
-	if (!err)
-		err = qcow_fix_copied(img);
-	if (!err)
-		err = qcow_meta_writeback_flat(img);
+	err = qcow_commit_snaps(img, &cm, &t, true);
+out_shadow:
+	err = qcow_commit_end(img, &cm, err);
 out:
+	kvfree(cm.l1);
+	kvfree(buf);
 	kvfree(l1);
 	qcow_snaps_free(&t);
 	return err;
@@ -504,31 +621,24 @@ out:
  * @img: as for qcow_snapshot_create()
  * @c: by @c->id when not empty, else by @c->name; both are filled in
  *
- * The snapshot's tree becomes the active tree through a new L1 table,
- * switched to with the virtual size in one header write (img->hdr->size is
- * the snapshot's disk size once the switch is done; the caller updates the
- * device's capacity).
+ * The snapshot's tree becomes the active tree through a new L1 table (the
+ * snapshot's entries, as many as both tables and the snapshot's disk size
+ * need), switched to with the virtual size in one header write
+ * (img->hdr->size is the snapshot's disk size once the switch is done; the
+ * caller updates the device's capacity).
  *
- * Order: references for the snapshot's tree as a second owner are added
- * and written back; the new L1 table (the snapshot's entries, COPIED clear,
- * as many entries as both tables need) is written to new clusters and
- * flushed; the header switches to it; only then are the references of the
- * old active tree and the old L1 table dropped.  A crash before the switch
- * leaves the old state with leaked references, after it the new state with
- * leaks: never a mix of both trees.
- *
- * Return: 0, -ENOENT, -ENOSPC, -EIO or -ENOMEM.
+ * Return: 0, -ENOENT, -ENOSPC, -ERANGE, -EIO or -ENOMEM.
  */
 int qcow_snapshot_apply_img(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 {
-	struct qcow2_header *h = img->hdr;
-	u64 size = h->size, need;
-	u32 old_n = h->l1_size, n, i;
+	const struct qcow2_header *h = img->hdr;
+	struct qcow_commit cm = {};
 	struct qcow2_snapshot sn;
 	struct qcow_snaps t;
-	__be64 *l1 = NULL, *old;
-	size_t bytes;
+	u64 size = h->size, need;
+	void *buf = NULL;
 	int idx, err;
+	u32 n;
 
 	err = qcow_snaps_load(img, &t);
 	if (err)
@@ -545,45 +655,37 @@ int qcow_snapshot_apply_img(struct qcow_image *img, struct qcow_snapshot_cmd *c)
 	/* Entries the snapshot's table lacks for its size read as zeros. */
 	need = qcow2_l1_entries_needed(size, h->cluster_bits, h->extended_l2);
 	n = max3(sn.l1_size, h->l1_size, (u32)need);
-	bytes = round_up((size_t)n * sizeof(__be64), SECTOR_SIZE);
-	l1 = kvzalloc(bytes, GFP_KERNEL);
-	if (!l1) {
+	cm.l1 = qcow_snap_l1_read(img, &sn, n, &err);
+	if (err)
+		goto out;
+	buf = kvmalloc(h->cluster_size, GFP_KERNEL);
+	if (!buf) {
 		err = -ENOMEM;
 		goto out;
 	}
-	if (sn.l1_size) {
-		err = qcow_file_read(img->layer, l1, sn.l1_size * sizeof(*l1),
-				     sn.l1_table_offset);
-		if (err)
-			goto out;
-	}
 	err = qcow_meta_begin(img);
+	if (!err)
+		err = qcow_shadow_begin(img);
 	if (err)
 		goto out;
 
-	/* References for the snapshot's tree as the new active tree. */
-	err = qcow_tree_refs(img, l1, sn.l1_size, 1);
+	/* The snapshot's tree gains a path, the old active tree loses one. */
+	err = qcow_tree_shadow(img, cm.l1, sn.l1_size, 1, buf);
 	if (!err)
-		err = qcow_meta_writeback(img, true);
+		err = qcow_tree_shadow(img, img->l1, h->l1_size, -1, buf);
+	if (!err)
+		err = qcow_tree_activate(img, cm.l1, n, buf);
 	if (err)
-		goto out;	/* leaks at worst */
-	/* Everything the new active L1 reaches is shared with the snapshot. */
-	for (i = 0; i < sn.l1_size; i++)
-		l1[i] &= ~cpu_to_be64(QCOW2_OFLAG_COPIED);
-	err = qcow_l1_replace(img, l1, n, size, &old);
-	if (err)
-		goto out;
-	l1 = NULL;
-	err = qcow_tree_refs(img, old, old_n, -1);
-	kvfree(old);
-	if (!err)
-		err = qcow_apply_frees(img);
-	if (!err)
-		err = qcow_fix_copied(img);
-	if (!err)
-		err = qcow_meta_writeback_flat(img);
+		goto out_shadow;
+	qcow_commit_keep_snaps(img, &cm);
+	cm.l1_size = n;
+	cm.size = size;
+	cm.free_old_l1 = true;
+out_shadow:
+	err = qcow_commit_end(img, &cm, err);
 out:
-	kvfree(l1);
+	kvfree(cm.l1);
+	kvfree(buf);
 	qcow_snaps_free(&t);
 	return err;
 }

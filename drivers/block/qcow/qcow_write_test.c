@@ -37,8 +37,9 @@
  *      QWT_CLEAN  in the file after qcow_image_flush(img, true) and one
  *                 more flush (the first releases queued frees in memory,
  *                 the second writes them), or after close: exactly;
- *    COPIED must mean refcount one (and, when clean, the converse), and no
- *    cluster may be both metadata and data;
+ *    COPIED must mean refcount one and the converse, in every mode (what
+ *    qemu-img check calls corruption), and no cluster may be both metadata
+ *    and data;
  *  - the guest model: a byte array of the virtual disk to which every
  *    write, discard and write-zeroes is applied; the whole disk is read
  *    back through qcow_layer_read() and compared.
@@ -951,17 +952,15 @@ static void qwt_copied(struct qwt_chk *k, u64 off, bool copied,
 	c = off >> k->h.cb;
 	rc = qwt_chk_rc(k, c);
 	/*
-	 * After a failed operation, the file may hold leaked references
-	 * before the COPIED flags that go with them (the crash window of
-	 * Documentation/design.rst): harmless while one tree references it.
+	 * Both directions, in memory and in the file at every step, as
+	 * qemu-img check counts them: a crash at any point must leave COPIED
+	 * and the refcount in agreement (snapshot operations switch both in
+	 * one header write, qcow_shadow_commit()).
 	 */
-	if (copied && rc != 1 && k->mode == QWT_DISK && k->t->leaks_ok &&
-	    c < k->n && k->exp[c] == 1)
-		return;
 	if (copied && rc != 1)
 		qwt_err(k, "%s %llu: COPIED set, refcount of 0x%llx is %llu",
 			what, idx, off, rc);
-	else if (!copied && rc == 1 && k->mode == QWT_CLEAN)
+	else if (!copied && rc == 1)
 		qwt_err(k, "%s %llu: COPIED clear, refcount of 0x%llx is 1",
 			what, idx, off);
 }

@@ -205,9 +205,9 @@ for cmd in "${pcs[@]}"; do
 	n_lost=$(cat "$run"/console-b*.log 2>/dev/null | tr -d '\r' |
 		sed -n 's/.*(\([0-9]*\) durable writes of this round lost).*/\1/p; s/.*pcsnap: round [0-9]* verified: .*; \([0-9]*\) bad blocks.*/\1/p' |
 		awk '{ n += $1 } END { print n + 0 }')
-	n_fail_data=$(grep -c '^==> FAIL powercut/.*data verification' "$out/powercut-$k.txt")
+	n_fail_data=$(grep -c '^==> FAIL powercut[^/]*/.*data verification' "$out/powercut-$k.txt")
 	[ "$n_lost" -ge "$n_fail_data" ] || n_lost=$n_fail_data
-	n_corrupt=$(grep -c '^==> FAIL powercut/.*qemu-img check' "$out/powercut-$k.txt")
+	n_corrupt=$(grep -c '^==> FAIL powercut[^/]*/.*qemu-img check' "$out/powercut-$k.txt")
 	n_oops=0
 	for f in "$run"/console-b*.log; do
 		[ -f "$f" ] || continue
