@@ -121,8 +121,9 @@ struct qcow_layer {
  * @zstd_ws: zstd stream workspace
  * @zstd_ws_size: bytes in @zstd_ws
  * @corrupt: metadata inconsistency was found; reported once
- * @stopped: a header write failed, so which header the disk holds is
- *	     unknown: no more writes of any kind (see qcow_image_stop())
+ * @stopped: a header write or a flush of the image file failed, so what
+ *	     the disk holds is unknown: no more writes of any kind (see
+ *	     qcow_image_stop())
  *
  * Read-write state (qcow_refcount.c, qcow_write.c), unused when read-only:
  * @writable: attached read-write
@@ -371,7 +372,8 @@ int qcow_table_write_new(struct qcow_image *img, const void *data, size_t len,
 int qcow_image_open_rw(struct qcow_image *img);
 void qcow_image_close_rw(struct qcow_image *img);
 int qcow_header_write(struct qcow_image *img);
-void qcow_image_stop(struct qcow_image *img, int err);
+void qcow_image_stop(struct qcow_image *img, const char *what, int err);
+int qcow_meta_flush(struct qcow_image *img);
 
 /**
  * qcow_image_failed() - writes are refused: corrupt or stopped

@@ -331,7 +331,7 @@ static int qcow_reftable_grow(struct qcow_image *img, u64 min_entries)
 	if (!err)
 		err = qcow_file_write(img->layer, table, t * cs, p << cb);
 	if (!err)
-		err = img->layer->ops->flush(img->layer);
+		err = qcow_meta_flush(img);
 	if (err)
 		goto out_undo;
 
@@ -408,7 +408,7 @@ static int qcow_refblock_create(struct qcow_image *img, u64 ri)
 	err = qcow_file_write(img->layer, buf, cs, off);
 	kvfree(buf);
 	if (!err)
-		err = img->layer->ops->flush(img->layer);
+		err = qcow_meta_flush(img);
 	if (err)
 		return err;
 	qcow_grow_end(img, r + 1);
@@ -552,7 +552,7 @@ static int qcow_refblock_create_outside(struct qcow_image *img, u64 ri)
 		err = qcow_file_write(img->layer, buf, cs, off);
 	kvfree(buf);
 	if (!err)
-		err = img->layer->ops->flush(img->layer);
+		err = qcow_meta_flush(img);
 	if (err)
 		goto out_free;
 	img->reftable[ri] = cpu_to_be64(off);

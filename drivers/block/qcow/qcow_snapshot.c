@@ -319,7 +319,7 @@ static int qcow_snaps_store(struct qcow_image *img, struct qcow_snaps *t)
 		}
 		err = qcow_table_write_new(img, buf, len, &off);
 		if (!err)
-			err = img->layer->ops->flush(img->layer);
+			err = qcow_meta_flush(img);
 		if (err)
 			goto out;
 	}
