@@ -26,6 +26,7 @@
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/errseq.h>
 #include <linux/fs.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -81,6 +82,9 @@ struct qcow_layer_ops {
  * @ops: I/O operations
  * @priv: private data of @ops (KUnit's in-memory image)
  * @file: the file, reference held by the device
+ * @wb_err: the write-back errors of @file's mapping that @ops->flush has
+ *	    reported (errseq), apart from the file's own cursor, which a
+ *	    FUA write's fsync (IOCB_DSYNC) also advances
  * @format: QCOW_FMT_QCOW2 or QCOW_FMT_RAW
  * @dio: reads may use direct I/O (aligned, the file supports it)
  * @size: bytes the layer presents: the virtual size for qcow2, the file
@@ -93,6 +97,7 @@ struct qcow_layer {
 	const struct qcow_layer_ops *ops;
 	void *priv;
 	struct file *file;
+	errseq_t wb_err;
 	u32 format;
 	bool dio;
 	u64 size;
