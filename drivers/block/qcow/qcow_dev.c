@@ -521,6 +521,7 @@ static int qcow_layers_get(struct qcow_device *dev, struct qcow_attach *a,
 			return -EBADF;
 		if (!(l->file->f_mode & FMODE_READ))
 			return -EBADF;
+		l->wb_err = errseq_sample(&l->file->f_mapping->wb_err);
 		if (!i && !(a->flags & QCOW_ATTACH_READ_ONLY) &&
 		    !(l->file->f_mode & FMODE_WRITE)) {
 			pr_err("%pD: read-write attach of a file opened read-only\n",

@@ -15,6 +15,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
+#include <linux/errseq.h>
 #include <linux/falloc.h>
 #include <linux/ioprio.h>
 #include <linux/uio.h>
@@ -118,10 +119,19 @@ static u64 qcow_kiocb_size(struct qcow_layer *l)
 	return i_size_read(l->file->f_mapping->host);
 }
 
+/*
+ * The file system reports a failed write-back to the first fsync of each
+ * struct file after it, and that may be a FUA write's (IOCB_DSYNC), which
+ * only fails its own request.  The layer's own cursor makes the flush
+ * report every write-back error since the previous flush, whoever saw it
+ * first.  (Two flushes racing may both report one error: harmless.)
+ */
 static int qcow_kiocb_flush(struct qcow_layer *l)
 {
 	int ret = vfs_fsync(l->file, 1);
+	int wb = errseq_check_and_advance(&l->file->f_mapping->wb_err, &l->wb_err);
 
+	ret = ret ?: wb;
 	if (ret)
 		pr_err_ratelimited("%pD: flush failed: %d\n", l->file, ret);
 	return ret ? -EIO : 0;

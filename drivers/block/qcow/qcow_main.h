@@ -26,6 +26,7 @@
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/errseq.h>
 #include <linux/fs.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -81,6 +82,9 @@ struct qcow_layer_ops {
  * @ops: I/O operations
  * @priv: private data of @ops (KUnit's in-memory image)
  * @file: the file, reference held by the device
+ * @wb_err: the write-back errors of @file's mapping that @ops->flush has
+ *	    reported (errseq), apart from the file's own cursor, which a
+ *	    FUA write's fsync (IOCB_DSYNC) also advances
  * @format: QCOW_FMT_QCOW2 or QCOW_FMT_RAW
  * @dio: reads may use direct I/O (aligned, the file supports it)
  * @size: bytes the layer presents: the virtual size for qcow2, the file
@@ -93,6 +97,7 @@ struct qcow_layer {
 	const struct qcow_layer_ops *ops;
 	void *priv;
 	struct file *file;
+	errseq_t wb_err;
 	u32 format;
 	bool dio;
 	u64 size;
@@ -121,8 +126,9 @@ struct qcow_layer {
  * @zstd_ws: zstd stream workspace
  * @zstd_ws_size: bytes in @zstd_ws
  * @corrupt: metadata inconsistency was found; reported once
- * @stopped: a header write failed, so which header the disk holds is
- *	     unknown: no more writes of any kind (see qcow_image_stop())
+ * @stopped: a header write or a flush of the image file failed, so what
+ *	     the disk holds is unknown: no more writes of any kind (see
+ *	     qcow_image_stop())
  *
  * Read-write state (qcow_refcount.c, qcow_write.c), unused when read-only:
  * @writable: attached read-write
@@ -406,7 +412,8 @@ int qcow_shadow_commit(struct qcow_image *img, struct qcow_commit *c);
 int qcow_image_open_rw(struct qcow_image *img);
 void qcow_image_close_rw(struct qcow_image *img);
 int qcow_header_write(struct qcow_image *img);
-void qcow_image_stop(struct qcow_image *img, int err);
+void qcow_image_stop(struct qcow_image *img, const char *what, int err);
+int qcow_meta_flush(struct qcow_image *img);
 
 /**
  * qcow_image_failed() - writes are refused: corrupt or stopped

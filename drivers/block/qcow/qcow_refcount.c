@@ -341,7 +341,7 @@ static int qcow_reftable_grow(struct qcow_image *img, u64 min_entries)
 	if (!err)
 		err = qcow_file_write(img->layer, table, t * cs, p << cb);
 	if (!err)
-		err = img->layer->ops->flush(img->layer);
+		err = qcow_meta_flush(img);
 	if (err)
 		goto out_undo;
 
@@ -418,7 +418,7 @@ static int qcow_refblock_create(struct qcow_image *img, u64 ri)
 	err = qcow_file_write(img->layer, buf, cs, off);
 	kvfree(buf);
 	if (!err)
-		err = img->layer->ops->flush(img->layer);
+		err = qcow_meta_flush(img);
 	if (err)
 		return err;
 	qcow_grow_end(img, r + 1);
@@ -562,7 +562,7 @@ static int qcow_refblock_create_outside(struct qcow_image *img, u64 ri)
 		err = qcow_file_write(img->layer, buf, cs, off);
 	kvfree(buf);
 	if (!err)
-		err = img->layer->ops->flush(img->layer);
+		err = qcow_meta_flush(img);
 	if (err)
 		goto out_free;
 	img->reftable[ri] = cpu_to_be64(off);
@@ -1209,7 +1209,7 @@ int qcow_shadow_commit(struct qcow_image *img, struct qcow_commit *c)
 	if (!err)
 		err = sh->err;	/* a late real change that could not be mirrored */
 	if (!err)
-		err = img->layer->ops->flush(img->layer);
+		err = qcow_meta_flush(img);
 	if (err)
 		goto out_rt;
 

@@ -159,25 +159,55 @@ static void qcow_epoch_wait(struct qcow_image *img)
 /**
  * qcow_image_stop() - refuse every write from now on
  * @img: writable image
- * @err: the error of the header write whose outcome is unknown
+ * @what: what failed ("header write", "flush"), for the log
+ * @err: its error
  *
- * A header write that fails may or may not have reached the disk: the
- * sector can be on the platter while the flush that would have told us
- * failed.  From then on the image in memory may describe another state than
- * the disk (the old refcount or snapshot table, or the new one), and any
- * further metadata write could corrupt whichever the disk holds.  So the
- * image stops: guest writes, flushes, discards, snapshot operations and
- * metadata write-back all fail with -EIO, nothing more is written (not even
- * the dirty or corrupt bits), and reads keep working from what is cached.
- * What the disk holds is consistent as of the last successful flush, with at
- * most leaked clusters; `qemu-img check -r leaks` repairs those.
+ * A header write or a flush of the image file that fails leaves the disk
+ * in a state memory does not know.  A header sector can be on the platter
+ * while the flush that would have told us failed: the disk may hold the
+ * old refcount or snapshot table, or the new one.  A failed flush may have
+ * lost any write since the last successful one, and the file system
+ * reports that to one fsync only, while the metadata written before it is
+ * marked clean: the next flush would "succeed" and write L2 entries whose
+ * refcounts never reached the disk.  Any further metadata write could
+ * corrupt whatever the disk holds, so the image stops: guest writes,
+ * flushes, discards, snapshot operations and metadata write-back all fail
+ * with -EIO, nothing more is written (not even the dirty or corrupt bits),
+ * and reads keep working from what is cached.  What the disk holds is
+ * consistent as of the last successful flush, with at most leaked
+ * clusters; `qemu-img check -r leaks` repairs those.
  */
-void qcow_image_stop(struct qcow_image *img, int err)
+void qcow_image_stop(struct qcow_image *img, const char *what, int err)
 {
 	if (atomic_inc_return(&img->stopped) != 1)
 		return;
-	pr_err("%pD: header write failed (%d): its outcome on disk is unknown, all writes are stopped; detach and run qemu-img check\n",
-	       img->layer->file, err);
+	pr_err("%pD: %s failed (%d): what the disk holds is unknown, all writes are stopped; detach and run qemu-img check\n",
+	       img->layer->file, what, err);
+}
+
+/**
+ * qcow_meta_flush() - flush the image file, stopping the image on failure
+ * @img: writable image
+ *
+ * Every flush of the image file made for metadata ordering or for a guest
+ * flush goes through here (a header write has its own, in
+ * qcow_header_write()).  A failed flush stops the image (qcow_image_stop()):
+ * what it should have made durable may be lost while memory holds it as
+ * written, so it must not be retried, and no later flush may report
+ * success.
+ *
+ * Return: 0, or -EIO (and the image is stopped).
+ */
+int qcow_meta_flush(struct qcow_image *img)
+{
+	int err;
+
+	if (atomic_read(&img->stopped))
+		return -EIO;
+	err = img->layer->ops->flush(img->layer);
+	if (err)
+		qcow_image_stop(img, "flush", err);
+	return err;
 }
 
 /**
@@ -208,10 +238,11 @@ int qcow_header_write(struct qcow_image *img)
 	}
 	memcpy(img->hdr_sector, &disk, n);
 	err = qcow_file_write(img->layer, img->hdr_sector, SECTOR_SIZE, 0);
+	/* Not qcow_meta_flush(): the log names the header write either way. */
 	if (!err)
 		err = img->layer->ops->flush(img->layer);
 	if (err)
-		qcow_image_stop(img, err);
+		qcow_image_stop(img, "header write", err);
 out:
 	mutex_unlock(&img->hdr_lock);
 	return err;
@@ -282,11 +313,11 @@ static bool qcow_l1_is_dirty(struct qcow_image *img)
  * slices and L1 sectors, then a flush.  With lazy refcounts the refcount
  * blocks wait for detach (the dirty bit covers them) unless @all.
  *
- * Return: 0 or -EIO/-ENOSPC (what failed stays dirty).
+ * Return: 0 or -EIO/-ENOSPC: a write that failed leaves its slice dirty,
+ * to be retried; a flush that failed stops the image (qcow_meta_flush()).
  */
 int qcow_meta_writeback(struct qcow_image *img, bool all)
 {
-	struct qcow_layer *l = img->layer;
 	bool l2 = qcow_cache_nr_dirty(img->cache) || qcow_l1_is_dirty(img);
 	int err = 0;
 
@@ -297,13 +328,13 @@ int qcow_meta_writeback(struct qcow_image *img, bool all)
 	    qcow_cache_nr_dirty(img->rcache) > qcow_cache_max(img->rcache) / 2)
 		err = qcow_cache_writeback(img->rcache);
 	if (!err)
-		err = l->ops->flush(l);
+		err = qcow_meta_flush(img);
 	if (!err && l2) {
 		err = qcow_cache_writeback(img->cache);
 		if (!err)
 			err = qcow_l1_writeback(img);
 		if (!err)
-			err = l->ops->flush(l);
+			err = qcow_meta_flush(img);
 	}
 	return err;
 }
@@ -317,7 +348,7 @@ int qcow_meta_writeback(struct qcow_image *img, bool all)
  * blocks and tables, and writing them back to back keeps the window in
  * which a crash sees one without the other as short as it can be.
  *
- * Return: 0 or -EIO/-ENOSPC.
+ * Return: 0 or -EIO/-ENOSPC (a failed flush stops the image).
  */
 int qcow_meta_writeback_flat(struct qcow_image *img)
 {
@@ -332,7 +363,7 @@ int qcow_meta_writeback_flat(struct qcow_image *img)
 	if (!err)
 		err = qcow_l1_writeback(img);
 	if (!err)
-		err = img->layer->ops->flush(img->layer);
+		err = qcow_meta_flush(img);
 	return err;
 }
 
@@ -342,7 +373,9 @@ int qcow_meta_writeback_flat(struct qcow_image *img)
  * @frees: also release the references queued by qcow_free_later(); not
  *	   from a context that is inside an epoch (a request being served)
  *
- * Return: 0 or -EIO (the metadata stays dirty and is retried later).
+ * Return: 0 or -EIO: after a failed write the metadata stays dirty and is
+ * retried later; after a failed flush the image is stopped and every later
+ * call fails too.
  */
 int qcow_image_flush(struct qcow_image *img, bool frees)
 {
@@ -499,7 +532,7 @@ int qcow_l1_replace(struct qcow_image *img, __be64 *l1, u32 n, u64 size,
 	if (n) {
 		err = qcow_table_write_new(img, l1, (size_t)n * sizeof(__be64), &off);
 		if (!err)
-			err = img->layer->ops->flush(img->layer);
+			err = qcow_meta_flush(img);
 		if (err)
 			goto out_free;
 	}

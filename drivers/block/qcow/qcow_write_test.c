@@ -50,7 +50,7 @@
  *                      a backing file, subclusters, discard, write-zeroes,
  *                      lazy refcounts, autoclear bits, snapshot-shared and
  *                      compressed clusters, corrupt entries, a failed
- *                      data write
+ *                      data write, a failed flush (the image stops)
  *   qcow_write_random  seeded random operation sequences, and sweeps that
  *                      fail each write (or flush) of a script in turn
  *   qcow_snapshot_ops  create, delete and apply through the functions the
@@ -105,6 +105,8 @@
  * @fail_err: what the failing write returns (-EIO or -ENOSPC)
  * @failures: writes and flushes failed
  * @hdr_prev: the first sector as it was before the last write to it
+ * @hdr_unsure: the first sector was written since the last successful
+ *		flush: a disk may hold it or @hdr_prev
  */
 struct qwt_file {
 	struct qcow_layer l;
@@ -121,6 +123,7 @@ struct qwt_file {
 	int fail_err;
 	unsigned int failures;
 	u8 hdr_prev[SECTOR_SIZE];
+	bool hdr_unsure;
 };
 
 /**
@@ -273,8 +276,10 @@ static int qwt_write_iter(struct qcow_layer *l, struct iov_iter *iter,
 	mutex_lock(&f->lock);
 	f->writes++;
 	/* A header write that fails leaves either sector: keep the old one. */
-	if (!pos && f->len >= SECTOR_SIZE)
+	if (!pos && f->len >= SECTOR_SIZE) {
 		memcpy(f->hdr_prev, f->buf, SECTOR_SIZE);
+		f->hdr_unsure = true;
+	}
 	if (f->fail_write && !--f->fail_write) {
 		f->failures++;
 		err = f->fail_err;
@@ -307,6 +312,8 @@ static int qwt_flush(struct qcow_layer *l)
 	if (f->fail_flush && !--f->fail_flush) {
 		f->failures++;
 		err = -EIO;
+	} else {
+		f->hdr_unsure = false;
 	}
 	mutex_unlock(&f->lock);
 	return err;
@@ -1507,6 +1514,50 @@ static bool qwt_reopen(struct qwt *t)
 	return qwt_chk(t, QWT_MEM) && qwt_verify(t) && ok;
 }
 
+/*
+ * A header write or a flush failed and the image stopped (qcow_image_stop()):
+ * writes, discards and flushes fail (every flush, not just the next), reads
+ * work, nothing may be written any more, not even at close, and the file
+ * must be consistent (leaks allowed) whichever header sector the disk kept:
+ * the new or, when no flush succeeded since it was written, the one before
+ * it.  Closes the image.
+ */
+static bool qwt_stopped_check(struct qwt *t)
+{
+	struct qwt_file *f = t->top;
+	struct qcow_image *img = qwt_img(t);
+	u8 sector[SECTOR_SIZE];
+	unsigned int writes = f->writes;
+	bool ok = true;
+	int err;
+
+	KUNIT_EXPECT_EQ_MSG(t->test, atomic_read(&img->stopped), 1, "%s", t->step);
+	err = qwt_write(t, 0, t->cs, false);
+	KUNIT_EXPECT_EQ_MSG(t->test, err, -EIO, "%s: write while stopped", t->step);
+	err = qwt_zero(t, t->cs, t->cs, true, true);
+	KUNIT_EXPECT_EQ_MSG(t->test, err, -EIO, "%s: discard while stopped", t->step);
+	err = qcow_image_flush(img, true);
+	KUNIT_EXPECT_EQ_MSG(t->test, err, -EIO, "%s: flush while stopped", t->step);
+	err = qcow_image_flush(img, false);
+	KUNIT_EXPECT_EQ_MSG(t->test, err, -EIO, "%s: second flush while stopped",
+			    t->step);
+	ok &= qwt_verify(t);
+	qwt_close(t);
+	KUNIT_EXPECT_EQ_MSG(t->test, f->writes, writes, "%s: wrote while stopped",
+			    t->step);
+	ok &= f->writes == writes;
+	qwt_step(t, "%s, new header", t->step);
+	ok &= qwt_chk(t, QWT_DISK);
+	if (!f->hdr_unsure)
+		return ok;
+	memcpy(sector, f->buf, SECTOR_SIZE);
+	memcpy(f->buf, f->hdr_prev, SECTOR_SIZE);
+	qwt_step(t, "%s, old header", t->step);
+	ok &= qwt_chk(t, QWT_DISK);
+	memcpy(f->buf, sector, SECTOR_SIZE);
+	return ok;
+}
+
 static u64 qwt_mem_rc(struct qwt *t, u64 off)
 {
 	struct qcow_image *img = qwt_img(t);
@@ -2637,8 +2688,12 @@ static const struct qwt_geo qwt_fault_geo =
  * The data write of an allocating request fails: the request fails with
  * that error, the new cluster is given back (no leak, no reference), the
  * guest still reads the old data, and the same write then succeeds into
- * the same cluster.  A failed write in place and a failed flush leave
- * everything consistent as well.
+ * the same cluster.  A failed write in place leaves everything consistent
+ * as well.  A failed flush stops the image (qcow_meta_flush()): it is
+ * never retried, every later write and flush fails, reads work, the file
+ * is consistent with leaks at most; attached again, the image reads what
+ * it read before the flush or what the flush should have made durable, and
+ * works.
  */
 static void qcow_write_fault_data(struct kunit *test)
 {
@@ -2646,6 +2701,7 @@ static void qcow_write_fault_data(struct kunit *test)
 	struct qwt *t = qwt_new(test, &qwt_fault_geo, false);
 	struct qcow_image *img = qwt_img(t);
 	u64 cs = t->cs, nb;
+	u8 *old0, *new0, *old9, *new9;
 
 	qwt_step(t, "first cluster");
 	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, cs, false), 0);
@@ -2674,16 +2730,49 @@ static void qcow_write_fault_data(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, qwt_write(t, 7 * cs, 2 * cs, true), *errp);
 	KUNIT_ASSERT_TRUE(test, qwt_check(t));
 
+	qwt_step(t, "flush before the failed one");
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+
 	qwt_step(t, "failed flush");
+	old0 = kunit_kmalloc(test, cs, GFP_KERNEL);
+	new0 = kunit_kmalloc(test, cs, GFP_KERNEL);
+	old9 = kunit_kmalloc(test, cs, GFP_KERNEL);
+	new9 = kunit_kmalloc(test, cs, GFP_KERNEL);
+	KUNIT_ASSERT_TRUE(test, old0 && new0 && old9 && new9);
+	memcpy(old0, t->model, cs);
+	memcpy(old9, t->model + 9 * cs, cs);
 	KUNIT_ASSERT_EQ(test, qwt_zero(t, 0, cs, true, true), 0);
 	KUNIT_ASSERT_EQ(test, qwt_write(t, 9 * cs, cs, false), 0);
+	memcpy(new0, t->model, cs);
+	memcpy(new9, t->model + 9 * cs, cs);
+	t->top->failures = 0;
 	t->top->fail_flush = 1;
 	KUNIT_EXPECT_EQ(test, qcow_image_flush(img, true), -EIO);
+	KUNIT_EXPECT_EQ(test, t->top->failures, 1U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&img->stopped), 1);
+	/* The old L2 entry may be on disk: the discarded cluster is kept. */
 	KUNIT_EXPECT_EQ(test, img->nr_frees, 1U);
 	KUNIT_ASSERT_TRUE(test, qwt_check(t));
-	qwt_step(t, "flush again");
-	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+	qwt_step(t, "stopped");
+	KUNIT_ASSERT_TRUE(test, qwt_stopped_check(t));
+	KUNIT_EXPECT_EQ(test, t->top->failures, 1U);
+
+	qwt_step(t, "attached again");
+	KUNIT_ASSERT_EQ(test, qwt_open(t), 0);
+	img = qwt_img(t);
+	KUNIT_EXPECT_EQ(test, atomic_read(&img->stopped), 0);
+	memcpy(t->model, old0, cs);
+	memcpy(t->model + 9 * cs, old9, cs);
+	KUNIT_ASSERT_TRUE(test, qwt_adopt(t, 0, cs, new0, cs));
+	KUNIT_ASSERT_TRUE(test, qwt_adopt(t, 9 * cs, cs, new9, cs));
+	/* Refcounts written before the failed flush may have leaked. */
+	t->leaks_ok = true;
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 11 * cs + 7, 3 * cs, false), 0);
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 9 * cs, cs, true, true), 0);
+	qwt_step_ok(t);
 	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+	t->leaks_ok = false;
 }
 
 /* --- seeded random sequences ------------------------------------------------------- */
@@ -2986,38 +3075,6 @@ static int qwt_run_op(struct qwt *t, const struct qwt_op *op)
 }
 
 /*
- * A header write failed and the image stopped (qcow_image_stop()): nothing
- * may be written any more, and the file must be consistent (leaks allowed)
- * whichever header sector the disk kept, the new or the one before it.
- */
-static bool qwt_stopped_check(struct qwt *t)
-{
-	struct qwt_file *f = t->top;
-	u8 sector[SECTOR_SIZE];
-	unsigned int writes = f->writes;
-	bool ok = true;
-	int err;
-
-	err = qwt_write(t, 0, t->cs, false);
-	KUNIT_EXPECT_EQ_MSG(t->test, err, -EIO, "%s: write while stopped", t->step);
-	err = qcow_image_flush(qwt_img(t), true);
-	KUNIT_EXPECT_EQ_MSG(t->test, err, -EIO, "%s: flush while stopped", t->step);
-	ok &= qwt_verify(t);
-	qwt_close(t);
-	KUNIT_EXPECT_EQ_MSG(t->test, f->writes, writes, "%s: wrote while stopped",
-			    t->step);
-	ok &= f->writes == writes;
-	qwt_step(t, "%s, new header", t->step);
-	ok &= qwt_chk(t, QWT_DISK);
-	memcpy(sector, f->buf, SECTOR_SIZE);
-	memcpy(f->buf, f->hdr_prev, SECTOR_SIZE);
-	qwt_step(t, "%s, old header", t->step);
-	ok &= qwt_chk(t, QWT_DISK);
-	memcpy(f->buf, sector, SECTOR_SIZE);
-	return ok;
-}
-
-/*
  * One run of a script with the @n-th write (or flush) failing; *@fired
  * tells whether the fault was reached, *@stopped whether the image
  * stopped.  Returns false when a check failed.
@@ -3054,6 +3111,11 @@ static bool qwt_sweep_run(struct qwt *t, const struct qwt_sweep *sw,
 	*fired = f->failures;
 	f->fail_write = 0;
 	f->fail_flush = 0;
+	if (ok && *fired && sw->fault == QWT_FAULT_FLUSH &&
+	    !atomic_read(&qwt_img(t)->stopped)) {
+		KUNIT_FAIL(t->test, "%s: a flush failed, the image did not stop", t->step);
+		ok = false;
+	}
 	if (ok && atomic_read(&qwt_img(t)->stopped)) {
 		qwt_step(t, "fault %u: stopped", n);
 		ok = qwt_stopped_check(t);
@@ -3072,7 +3134,9 @@ static bool qwt_sweep_run(struct qwt *t, const struct qwt_sweep *sw,
  * each one the driver's state is exact, agrees with the file's header,
  * the file is not corrupt and the guest reads what it wrote (or, for the
  * failed request, what it had or what it wrote).  Once the faults stop, a
- * flush must leave the file exact: a failed I/O leaks nothing.
+ * flush must leave the file exact: a failed I/O leaks nothing.  A failed
+ * header write or flush stops the image instead (every failed flush does):
+ * then qwt_stopped_check().
  */
 static void qcow_write_fault_sweep(struct kunit *test)
 {
@@ -4373,38 +4437,58 @@ static bool qwt_sweep_took(struct qwt *t, enum qwt_sop op, u32 nb_snap, u64 l1_o
 }
 
 /*
- * The image stopped (a header write failed): nothing more is written, and
- * with either first sector the file is consistent, lists the old or the
- * new snapshots, each reading as saved, and its active tree reads as
- * before the operation or (apply) as the snapshot.
+ * The image stopped (a header write or a flush failed): nothing more is
+ * written, and with the first sector it has (or, when no flush succeeded
+ * since it was written, the one before it) the file is consistent, lists
+ * the old or the new snapshots, each reading as saved, and its active tree
+ * reads as before the operation or (apply) as the snapshot.
  */
 static bool qwt_snap_stopped(struct qwt *t, enum qwt_sop op, const char *id,
 			     u32 nb_snap, u64 l1_off)
 {
 	struct qwt_file *f = t->top;
 	unsigned int writes = f->writes;
-	u8 sector[SECTOR_SIZE], *hdr[2];
+	u8 sector[SECTOR_SIZE], *hdr[2], *before = NULL;
+	u64 before_size = t->vsize;
 	struct qcow_snapshot_cmd *c;
-	bool ok = true, took[2];
-	int err, v, pass;
+	bool ok = true, took[2] = { false, false };
+	int err, v, pass, nv;
 	char what[sizeof(t->step)];
 
 	strscpy(what, t->step, sizeof(what));
+	/*
+	 * A flush that failed after the header switch of an apply stopped an
+	 * image that reads as the snapshot: the guest's view follows memory.
+	 */
+	if (op == QWT_SOP_APPLY && qwt_img(t)->hdr->l1_table_offset != l1_off) {
+		before = kvmalloc(t->vsize, GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(t->test, before);
+		memcpy(before, t->model, t->vsize);
+		qwt_model_apply(t, 0);
+	}
 	err = qwt_write(t, 0, t->cs, false);
 	KUNIT_EXPECT_EQ_MSG(t->test, err, -EIO, "%s: write while stopped", t->step);
 	c = qwt_cmd(t, "", "x");
 	err = qwt_snap_call(t, QWT_SOP_CREATE, c);
 	kfree(c);
 	KUNIT_EXPECT_EQ_MSG(t->test, err, -EIO, "%s: create while stopped", t->step);
+	err = qcow_image_flush(qwt_img(t), true);
+	KUNIT_EXPECT_EQ_MSG(t->test, err, -EIO, "%s: flush while stopped", t->step);
 	ok &= qwt_verify(t);
 	qwt_close(t);
+	if (before) {
+		qwt_vsize_set(t, before_size);
+		memcpy(t->model, before, before_size);
+		kvfree(before);
+	}
 	KUNIT_EXPECT_EQ_MSG(t->test, f->writes, writes, "%s: wrote while stopped", t->step);
 	ok &= f->writes == writes;
 
 	memcpy(sector, f->buf, SECTOR_SIZE);
 	hdr[0] = sector;
 	hdr[1] = f->hdr_prev;
-	for (v = 0; v < 2; v++) {
+	nv = f->hdr_unsure ? 2 : 1;
+	for (v = 0; v < nv; v++) {
 		memcpy(f->buf, hdr[v], SECTOR_SIZE);
 		took[v] = qwt_sweep_took(t, op, nb_snap, l1_off);
 	}
@@ -4412,7 +4496,7 @@ static bool qwt_snap_stopped(struct qwt *t, enum qwt_sop op, const char *id,
 	for (pass = 0; pass < 2; pass++) {
 		if (pass && (took[0] || took[1]))
 			qwt_sweep_done(t, op, id);
-		for (v = 0; v < 2; v++) {
+		for (v = 0; v < nv; v++) {
 			if (took[v] != pass)
 				continue;
 			memcpy(f->buf, hdr[v], SECTOR_SIZE);
@@ -4472,6 +4556,10 @@ static bool qwt_snap_sweep_run(struct qwt *t, const struct qwt_snap_sweep *sw,
 		KUNIT_FAIL(t->test, "%s: error %d without a fault", t->step, err);
 		ok = false;
 	}
+	if (*fired && sw->fault == QWT_FAULT_FLUSH && !atomic_read(&img->stopped)) {
+		KUNIT_FAIL(t->test, "%s: a flush failed, the image did not stop", t->step);
+		ok = false;
+	}
 	if (ok && atomic_read(&img->stopped)) {
 		*stopped = true;
 		qwt_step(t, "fault %u: stopped", n);
@@ -4524,8 +4612,10 @@ out:
  * the driver and the file stay consistent (a failed operation may leak,
  * nothing is under-counted); the file lists the old or the new snapshots,
  * the model follows, every snapshot and the guest read as they must; if a
- * header write failed, both possible first sectors are checked; then a
- * flush and a reattach, and the operation once more without the fault.
+ * header write or a flush failed, the image must have stopped (every
+ * failed flush stops it) and the file is checked with the first sector it
+ * may hold (qwt_snap_stopped()); else a flush and a reattach, and the
+ * operation once more without the fault.
  */
 static void qcow_snapshot_fault_sweep(struct kunit *test)
 {
