@@ -147,12 +147,18 @@ static int qcow_kiocb_punch(struct qcow_layer *l, loff_t pos, u64 len)
 	return ret == -EOPNOTSUPP ? 0 : ret;
 }
 
+static int qcow_kiocb_truncate(struct qcow_layer *l, u64 size)
+{
+	return vfs_truncate(&l->file->f_path, size);
+}
+
 const struct qcow_layer_ops qcow_file_layer_ops = {
 	.read_iter	= qcow_kiocb_read,
 	.write_iter	= qcow_kiocb_write,
 	.size		= qcow_kiocb_size,
 	.flush		= qcow_kiocb_flush,
 	.punch		= qcow_kiocb_punch,
+	.truncate	= qcow_kiocb_truncate,
 };
 
 /**

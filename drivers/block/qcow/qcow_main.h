@@ -63,6 +63,8 @@ struct qcow_layer;
  * @size: current size of the layer's file in bytes
  * @flush: make every completed write durable; 0 or -EIO
  * @punch: deallocate a byte range (reads as zeros afterwards); 0 or errno
+ * @truncate: set the file's size: growing adds a hole (reads as zeros,
+ *	      takes no space), shrinking drops the tail; optional; 0 or errno
  *
  * The module uses qcow_file_layer_ops (a struct file); KUnit suites plug in
  * an in-memory image.
@@ -75,6 +77,7 @@ struct qcow_layer_ops {
 	u64 (*size)(struct qcow_layer *l);
 	int (*flush)(struct qcow_layer *l);
 	int (*punch)(struct qcow_layer *l, loff_t pos, u64 len);
+	int (*truncate)(struct qcow_layer *l, u64 size);
 };
 
 /**
@@ -160,6 +163,10 @@ struct qcow_layer {
  * @epoch_waiting: someone is waiting on @epoch_wq
  * @wb_work: background write-back a few seconds after a metadata change,
  *	     so that unflushed metadata and queued releases do not linger
+ * @file_open_size: the file's size at attach
+ * @file_ahead: the file was grown (a hole) to this size ahead of the
+ *		allocation end, so that data writes to new clusters do not
+ *		extend it (0: never); trimmed back at detach
  * @shadow: refcount changes being prepared for a header switch
  *	    (qcow_shadow_begin()); real changes are mirrored into it
  */
@@ -211,6 +218,8 @@ struct qcow_image {
 	wait_queue_head_t epoch_wq;
 	atomic_t epoch_waiting;
 	struct delayed_work wb_work;
+	u64 file_open_size;
+	u64 file_ahead;
 	struct qcow_shadow *shadow;
 };
 

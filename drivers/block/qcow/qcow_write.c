@@ -912,6 +912,53 @@ out:
 	return err;
 }
 
+#define QCOW_AHEAD_MIN	(4ULL << 20)
+#define QCOW_AHEAD_MAX	(128ULL << 20)
+
+/*
+ * A data write into a new cluster at the allocation end would extend the
+ * image file, and file systems serialize extending direct writes (ext4
+ * holds the inode lock for the whole write and journals an orphan record
+ * around it): keep the file's size ahead of the allocation end, as a hole,
+ * so that such writes fill a hole instead, as writes to a sparse raw file
+ * do.  The hole reads as zeros and takes no space; detach trims what is
+ * left of it (qcow_image_close_rw()), and after a crash it is harmless
+ * (clusters past the allocation end are free).  Best effort: a failure
+ * only costs speed.
+ */
+static void qcow_file_ahead(struct qcow_image *img)
+{
+	struct qcow_layer *l = img->layer;
+	u64 end = img->nb_clusters << img->hdr->cluster_bits, step, size;
+
+	lockdep_assert_held(&img->meta_lock);
+	if (!l->ops->truncate)
+		return;
+	step = clamp_t(u64, end / 8, QCOW_AHEAD_MIN, QCOW_AHEAD_MAX);
+	if (end + step / 2 <= l->ops->size(l))
+		return;
+	size = round_up(end + step, img->hdr->cluster_size);
+	if (!l->ops->truncate(l, size))
+		img->file_ahead = size;
+}
+
+/* Give back what is left of the hole qcow_file_ahead() added. */
+static void qcow_file_trim(struct qcow_image *img)
+{
+	struct qcow_layer *l = img->layer;
+	u64 end = max(img->nb_clusters << img->hdr->cluster_bits,
+		      img->file_open_size);
+	int err;
+
+	if (!img->file_ahead || qcow_image_failed(img) ||
+	    l->ops->size(l) != img->file_ahead || end >= img->file_ahead)
+		return;
+	err = l->ops->truncate(l, end);
+	if (err)
+		pr_warn("%pD: could not trim the file to %llu bytes: %d\n",
+			l->file, end, err);
+}
+
 /*
  * Write [pos, pos + len) of one L2 slice's clusters through the slow path.
  * @iter is not advanced.
@@ -929,7 +976,7 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 	struct qcow_wop wop = { .first = first, .last = last };
 	struct qcow_wplan *p;
 	struct qcow2_l2e e;
-	u64 l2off, word, bitmap, host, got, eof;
+	u64 l2off, word, bitmap, host, got, fresh;
 	u32 idx;
 	int err;
 
@@ -965,7 +1012,7 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 				  &p[i]);
 	}
 	/* Allocate the new clusters, contiguous where possible. */
-	eof = l->ops->size(l);
+	fresh = img->nb_clusters << cb;	/* never written from here on */
 	for (i = 0; i < nr; i = j) {
 		if (!p[i].alloc) {
 			j = i + 1;
@@ -979,9 +1026,10 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 		for (j = i; j < i + got; j++) {
 			p[j].host = host + ((u64)(j - i) << cb);
 			p[j].word = qcow2_l2e_encode_std(p[j].host, true, false);
-			p[j].fresh = p[j].host >= eof;
+			p[j].fresh = p[j].host >= fresh;
 		}
 	}
+	qcow_file_ahead(img);
 	list_add(&wop.node, &img->inflight);
 	mutex_unlock(&img->meta_lock);
 
@@ -1342,6 +1390,7 @@ int qcow_image_open_rw(struct qcow_image *img)
 	err = qcow_refcount_open(img);
 	if (err)
 		return err;
+	img->file_open_size = l->ops->size(l);
 	img->lazy_refcounts = h->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS;
 	img->writable = true;
 	if (h->version >= 3 && h->autoclear_features) {
@@ -1384,6 +1433,8 @@ void qcow_image_close_rw(struct qcow_image *img)
 		if (err)
 			pr_err("%pD: write-back at detach failed: %d\n",
 			       img->layer->file, err);
+		else
+			qcow_file_trim(img);
 		img->writable = false;
 	}
 	qcow_refcount_close(img);
