@@ -290,7 +290,7 @@ static void qcow_free_disk(struct gendisk *disk)
 
 /* QCOW_RESIZE: grow the disk with its queue frozen. */
 static int qcow_resize_ioctl(struct qcow_device *dev, struct block_device *bdev,
-			     void __user *arg)
+			     fmode_t mode, void __user *arg)
 {
 	struct request_queue *q = dev->disk->queue;
 	struct qcow_resize r;
@@ -302,6 +302,9 @@ static int qcow_resize_ioctl(struct qcow_device *dev, struct block_device *bdev,
 		return -EPERM;
 	if (bdev_is_partition(bdev))
 		return -ENOTTY;
+	/* It changes the disk: a descriptor opened for writing, as BLKDISCARD. */
+	if (!(mode & FMODE_WRITE))
+		return -EBADF;
 	if (copy_from_user(&r, arg, sizeof(r)))
 		return -EFAULT;
 	if (r.flags || memchr_inv(r.reserved, 0, sizeof(r.reserved)))
@@ -343,8 +346,8 @@ static int qcow_ioctl(struct block_device *bdev, fmode_t mode,
 	struct qcow_device *dev = bdev->bd_disk->private_data;
 
 	if (cmd == QCOW_RESIZE)
-		return qcow_resize_ioctl(dev, bdev, (void __user *)arg);
-	return qcow_snapshot_ioctl(dev, bdev, cmd, (void __user *)arg);
+		return qcow_resize_ioctl(dev, bdev, mode, (void __user *)arg);
+	return qcow_snapshot_ioctl(dev, bdev, mode, cmd, (void __user *)arg);
 }
 
 static const struct block_device_operations qcow_fops = {

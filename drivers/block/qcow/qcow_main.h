@@ -453,7 +453,7 @@ void qcow_l2_update(struct qcow_image *img, struct qcow_cache_entry *ce,
 
 /* qcow_snapshot.c */
 int qcow_snapshot_ioctl(struct qcow_device *dev, struct block_device *bdev,
-			unsigned int cmd, void __user *arg);
+			fmode_t mode, unsigned int cmd, void __user *arg);
 int qcow_snapshot_create(struct qcow_image *img, struct qcow_snapshot_cmd *c);
 int qcow_snapshot_delete(struct qcow_image *img, struct qcow_snapshot_cmd *c);
 int qcow_snapshot_apply_img(struct qcow_image *img, struct qcow_snapshot_cmd *c);

@@ -805,6 +805,7 @@ out_unlock:
  * qcow_snapshot_ioctl() - QCOW_SNAPSHOT_* on /dev/qcowN
  * @dev: the device
  * @bdev: the block device the ioctl was issued on
+ * @mode: how the caller opened it: create, apply and delete need FMODE_WRITE
  * @cmd: ioctl number
  * @arg: user argument
  *
@@ -812,7 +813,7 @@ out_unlock:
  * include/uapi/linux/qcow.h.
  */
 int qcow_snapshot_ioctl(struct qcow_device *dev, struct block_device *bdev,
-			unsigned int cmd, void __user *arg)
+			fmode_t mode, unsigned int cmd, void __user *arg)
 {
 	struct qcow_snapshot_list list;
 	struct qcow_snapshot_cmd *c;
@@ -838,12 +839,19 @@ int qcow_snapshot_ioctl(struct qcow_device *dev, struct block_device *bdev,
 		if (list.flags || list.reserved[0] || list.reserved[1] ||
 		    list.reserved[2])
 			return -EINVAL;
-		err = qcow_snapshot_list(dev->top->img, &list);
+		/* Not from a device being torn down. */
+		mutex_lock(&dev->lock);
+		err = dev->state == QCOW_STATE_BOUND ?
+		      qcow_snapshot_list(dev->top->img, &list) : -ENXIO;
+		mutex_unlock(&dev->lock);
 		if (!err && copy_to_user(arg, &list, sizeof(list)))
 			err = -EFAULT;
 		return err;
 	}
 
+	/* They change the disk: a descriptor opened for writing, as BLKDISCARD. */
+	if (!(mode & FMODE_WRITE))
+		return -EBADF;
 	if (dev->read_only)
 		return -EROFS;
 	c = kmalloc(sizeof(*c), GFP_KERNEL);

@@ -151,8 +151,9 @@ struct qcow_detach {
  * which QEMU could not address), -ENOENT (no such snapshot), -ENOSPC
  * (snapshot table full or no space), -ERANGE (create, apply: a cluster's
  * refcount would exceed what the image's refcount_bits can hold), -EBUSY (apply: the device is open
- * elsewhere), -EROFS (read-only attach), -EIO (the image is corrupt or
- * stopped), -EINVAL (a string not terminated, empty where required,
+ * elsewhere), -EROFS (read-only attach), -EBADF (create, apply, delete
+ * through a descriptor not opened for writing), -EIO (the image is corrupt
+ * or stopped), -EINVAL (a string not terminated, empty where required,
  * reserved fields set).
  */
 struct qcow_snapshot_cmd {
@@ -213,8 +214,9 @@ struct qcow_snapshot_list {
  * the capacity change is announced (a uevent with RESIZE=1).  Errors:
  * -EINVAL (smaller, unaligned, beyond the format's limit, flags or
  * reserved fields set), -EOPNOTSUPP (a version 2 image with snapshots),
- * -EROFS (read-only attach), -ENOSPC, -EIO (I/O error, corrupt or stopped
- * image), -EPERM (no CAP_SYS_ADMIN).
+ * -EROFS (read-only attach), -EBADF (a descriptor not opened for writing),
+ * -ENOSPC, -EIO (I/O error, corrupt or stopped image), -EPERM (no
+ * CAP_SYS_ADMIN).
  */
 struct qcow_resize {
 	__u64 size;

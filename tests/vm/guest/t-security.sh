@@ -28,7 +28,10 @@
 #                   refuses writes that get past the block layer (BLKZEROOUT
 #                   after blockdev --setrw); qcowctl without
 #                   CAP_DAC_OVERRIDE cannot attach a 0444 image read-write;
-#                   the image file does not change by one byte
+#                   the image file does not change by one byte;
+#                   snapshot create/apply/delete and resize through a
+#                   descriptor of /dev/qcowN opened read-only: EBADF, the
+#                   table and size unchanged (list works)
 #   backing-fd      an overlay whose backing file names a secret (and one
 #                   naming /etc/shadow): the kernel refuses it without a
 #                   backing fd, reads the fd it is given and nothing else;
@@ -213,7 +216,7 @@ t_cap_sys_admin() {
 }
 
 t_ro_fd() {
-	local dev sum n rc=0
+	local dev sum n size rc=0
 	qemu-img create -q -f qcow2 img.qcow2 64M
 	qemu-io -f qcow2 -c 'write -P 0x5a 0 1M' img.qcow2 >/dev/null
 	sum=$(sha img.qcow2)
@@ -250,6 +253,26 @@ t_ro_fd() {
 	echo "dd after blockdev --setrw: exit $rc: $(cat err)"
 	[ "$rc" -ne 0 ] || die "a write to the read-only device succeeded after --setrw"
 	wl_detach "$dev"
+
+	# snapshot and resize calls change the disk: not through a descriptor
+	# opened read-only (EBADF, as BLKDISCARD), even for root
+	dev=$(wl_attach img.qcow2)
+	"$QCOW_CTL" snapshot create "$dev" base >/dev/null || die "snapshot create failed"
+	size=$(blockdev --getsize64 "$dev")
+	exec 5<"$dev"
+	want_errno EBADF "$Q" --dev-fd 5 snap create "$dev" x
+	want_errno EBADF "$Q" --dev-fd 5 snap apply "$dev" base
+	want_errno EBADF "$Q" --dev-fd 5 snap delete "$dev" base
+	want_errno EBADF "$Q" --dev-fd 5 resize "$dev" $((size + M))
+	[ "$("$Q" --dev-fd 5 snap list "$dev")" = 1 ] || die "snapshot list through a read-only descriptor failed"
+	exec 5<&-
+	[ "$(blockdev --getsize64 "$dev")" = "$size" ] || die "the size changed"
+	wl_detach "$dev"
+	wl_qcheck img.qcow2
+	[ "$(qemu-img info --output=json img.qcow2 | jq -c '[.snapshots[].name]')" = '["base"]' ] ||
+		die "qemu-img sees other snapshots than base"
+	qemu-img snapshot -d base img.qcow2
+	sum=$(sha img.qcow2)
 
 	# qcowctl opens the image with the caller's rights
 	chmod 444 img.qcow2

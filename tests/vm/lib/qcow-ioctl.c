@@ -17,6 +17,8 @@
  *   qioc [--dev-fd N] snap create|apply|delete DEV NAME
  *   qioc [--dev-fd N] snap list DEV        prints the number of snapshots
  *   qioc [--dev-fd N] resize DEV SIZE
+ *        DEV is opened read-write (read-only if that is refused), unless
+ *        --dev-fd gives a descriptor
  *   qioc reserved IMAGE BACKED BACKING
  *        every reserved field and unknown flag of every uapi struct, one at
  *        a time: each call must fail with EINVAL and change nothing (no
@@ -213,9 +215,20 @@ static int cmd_detach(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Snapshot and resize calls need a descriptor opened for writing; a
+ * read-only device opens read-only (its calls fail with EROFS then).
+ */
+static int open_dev_rw(const char *path)
+{
+	int fd = open(path, O_RDWR);
+
+	return fd < 0 && (errno == EROFS || errno == EACCES) ? open(path, O_RDONLY) : fd;
+}
+
 static int dev_open(const char *path)
 {
-	return dev_fd >= 0 ? dev_fd : open(path, O_RDONLY);
+	return dev_fd >= 0 ? dev_fd : open_dev_rw(path);
 }
 
 static int cmd_snap(int argc, char **argv)
@@ -526,7 +539,7 @@ static void reserved_dev(unsigned int idx)
 	int fd, rc;
 
 	snprintf(path, sizeof(path), "/dev/qcow%u", idx);
-	fd = open(path, O_RDONLY);
+	fd = open_dev_rw(path);
 	if (fd < 0) {
 		report("dev.open", 0, "cannot open %s", path);
 		return;
@@ -657,7 +670,7 @@ static int cmd_hammer(int argc, char **argv)
 	count = strtoul(argv[3], NULL, 0);
 	pause = argc == 5 ? strtoul(argv[4], NULL, 0) : 0;
 	for (i = 0; i < count && gone < 20; i++) {
-		fd = open(argv[1], O_RDONLY);
+		fd = open_dev_rw(argv[1]);
 		if (fd < 0) {
 			e = errno;
 			if (e == ENOENT || e == ENXIO || e == ENODEV) {
