@@ -337,7 +337,7 @@ static int snap_select(const struct qc_cmd *cmd, int argc, char **argv,
 	struct qcow_snapshot_cmd sc;
 	struct qc_devfd d;
 	const char *arg;
-	unsigned int i, nr;
+	unsigned int i, nr, waited = 0;
 	int ret;
 
 	ret = qc_snap_opts(cmd, argc, argv, NULL);
@@ -367,9 +367,13 @@ static int snap_select(const struct qc_cmd *cmd, int argc, char **argv,
 	free(sn);
 
 	ret = QC_EXIT_OK;
-	if (ioctl(d.fd, req, &sc)) {
+	while (ioctl(d.fd, req, &sc)) {
+		/* apply: an open that comes and goes (udev) is waited for */
+		if (errno == EBUSY && op == SNAP_APPLY && qc_busy_wait(&waited))
+			continue;
 		qc_snap_report(&d, op, arg, errno);
 		ret = QC_EXIT_FAIL;
+		break;
 	}
 	close(d.fd);
 	return ret;
@@ -435,7 +439,8 @@ static const struct qc_cmd qc_snap_cmds[] = {
 		"written since is lost.  An argument equal to a snapshot's id selects\n"
 		"that snapshot, otherwise the one with that name (as `qemu-img snapshot\n"
 		"-a` does).  Refused while anyone else has the disk open: unmount it\n"
-		"first.\n"
+		"first (an open that ends within 3 seconds, such as udev probing the\n"
+		"disk after an unmount, is waited for).\n"
 		"\n"
 		"DEV is /dev/qcowN (or qcowN, N) or the path of the attached image.\n"
 		"The disk must be attached read-write.\n"

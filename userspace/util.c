@@ -7,8 +7,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "qcowctl.h"
+
+#define QC_BUSY_STEP_MS		50
+
+/**
+ * qc_busy_wait() - wait a little before retrying a call that got EBUSY
+ * @waited_ms: time waited so far, 0 at first; advanced
+ *
+ * Return: false once QC_BUSY_WAIT_MS have passed (report the EBUSY then),
+ * else true after sleeping QC_BUSY_STEP_MS.
+ */
+bool qc_busy_wait(unsigned int *waited_ms)
+{
+	struct timespec ts = { .tv_nsec = QC_BUSY_STEP_MS * 1000000L };
+
+	if (*waited_ms >= QC_BUSY_WAIT_MS)
+		return false;
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	*waited_ms += QC_BUSY_STEP_MS;
+	return true;
+}
 
 /* "0 B", "512 B", "1.28 MiB", "4 TiB": three significant digits, IEC units. */
 void qc_size_str(char *buf, size_t len, u64 size)
