@@ -624,7 +624,8 @@ static int qc_attach(const struct qc_cmd *cmd, int argc, char **argv,
 	if (find && device)
 		return qc_usage_error(cmd, "-f/--find and a device exclude each other");
 	if (device && !qc_parse_dev_name(device, &idx))
-		return qc_usage_error(cmd, "'%s' is not a qcow device name (/dev/qcowN, qcowN or N)",
+		return qc_usage_error(cmd,
+				      "'%s' is not a qcow device name (/dev/qcowN, qcowN or N)",
 				      device);
 	if (!nr_args && find)
 		return qc_print_free_device();

@@ -1125,7 +1125,8 @@ int cmd_list(const struct qc_cmd *cmd, int argc, char **argv)
 	if (optind != argc)
 		return qc_usage_error(cmd, "too many arguments");
 	if (json && table_opt)
-		return qc_usage_error(cmd, "--json prints every field; -n, -o, --output-all and -b are for the table");
+		return qc_usage_error(cmd,
+				      "--json prints every field; -n, -o, --output-all and -b are for the table");
 
 	ret = QC_EXIT_FAIL;
 	nr = qc_devices(&devs);
