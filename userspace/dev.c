@@ -498,14 +498,14 @@ int qc_dev_open(const char *arg, bool rw, const char *need_rw,
 static int qc_detach_index(int ctl, unsigned int idx, u32 flags, bool gone_ok)
 {
 	struct qcow_detach d = { .index = idx, .flags = flags };
-	unsigned int waited = 0;
+	struct qc_busy busy = {};
 	int err;
 
-	/* an open that comes and goes (udev probing the disk) is waited for */
+	/* udev's short opens (probing the disk) are waited out */
 	while (ioctl(ctl, QCOW_CTL_DETACH, &d)) {
 		err = errno;
 		if (err != EBUSY || (flags & QCOW_DETACH_LAZY) ||
-		    !qc_busy_wait(&waited))
+		    !qc_busy_retry(&busy))
 			goto failed;
 	}
 	return 0;

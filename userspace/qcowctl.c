@@ -282,8 +282,9 @@ static const struct qc_cmd qc_cmds[] = {
 		.help =
 		"Remove the qcow device DEV (/dev/qcowN, qcowN or N), or the one IMAGE is\n"
 		"attached as, after writing back all cached metadata.  A device that is\n"
-		"open (mounted) is refused unless --lazy; an open that ends within 3\n"
-		"seconds (udev probing the disk) is waited for.\n"
+		"open (mounted) is refused unless --lazy.  While udev handles events\n"
+		"(it opens the disk to probe it), detach waits for it, as `udevadm\n"
+		"settle` does, at most 10 seconds.\n"
 		"\n"
 		"  -l, --lazy   if the device is open, remove it on its last close\n"
 		"  -a, --all    remove every qcow device\n"

@@ -170,12 +170,24 @@ int qc_pread_full(int fd, void *buf, size_t len, u64 off);
 /* util.c */
 
 /*
- * Detach and snapshot apply need the disk closed; an open that comes and
- * goes -- udev probing a new or changed disk, for instance -- is waited
- * for this long before EBUSY is reported.
+ * Detach and snapshot apply need the disk closed, but udev opens a disk
+ * for a moment while it handles the disk's events (a new disk, a change,
+ * a close after writing): on EBUSY they wait while udev has events queued,
+ * as `udevadm settle` does, at most this long, and try again.
  */
-#define QC_BUSY_WAIT_MS		3000
-bool qc_busy_wait(unsigned int *waited_ms);
+#define QC_BUSY_WAIT_MS		10000
+
+/**
+ * struct qc_busy - state of qc_busy_retry() for one call
+ * @tries: retries granted so far
+ * @waited_ms: time spent waiting for udev
+ */
+struct qc_busy {
+	unsigned int tries;
+	unsigned int waited_ms;
+};
+
+bool qc_busy_retry(struct qc_busy *b);
 void qc_size_str(char *buf, size_t len, u64 size);
 void qc_size_short(char *buf, size_t len, u64 size);
 int qc_parse_size(const char *s, u64 *out);

@@ -337,7 +337,8 @@ static int snap_select(const struct qc_cmd *cmd, int argc, char **argv,
 	struct qcow_snapshot_cmd sc;
 	struct qc_devfd d;
 	const char *arg;
-	unsigned int i, nr, waited = 0;
+	struct qc_busy busy = {};
+	unsigned int i, nr;
 	int ret;
 
 	ret = qc_snap_opts(cmd, argc, argv, NULL);
@@ -368,8 +369,8 @@ static int snap_select(const struct qc_cmd *cmd, int argc, char **argv,
 
 	ret = QC_EXIT_OK;
 	while (ioctl(d.fd, req, &sc)) {
-		/* apply: an open that comes and goes (udev) is waited for */
-		if (errno == EBUSY && op == SNAP_APPLY && qc_busy_wait(&waited))
+		/* apply: udev's short opens (probing the disk) are waited out */
+		if (errno == EBUSY && op == SNAP_APPLY && qc_busy_retry(&busy))
 			continue;
 		qc_snap_report(&d, op, arg, errno);
 		ret = QC_EXIT_FAIL;
@@ -439,8 +440,8 @@ static const struct qc_cmd qc_snap_cmds[] = {
 		"written since is lost.  An argument equal to a snapshot's id selects\n"
 		"that snapshot, otherwise the one with that name (as `qemu-img snapshot\n"
 		"-a` does).  Refused while anyone else has the disk open: unmount it\n"
-		"first (an open that ends within 3 seconds, such as udev probing the\n"
-		"disk after an unmount, is waited for).\n"
+		"first.  While udev handles events (it opens the disk to probe it),\n"
+		"apply waits for it, as `udevadm settle` does, at most 10 seconds.\n"
 		"\n"
 		"DEV is /dev/qcowN (or qcowN, N) or the path of the attached image.\n"
 		"The disk must be attached read-write.\n"

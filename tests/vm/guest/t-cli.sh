@@ -14,6 +14,8 @@
 #            --output-all, -b, --json (checked with jq);
 #   detach   by device (/dev/qcowN, qcowN, N) and by image, an image
 #            attached twice, an open device (EBUSY, then --lazy), --all;
+#            detach and snapshot apply wait while udev's queue is not empty
+#            (a faked /run/udev/queue and a short-lived opener);
 #   help     every command's and snapshot subcommand's --help, -h and
 #            `help CMD` print its usage and exit 0; a bad option exits 2;
 #   plus info/features in the guest and the messages without the module.
@@ -542,6 +544,51 @@ t_cache_size() {
 	[ "$(ndevs)" -eq 2 ] || die "a refused attach created a device"
 }
 
+# udev opens a disk for a moment while it handles its events: detach and
+# snapshot apply wait while udev's queue (/run/udev/queue, what udevadm
+# settle waits for) is not empty.  Faked here: no udevd runs in this test;
+# an opener that goes away after a second stands for udev's probe.
+t_busy_udev() {
+	local t0 t1 i
+	[ ! -e /run/udev/queue ] || die "/run/udev/queue exists: is udevd running?"
+	mkdir -p /run/udev
+	# shellcheck disable=SC2064
+	trap "rm -f /run/udev/queue" EXIT
+	cp aligned.qcow2 busy.qcow2
+	for i in detach apply; do
+		attach busy.qcow2
+		[ "$i" = apply ] && expect "$QCOW_CTL" snapshot create "$dev" s1
+		touch /run/udev/queue
+		(exec 3<"$dev"; sleep 1; exec 3<&-; sleep 0.3; rm -f /run/udev/queue) &
+		for _ in $(seq 50); do
+			[ "$(cat "/sys/block/${dev#/dev/}/qcow/open_count")" -gt 0 ] && break
+			sleep 0.02
+		done
+		t0=$(date +%s%N)
+		if [ "$i" = detach ]; then
+			ctl detach "$dev"
+		else
+			ctl snapshot apply "$dev" s1
+		fi
+		t1=$(date +%s%N)
+		wait
+		[ "$rc" -eq 0 ] && [ ! -s "$W/err" ] ||
+			die "$i while 'udev' held the disk: exit $rc, $(cat "$W/err")"
+		echo "$i waited $(((t1 - t0) / 1000000)) ms for the queue to drain"
+		[ $((t1 - t0)) -ge 900000000 ] || die "$i did not wait for the queue"
+		[ "$i" = apply ] && expect "$QCOW_CTL" detach "$dev"
+		[ ! -e "/sys/block/${dev#/dev/}" ] || die "$dev is still there"
+	done
+	# with the queue empty, a real opener gets EBUSY at once
+	attach busy.qcow2
+	exec 3<"$dev"
+	t0=$(date +%s%N)
+	want_error 1 "is in use (mounted or open)" detach "$dev"
+	t1=$(date +%s%N)
+	exec 3<&-
+	[ $((t1 - t0)) -lt 500000000 ] || die "EBUSY took $(((t1 - t0) / 1000000)) ms"
+}
+
 # losetup -f: the free device, printed alone; then attached there.
 t_find() {
 	ctl attach -f
@@ -730,6 +777,7 @@ check detach-all t_detach_all
 check partscan t_partscan
 check mount-detach-lazy t_mounted
 check cache-size t_cache_size
+check busy-waits-for-udev t_busy_udev
 check attach-find t_find
 check attach-device t_device
 check attach-index-ioctl t_attach_index_ioctl

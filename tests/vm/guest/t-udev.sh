@@ -17,9 +17,10 @@
 #                detach, and the links and udev database entries go away;
 #   watch        mkfs on an attached disk: udev probes it again (the "watch"
 #                option), ID_FS_TYPE and the by-label link appear;
-#   busy         detach right after a write (udev probing the disk holds it
-#                open for a moment) and snapshot apply right after umount
-#                succeed: qcowctl waits such short opens out.
+#   busy         detach right after a write (udev probing the disk may hold
+#                it open for a moment) and snapshot apply right after umount
+#                succeed: qcowctl waits while udev has events queued; a
+#                real opener still gets EBUSY, at once with udev idle.
 # Leaves the guest clean: udevd stopped, devices detached, module unloaded.
 # shellcheck disable=SC2015  # "test && test || die" is meant
 . "$QCOW_TOP/tests/vm/lib/guest-lib.sh"
@@ -276,7 +277,7 @@ t_watch() {
 # The moment after a write or an unmount, udev probes the disk (watch) and
 # holds it open: detach and snapshot apply must wait that out, not fail.
 t_busy() {
-	local i mnt=$W/mnt
+	local i t0 t1 mnt=$W/mnt
 	for i in 1 2 3; do
 		attach blank.qcow2
 		dd if=/dev/urandom of="$dev" bs=64k count=4 conv=fsync status=none
@@ -299,13 +300,18 @@ t_busy() {
 		[ ! -e "$mnt/new.txt" ] || { umount "$mnt"; die "new.txt survived the apply"; }
 		umount "$mnt"
 	done
-	# a real holder still gets EBUSY, after the wait
+	# a real holder still gets EBUSY, and at once while udev is idle
+	settle
 	exec 3<"$dev"
+	t0=$(date +%s%N)
 	if "$QCOW_CTL" detach "$dev" 2>err; then
 		die "detach of an open device succeeded"
 	fi
+	t1=$(date +%s%N)
 	exec 3<&-
 	grep -q "is in use" err || die "unexpected error: $(cat err)"
+	echo "EBUSY after $(((t1 - t0) / 1000000)) ms"
+	[ $((t1 - t0)) -lt 3000000000 ] || die "detach took $(((t1 - t0) / 1000000)) ms to say EBUSY with udev idle"
 }
 
 check properties t_properties
