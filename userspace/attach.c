@@ -14,6 +14,10 @@
  * sees it, so most problems are reported here with the offending field
  * named, without a trip to the kernel log.
  *
+ * The device is the lowest free /dev/qcowN, which the module picks, or
+ * the one named with --device (QCOW_ATTACH_INDEX), as losetup picks a loop
+ * device; `attach -f` alone prints the lowest free one (dev.c).
+ *
  * Each file is locked the way QEMU locks it (lock.h) right after it is
  * opened and before a byte of it is read: the top image for read-write or
  * read-only use, backing files as backing files.  The locks live on the
@@ -620,7 +624,7 @@ static int qc_attach(const struct qc_cmd *cmd, int argc, char **argv,
 	if (nr_args > 1)
 		return qc_usage_error(cmd, "too many arguments");
 	if (hold && (find || device))
-		return qc_usage_error(cmd, "-f and -d are attach's");
+		return qc_usage_error(cmd, "-f and -d are for attach");
 	if (find && device)
 		return qc_usage_error(cmd, "-f/--find and a device exclude each other");
 	if (device && !qc_parse_dev_name(device, &idx))
@@ -636,15 +640,13 @@ static int qc_attach(const struct qc_cmd *cmd, int argc, char **argv,
 		return qc_usage_error(cmd, "-U/--force-share is only allowed with -r/--read-only");
 	image = argv[optind];
 	if (device) {
+		a.flags |= QCOW_ATTACH_INDEX;
+		a.index = idx;
 		/* before the image is opened and locked: the cheap refusal */
 		if (qc_device_exists(idx)) {
-			a.flags |= QCOW_ATTACH_INDEX;
-			a.index = idx;
 			qc_attach_error(image, &a, EBUSY);
 			return QC_EXIT_FAIL;
 		}
-		a.flags |= QCOW_ATTACH_INDEX;
-		a.index = idx;
 	}
 
 	if (qc_chain_open(&ch, image, read_only, force_share))
