@@ -14,6 +14,10 @@
  * sees it, so most problems are reported here with the offending field
  * named, without a trip to the kernel log.
  *
+ * The device is the lowest free /dev/qcowN, which the module picks, or
+ * the one named with --device (QCOW_ATTACH_INDEX), as losetup picks a loop
+ * device; `attach -f` alone prints the lowest free one (dev.c).
+ *
  * Each file is locked the way QEMU locks it (lock.h) right after it is
  * opened and before a byte of it is read: the top image for read-write or
  * read-only use, backing files as backing files.  The locks live on the
@@ -393,6 +397,22 @@ fail:
 	return ret;
 }
 
+/* The device asked for with --device: can the loaded module give it? */
+static int qc_check_index(const struct qcow_features *f, unsigned int idx)
+{
+	if (!(f->features & QCOW_FEAT_ATTACH_INDEX)) {
+		qc_err("/dev/qcow%u: the loaded qcow module cannot attach at a chosen device (no QCOW_FEAT_ATTACH_INDEX); leave out the device",
+		       idx);
+		return -EOPNOTSUPP;
+	}
+	if (idx >= f->max_devices) {
+		qc_err("/dev/qcow%u: out of range: the module has /dev/qcow0 to /dev/qcow%u (module parameter max_devices=%u)",
+		       idx, f->max_devices - 1, f->max_devices);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Refuse what the loaded module says it cannot do, before asking it. */
 static int qc_check_features(const struct qc_chain *ch,
 			     const struct qcow_features *f, bool read_only,
@@ -437,9 +457,15 @@ static int qc_check_features(const struct qc_chain *ch,
 	return 0;
 }
 
-/* One line for a failed QCOW_CTL_ATTACH. */
-static void qc_attach_error(const char *image, int err)
+/* One line for a failed QCOW_CTL_ATTACH; @a as it was passed. */
+static void qc_attach_error(const char *image, const struct qcow_attach *a,
+			    int err)
 {
+	if (err == EBUSY && (a->flags & QCOW_ATTACH_INDEX)) {
+		qc_err("/dev/qcow%u is already attached ('qcowctl list' shows to what); pick another device, or leave out the device to get a free one",
+		       a->index);
+		return;
+	}
 	switch (err) {
 	case EINVAL:
 		qc_err("%s: the kernel refused the image (see dmesg)", image);
@@ -511,16 +537,34 @@ static int qc_hold_locks(void)
 	return n < 0 ? QC_EXIT_FAIL : QC_EXIT_OK;
 }
 
+/* attach -f without IMAGE: print the device the next attach gets. */
+static int qc_print_free_device(void)
+{
+	unsigned int idx;
+
+	if (qc_free_device(&idx))
+		return QC_EXIT_FAIL;
+	printf("/dev/qcow%u\n", idx);
+	if (fflush(stdout) || ferror(stdout)) {
+		qc_err("write error on standard output");
+		return QC_EXIT_FAIL;
+	}
+	return QC_EXIT_OK;
+}
+
 /* attach, or with @hold the hidden __lock-test (qc_hold_locks()) */
 static int qc_attach(const struct qc_cmd *cmd, int argc, char **argv,
 		     bool hold)
 {
-	enum { OPT_CACHE_SIZE = 0x100 };
+	enum { OPT_CACHE_SIZE = 0x100, OPT_SHOW };
 	static const struct option opts[] = {
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "force-share", no_argument, NULL, 'U' },
 		{ "partscan", no_argument, NULL, 'P' },
 		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+		{ "find", no_argument, NULL, 'f' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "show", no_argument, NULL, OPT_SHOW },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -528,15 +572,15 @@ static int qc_attach(const struct qc_cmd *cmd, int argc, char **argv,
 	struct qcow_attach a = {};
 	struct qcow_features f;
 	struct qc_chain ch;
-	const char *image;
-	bool read_only = false, force_share = false;
+	const char *image, *device = NULL;
+	bool read_only = false, force_share = false, find = false;
 	u64 cache_size = 0;
-	int c, ret, ctl;
-	unsigned int i;
+	int c, ret, ctl, nr_args;
+	unsigned int i, idx = 0;
 
 	optind = 0;
 	/* ':' first: a missing SIZE is reported as such, not as '?' */
-	while ((c = getopt_long(argc, argv, ":rUPh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":rUPfd:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			read_only = true;
@@ -552,6 +596,14 @@ static int qc_attach(const struct qc_cmd *cmd, int argc, char **argv,
 			if (ret)
 				return ret;
 			break;
+		case 'f':
+			find = true;
+			break;
+		case 'd':
+			device = optarg;
+			break;
+		case OPT_SHOW:
+			break;	/* losetup's: the device is always printed */
 		case 'h':
 			qc_cmd_usage(cmd, stdout);
 			return QC_EXIT_OK;
@@ -562,13 +614,40 @@ static int qc_attach(const struct qc_cmd *cmd, int argc, char **argv,
 			return qc_usage_error(cmd, NULL);
 		}
 	}
-	if (argc - optind != 1)
-		return qc_usage_error(cmd, argc == optind ?
-				      "missing IMAGE" : "too many arguments");
+	nr_args = argc - optind;
+	/* losetup's order: "attach /dev/qcow3 disk.qcow2" is --device */
+	if (nr_args == 2 && !device && !hold &&
+	    qc_parse_dev_name(argv[optind], &idx)) {
+		device = argv[optind++];
+		nr_args--;
+	}
+	if (nr_args > 1)
+		return qc_usage_error(cmd, "too many arguments");
+	if (hold && (find || device))
+		return qc_usage_error(cmd, "-f and -d are for attach");
+	if (find && device)
+		return qc_usage_error(cmd, "-f/--find and a device exclude each other");
+	if (device && !qc_parse_dev_name(device, &idx))
+		return qc_usage_error(cmd,
+				      "'%s' is not a qcow device name (/dev/qcowN, qcowN or N)",
+				      device);
+	if (!nr_args && find)
+		return qc_print_free_device();
+	if (!nr_args)
+		return qc_usage_error(cmd, "missing IMAGE");
 	/* as qemu-img: sharing a disk that is written is for readers only */
 	if (force_share && !read_only)
 		return qc_usage_error(cmd, "-U/--force-share is only allowed with -r/--read-only");
 	image = argv[optind];
+	if (device) {
+		a.flags |= QCOW_ATTACH_INDEX;
+		a.index = idx;
+		/* before the image is opened and locked: the cheap refusal */
+		if (qc_device_exists(idx)) {
+			qc_attach_error(image, &a, EBUSY);
+			return QC_EXIT_FAIL;
+		}
+	}
 
 	if (qc_chain_open(&ch, image, read_only, force_share))
 		return QC_EXIT_FAIL;
@@ -585,6 +664,8 @@ static int qc_attach(const struct qc_cmd *cmd, int argc, char **argv,
 		goto out_ctl;
 	if (qc_check_features(&ch, &f, read_only, qc_disp(&ch.l[0])))
 		goto out_ctl;
+	if ((a.flags & QCOW_ATTACH_INDEX) && qc_check_index(&f, a.index))
+		goto out_ctl;
 
 	if (read_only)
 		a.flags |= QCOW_ATTACH_READ_ONLY;
@@ -598,7 +679,7 @@ static int qc_attach(const struct qc_cmd *cmd, int argc, char **argv,
 	}
 	a.layers = (uintptr_t)descs;
 	if (ioctl(ctl, QCOW_CTL_ATTACH, &a) < 0) {
-		qc_attach_error(qc_disp(&ch.l[0]), errno);
+		qc_attach_error(qc_disp(&ch.l[0]), &a, errno);
 		goto out_ctl;
 	}
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * qcowctl detach and list, and what they share with attach and features:
- * the control device /dev/qcow-control and the attributes the module
- * publishes in /sys/block/qcowN/qcow/ (Documentation/ioctl-abi.rst).
+ * the control device /dev/qcow-control, the attributes the module
+ * publishes in /sys/block/qcowN/qcow/ (Documentation/ioctl-abi.rst), and
+ * which device names are free (attach -f).
  *
  * sysfs is the only place the tool learns about devices: there is no
  * "get device info" ioctl, and none is needed.
@@ -220,6 +221,119 @@ static int qc_devices(unsigned int **out)
 	return nr;
 }
 
+/**
+ * qc_parse_dev_name() - the N of a device name given on the command line
+ * @arg: "/dev/qcowN", "qcowN" or "N" (no leading zeros)
+ * @idx: N, when it is one
+ *
+ * Only looks at the string: the device need not exist (attach --device).
+ *
+ * Return: true when @arg is such a name.
+ */
+bool qc_parse_dev_name(const char *arg, unsigned int *idx)
+{
+	char name[32];
+
+	if (!strncmp(arg, "/dev/", 5))
+		arg += 5;
+	if (qc_parse_disk_name(arg, idx))
+		return true;
+	if (!isdigit((unsigned char)arg[0]) || strlen(arg) > 10 ||
+	    strspn(arg, "0123456789") != strlen(arg))
+		return false;
+	snprintf(name, sizeof(name), "qcow%s", arg);
+	return qc_parse_disk_name(name, idx);
+}
+
+/**
+ * qc_device_exists() - whether /dev/qcowN exists (its sysfs directory does)
+ * @idx: N
+ *
+ * Return: true when it does.
+ */
+bool qc_device_exists(unsigned int idx)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), QC_SYS_BLOCK "/qcow%u", idx);
+	return !lstat(path, &st);
+}
+
+/* max_devices of the loaded module from sysfs; false when not loaded. */
+static bool qc_sysfs_max_devices(unsigned int *max)
+{
+	FILE *f = fopen("/sys/module/qcow/parameters/max_devices", "re");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fscanf(f, "%u", max) == 1;
+	fclose(f);
+	return ok;
+}
+
+/**
+ * qc_max_devices() - how many /dev/qcowN the loaded module allows
+ * @max: set on success
+ *
+ * Reads /sys/module/qcow/parameters/max_devices (no root needed); when
+ * that is missing, asks /dev/qcow-control, whose opening loads the module.
+ *
+ * Return: 0, or -1 after printing one line on stderr.
+ */
+int qc_max_devices(unsigned int *max)
+{
+	struct qcow_features f;
+	int fd, ret;
+
+	if (qc_sysfs_max_devices(max))
+		return 0;
+	fd = qc_ctl_open();
+	if (fd < 0)
+		return -1;
+	ret = qc_ctl_get_features(fd, &f);
+	close(fd);
+	if (ret)
+		return -1;
+	*max = f.max_devices;
+	return 0;
+}
+
+/**
+ * qc_free_device() - the device the next attach without --device gets
+ * @idx: its N: the lowest one that does not exist
+ *
+ * The module hands out the lowest free index, so this is what `attach`
+ * would print now -- unless another attach comes first (as with
+ * `losetup -f`).
+ *
+ * Return: 0, or -1 after printing one line on stderr (also when every
+ * index below max_devices is taken).
+ */
+int qc_free_device(unsigned int *idx)
+{
+	unsigned int *devs, max, i, n = 0;
+	int nr;
+
+	if (qc_max_devices(&max))
+		return -1;
+	nr = qc_devices(&devs);
+	if (nr < 0)
+		return -1;
+	/* ascending: the first gap is the lowest free index */
+	for (i = 0; i < (unsigned int)nr && devs[i] == n; i++)
+		n++;
+	free(devs);
+	if (n >= max) {
+		qc_err("no free qcow device: all %u are in use (module parameter max_devices)",
+		       max);
+		return -1;
+	}
+	*idx = n;
+	return 0;
+}
+
 /* --- detach ------------------------------------------------------------ */
 
 /*
@@ -231,20 +345,12 @@ static int qc_devices(unsigned int **out)
 static int qc_arg_device(const char *arg, unsigned int *idx)
 {
 	char path[PATH_MAX], link[PATH_MAX];
-	const char *name = arg, *base;
+	const char *base;
 	struct stat st;
 	ssize_t n;
 
-	if (!strncmp(name, "/dev/", 5))
-		name += 5;
-	if (qc_parse_disk_name(name, idx))
+	if (qc_parse_dev_name(arg, idx))
 		return 1;
-	if (isdigit((unsigned char)arg[0]) &&
-	    strspn(arg, "0123456789") == strlen(arg)) {
-		snprintf(path, sizeof(path), "qcow%s", arg);
-		if (qc_parse_disk_name(path, idx))
-			return 1;
-	}
 	if (stat(arg, &st) || !S_ISBLK(st.st_mode))
 		return 0;
 
@@ -392,11 +498,19 @@ int qc_dev_open(const char *arg, bool rw, const char *need_rw,
 static int qc_detach_index(int ctl, unsigned int idx, u32 flags, bool gone_ok)
 {
 	struct qcow_detach d = { .index = idx, .flags = flags };
+	struct qc_busy busy = {};
 	int err;
 
-	if (!ioctl(ctl, QCOW_CTL_DETACH, &d))
-		return 0;
-	err = errno;
+	/* udev's short opens (probing the disk) are waited out */
+	while (ioctl(ctl, QCOW_CTL_DETACH, &d)) {
+		err = errno;
+		if (err != EBUSY || (flags & QCOW_DETACH_LAZY) ||
+		    !qc_busy_retry(&busy))
+			goto failed;
+	}
+	return 0;
+
+failed:
 	if (err == ENXIO && gone_ok)
 		return -err;
 	switch (err) {
@@ -510,6 +624,9 @@ int cmd_detach(const struct qc_cmd *cmd, int argc, char **argv)
 
 /* --- list -------------------------------------------------------------- */
 
+/* An attribute this qcowctl knows that an older module may not have. */
+#define QC_UNKNOWN		UINT64_MAX
+
 /**
  * struct qc_devinfo - what sysfs says about one device
  * @idx: N of /dev/qcowN
@@ -524,6 +641,10 @@ int cmd_detach(const struct qc_cmd *cmd, int argc, char **argv)
  * @cache_hits: cache lookups that hit
  * @cache_misses: cache lookups that missed
  * @corrupt: metadata was found inconsistent
+ * @stopped: a failed header write stopped every write (or QC_UNKNOWN)
+ * @dirty_slices: metadata slices waiting for write-back (or QC_UNKNOWN)
+ * @open_count: opens of the disk, an open partition counting once (or
+ *		QC_UNKNOWN)
  */
 struct qc_devinfo {
 	unsigned int idx;
@@ -537,6 +658,9 @@ struct qc_devinfo {
 	u64 cache_hits;
 	u64 cache_misses;
 	u64 corrupt;
+	u64 stopped;
+	u64 dirty_slices;
+	u64 open_count;
 };
 
 /* -ENOENT when the device went away while we looked at it. */
@@ -545,15 +669,19 @@ static int qc_devinfo_read(unsigned int idx, struct qc_devinfo *di)
 	static const struct {
 		const char *name;
 		size_t off;
+		bool optional;	/* newer than the first modules */
 	} nums[] = {
-		{ "virtual_size", offsetof(struct qc_devinfo, virtual_size) },
-		{ "cluster_size", offsetof(struct qc_devinfo, cluster_size) },
-		{ "version", offsetof(struct qc_devinfo, version) },
-		{ "read_only", offsetof(struct qc_devinfo, read_only) },
-		{ "cache_size", offsetof(struct qc_devinfo, cache_size) },
-		{ "cache_hits", offsetof(struct qc_devinfo, cache_hits) },
-		{ "cache_misses", offsetof(struct qc_devinfo, cache_misses) },
-		{ "corrupt", offsetof(struct qc_devinfo, corrupt) },
+		{ "virtual_size", offsetof(struct qc_devinfo, virtual_size), false },
+		{ "cluster_size", offsetof(struct qc_devinfo, cluster_size), false },
+		{ "version", offsetof(struct qc_devinfo, version), false },
+		{ "read_only", offsetof(struct qc_devinfo, read_only), false },
+		{ "cache_size", offsetof(struct qc_devinfo, cache_size), false },
+		{ "cache_hits", offsetof(struct qc_devinfo, cache_hits), false },
+		{ "cache_misses", offsetof(struct qc_devinfo, cache_misses), false },
+		{ "corrupt", offsetof(struct qc_devinfo, corrupt), false },
+		{ "stopped", offsetof(struct qc_devinfo, stopped), true },
+		{ "dirty_slices", offsetof(struct qc_devinfo, dirty_slices), true },
+		{ "open_count", offsetof(struct qc_devinfo, open_count), true },
 	};
 	unsigned int i;
 	int ret;
@@ -567,8 +695,14 @@ static int qc_devinfo_read(unsigned int idx, struct qc_devinfo *di)
 	if (!di->backing)
 		goto fail_errno;
 	for (i = 0; i < ARRAY_SIZE(nums); i++) {
-		ret = qc_sysfs_u64(idx, nums[i].name,
-				   (u64 *)((char *)di + nums[i].off));
+		u64 *v = (u64 *)((char *)di + nums[i].off);
+
+		ret = qc_sysfs_u64(idx, nums[i].name, v);
+		if (ret == -ENOENT && nums[i].optional &&
+		    qc_device_exists(idx)) {
+			*v = QC_UNKNOWN;
+			continue;
+		}
 		if (ret == -ENOENT)
 			goto fail;
 		if (ret) {
@@ -666,89 +800,172 @@ static void qc_hit_ratio(char *buf, size_t len, const struct qc_devinfo *di)
 }
 
 enum {
-	COL_DEVICE, COL_IMAGE, COL_SIZE, COL_CLUSTER, COL_RO, COL_BACKING,
-	COL_CACHE, COL_HIT, NR_COLS
+	COL_DEVICE, COL_IMAGE, COL_SIZE, COL_CLUSTER, COL_RO, COL_OPEN,
+	COL_BACKING, COL_CACHE, COL_HIT, COL_VERSION, COL_CORRUPT,
+	COL_STOPPED, COL_DIRTY, NR_COLS
 };
 
-static const char * const qc_col_names[NR_COLS] = {
-	"DEVICE", "IMAGE", "SIZE", "CLUSTER", "RO", "BACKING", "CACHE", "HIT%",
+/**
+ * struct qc_col - a column of `qcowctl list`
+ * @name: its heading, and its name for -o
+ * @right: right-aligned (numbers, as losetup aligns them)
+ * @dflt: shown without -o
+ */
+static const struct qc_col {
+	const char *name;
+	bool right;
+	bool dflt;
+} qc_cols[NR_COLS] = {
+	[COL_DEVICE] = { "DEVICE", false, true },
+	[COL_IMAGE] = { "IMAGE", false, true },
+	[COL_SIZE] = { "SIZE", true, true },
+	[COL_CLUSTER] = { "CLUSTER", true, true },
+	[COL_RO] = { "RO", true, true },
+	[COL_OPEN] = { "OPEN", true, true },
+	[COL_BACKING] = { "BACKING", false, true },
+	[COL_CACHE] = { "CACHE", true, true },
+	[COL_HIT] = { "HIT%", true, true },
+	[COL_VERSION] = { "VERSION", true, false },
+	[COL_CORRUPT] = { "CORRUPT", true, false },
+	[COL_STOPPED] = { "STOPPED", true, false },
+	[COL_DIRTY] = { "DIRTY", true, false },
 };
 
-/* Table cells of one device (allocated strings). */
-static int qc_list_row(const struct qc_devinfo *di, char *cells[NR_COLS])
+/**
+ * struct qc_list_opts - how `qcowctl list` prints
+ * @cols: the columns, in order
+ * @nr_cols: number of @cols
+ * @headings: print the heading line (not -n)
+ * @bytes: sizes in bytes (-b), not 64K, 1.5G
+ */
+struct qc_list_opts {
+	unsigned int cols[4 * NR_COLS];
+	unsigned int nr_cols;
+	bool headings;
+	bool bytes;
+};
+
+static void qc_list_size(char *buf, size_t len, u64 v, bool bytes)
 {
-	char buf[32];
-	unsigned int i;
-	int ret = 0;
-
-	memset(cells, 0, NR_COLS * sizeof(*cells));
-	snprintf(buf, sizeof(buf), "/dev/qcow%u", di->idx);
-	cells[COL_DEVICE] = strdup(buf);
-	cells[COL_IMAGE] = qc_escape(di->image);
-	qc_size_short(buf, sizeof(buf), di->virtual_size);
-	cells[COL_SIZE] = strdup(buf);
-	qc_size_short(buf, sizeof(buf), di->cluster_size);
-	cells[COL_CLUSTER] = strdup(buf);
-	cells[COL_RO] = strdup(di->read_only ? "1" : "0");
-	cells[COL_BACKING] = qc_backing_chain(di->backing);
-	qc_size_short(buf, sizeof(buf), di->cache_size);
-	cells[COL_CACHE] = strdup(buf);
-	qc_hit_ratio(buf, sizeof(buf), di);
-	cells[COL_HIT] = strdup(buf);
-	for (i = 0; i < NR_COLS; i++)
-		if (!cells[i])
-			ret = -ENOMEM;
-	return ret;
+	if (bytes)
+		snprintf(buf, len, "%llu", v);
+	else
+		qc_size_short(buf, len, v);
 }
 
-static int qc_list_table(const struct qc_devinfo *dis, unsigned int nr)
+static void qc_list_num(char *buf, size_t len, u64 v)
 {
-	/* numbers are right-aligned, like losetup's */
-	static const bool right[NR_COLS] = {
-		[COL_SIZE] = true, [COL_CLUSTER] = true, [COL_RO] = true,
-		[COL_CACHE] = true, [COL_HIT] = true,
-	};
-	size_t width[NR_COLS];
-	char *(*cells)[NR_COLS];
-	unsigned int r, c;
+	if (v == QC_UNKNOWN)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%llu", v);
+}
+
+/* The cell of column @col for one device, allocated. */
+static char *qc_list_cell(const struct qc_devinfo *di, unsigned int col,
+			  const struct qc_list_opts *o)
+{
+	char buf[32];
+
+	switch (col) {
+	case COL_DEVICE:
+		snprintf(buf, sizeof(buf), "/dev/qcow%u", di->idx);
+		break;
+	case COL_IMAGE:
+		return qc_escape(di->image);
+	case COL_BACKING:
+		return qc_backing_chain(di->backing);
+	case COL_SIZE:
+		qc_list_size(buf, sizeof(buf), di->virtual_size, o->bytes);
+		break;
+	case COL_CLUSTER:
+		qc_list_size(buf, sizeof(buf), di->cluster_size, o->bytes);
+		break;
+	case COL_CACHE:
+		qc_list_size(buf, sizeof(buf), di->cache_size, o->bytes);
+		break;
+	case COL_RO:
+		qc_list_num(buf, sizeof(buf), di->read_only);
+		break;
+	case COL_OPEN:
+		qc_list_num(buf, sizeof(buf), di->open_count);
+		break;
+	case COL_HIT:
+		qc_hit_ratio(buf, sizeof(buf), di);
+		break;
+	case COL_VERSION:
+		qc_list_num(buf, sizeof(buf), di->version);
+		break;
+	case COL_CORRUPT:
+		qc_list_num(buf, sizeof(buf), di->corrupt);
+		break;
+	case COL_STOPPED:
+		qc_list_num(buf, sizeof(buf), di->stopped);
+		break;
+	default:
+		qc_list_num(buf, sizeof(buf), di->dirty_slices);
+		break;
+	}
+	return strdup(buf);
+}
+
+static int qc_list_table(const struct qc_devinfo *dis, unsigned int nr,
+			 const struct qc_list_opts *o)
+{
+	size_t width[ARRAY_SIZE(o->cols)];
+	char **cells;
+	unsigned int r, c, nc = o->nr_cols;
 	int ret = 0;
 
 	if (!nr)
 		return 0;	/* like losetup: no devices, no header */
-	cells = calloc(nr, sizeof(*cells));
+	cells = calloc((size_t)nr * nc, sizeof(*cells));
 	if (!cells) {
 		qc_err("%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	for (c = 0; c < NR_COLS; c++)
-		width[c] = strlen(qc_col_names[c]);
-	for (r = 0; r < nr; r++) {
-		if (qc_list_row(&dis[r], cells[r]) && !ret) {
-			qc_err("%s", strerror(ENOMEM));
-			ret = -ENOMEM;
+	for (c = 0; c < nc; c++)
+		width[c] = o->headings ? strlen(qc_cols[o->cols[c]].name) : 0;
+	for (r = 0; r < nr && !ret; r++) {
+		for (c = 0; c < nc; c++) {
+			char *cell = qc_list_cell(&dis[r], o->cols[c], o);
+
+			if (!cell) {
+				qc_err("%s", strerror(ENOMEM));
+				ret = -ENOMEM;
+				break;
+			}
+			cells[r * nc + c] = cell;
+			width[c] = max_t(size_t, width[c], strlen(cell));
 		}
-		for (c = 0; c < NR_COLS && !ret; c++)
-			width[c] = max_t(size_t, width[c], strlen(cells[r][c]));
 	}
-	if (!ret) {
-		for (c = 0; c < NR_COLS; c++)
+	for (r = 0; !ret && r <= nr; r++) {
+		if (!r && !o->headings)
+			continue;
+		for (c = 0; c < nc; c++) {
+			const char *cell = r ? cells[(r - 1) * nc + c] :
+					   qc_cols[o->cols[c]].name;
+			bool last = c + 1 == nc;
+
+			/* no padding after a left-aligned last column */
 			printf("%s%*s", c ? " " : "",
-			       right[c] ? (int)width[c] : -(int)width[c],
-			       qc_col_names[c]);
-		putchar('\n');
-		for (r = 0; r < nr; r++) {
-			for (c = 0; c < NR_COLS; c++)
-				printf("%s%*s", c ? " " : "",
-				       right[c] ? (int)width[c] : -(int)width[c],
-				       cells[r][c]);
-			putchar('\n');
+			       qc_cols[o->cols[c]].right ? (int)width[c] :
+			       last ? 0 : -(int)width[c], cell);
 		}
+		putchar('\n');
 	}
-	for (r = 0; r < nr; r++)
-		for (c = 0; c < NR_COLS; c++)
-			free(cells[r][c]);
+	for (r = 0; r < (unsigned int)nr * nc; r++)
+		free(cells[r]);
 	free(cells);
 	return ret;
+}
+
+static void qc_json_opt_u64(struct json_writer *w, const char *key, u64 v)
+{
+	if (v == QC_UNKNOWN)
+		json_null(w, key);
+	else
+		json_u64(w, key, v);
 }
 
 static void qc_list_json(const struct qc_devinfo *dis, unsigned int nr)
@@ -783,29 +1000,135 @@ static void qc_list_json(const struct qc_devinfo *dis, unsigned int nr)
 		json_u64(&w, "cluster-size", di->cluster_size);
 		json_u64(&w, "version", di->version);
 		json_bool(&w, "read-only", di->read_only);
+		qc_json_opt_u64(&w, "open-count", di->open_count);
 		json_u64(&w, "cache-size", di->cache_size);
 		json_u64(&w, "cache-hits", di->cache_hits);
 		json_u64(&w, "cache-misses", di->cache_misses);
 		json_bool(&w, "corrupt", di->corrupt);
+		if (di->stopped == QC_UNKNOWN)
+			json_null(&w, "stopped");
+		else
+			json_bool(&w, "stopped", di->stopped);
+		qc_json_opt_u64(&w, "dirty-slices", di->dirty_slices);
 		json_object_end(&w);
 	}
 	json_array_end(&w);
 	json_object_end(&w);
 }
 
+/*
+ * -o COLUMNS: a comma-separated list of column names (any case); a
+ * leading '+' appends them to the default columns, as losetup does.
+ */
+static int qc_list_parse_cols(const struct qc_cmd *cmd, const char *arg,
+			      struct qc_list_opts *o)
+{
+	char *copy, *tok, *save = NULL;
+	unsigned int c;
+	int ret = 0;
+
+	if (*arg == '+')
+		arg++;
+	else
+		o->nr_cols = 0;
+	copy = strdup(arg);
+	if (!copy) {
+		qc_err("%s", strerror(ENOMEM));
+		return QC_EXIT_FAIL;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		for (c = 0; c < NR_COLS; c++)
+			if (!strcasecmp(tok, qc_cols[c].name))
+				break;
+		if (c == NR_COLS) {
+			ret = qc_usage_error(cmd, "unknown column '%s' (see 'qcowctl list --help')",
+					     tok);
+			break;
+		}
+		if (o->nr_cols == ARRAY_SIZE(o->cols)) {
+			ret = qc_usage_error(cmd, "too many columns");
+			break;
+		}
+		o->cols[o->nr_cols++] = c;
+	}
+	if (!ret && !o->nr_cols)
+		ret = qc_usage_error(cmd, "no columns in '%s'", arg);
+	free(copy);
+	return ret;
+}
+
+static void qc_list_all_cols(struct qc_list_opts *o)
+{
+	unsigned int c;
+
+	o->nr_cols = 0;
+	for (c = 0; c < NR_COLS; c++)
+		o->cols[o->nr_cols++] = c;
+}
+
 int cmd_list(const struct qc_cmd *cmd, int argc, char **argv)
 {
+	enum { OPT_OUTPUT_ALL = 0x100 };
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "noheadings", no_argument, NULL, 'n' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "output-all", no_argument, NULL, OPT_OUTPUT_ALL },
+		{ "bytes", no_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct qc_list_opts o = { .headings = true };
 	struct qc_devinfo *dis = NULL;
 	unsigned int *devs, i, nr_info = 0;
-	bool json = false;
+	bool json = false, table_opt = false;
 	int c, nr, ret = QC_EXIT_FAIL;
 
-	c = qc_parse_json_opts(cmd, argc, argv, &json);
-	if (c >= 0)
-		return c;
+	for (i = 0; i < NR_COLS; i++)
+		if (qc_cols[i].dflt)
+			o.cols[o.nr_cols++] = i;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":jno:bh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			o.headings = false;
+			table_opt = true;
+			break;
+		case 'o':
+			ret = qc_list_parse_cols(cmd, optarg, &o);
+			if (ret)
+				return ret;
+			table_opt = true;
+			break;
+		case OPT_OUTPUT_ALL:
+			qc_list_all_cols(&o);
+			table_opt = true;
+			break;
+		case 'b':
+			o.bytes = true;
+			table_opt = true;
+			break;
+		case 'h':
+			qc_cmd_usage(cmd, stdout);
+			return QC_EXIT_OK;
+		case ':':
+			return qc_usage_error(cmd, "option '%s' needs an argument",
+					      argv[optind - 1]);
+		default:
+			return qc_usage_error(cmd, NULL);
+		}
+	}
 	if (optind != argc)
 		return qc_usage_error(cmd, "too many arguments");
+	if (json && table_opt)
+		return qc_usage_error(cmd,
+				      "--json prints every field; -n, -o, --output-all and -b are for the table");
 
+	ret = QC_EXIT_FAIL;
 	nr = qc_devices(&devs);
 	if (nr < 0)
 		return QC_EXIT_FAIL;
@@ -828,7 +1151,7 @@ int cmd_list(const struct qc_cmd *cmd, int argc, char **argv)
 
 	if (json)
 		qc_list_json(dis, nr_info);
-	else if (qc_list_table(dis, nr_info))
+	else if (qc_list_table(dis, nr_info, &o))
 		goto out;
 	if (fflush(stdout) || ferror(stdout)) {
 		qc_err("write error on standard output");

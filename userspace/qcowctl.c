@@ -140,6 +140,7 @@ static const struct {
 	{ QCOW_FEAT_WRITE, "write" },
 	{ QCOW_FEAT_SNAPSHOT, "snapshot" },
 	{ QCOW_FEAT_RESIZE, "resize" },
+	{ QCOW_FEAT_ATTACH_INDEX, "attach-index" },
 };
 
 static const char *qc_feature_name(u64 bit)
@@ -231,12 +232,15 @@ static const struct qc_cmd qc_cmds[] = {
 	{
 		.name = "attach",
 		.fn = cmd_attach,
-		.args = "[-r [-U]] [-P] [--cache-size SIZE] IMAGE",
+		.args = "[-r [-U]] [-P] [--cache-size SIZE] [--show] [-f | [-d] DEV] IMAGE | -f",
 		.summary = "expose a qcow2 image as /dev/qcowN (prints the device)",
 		.help =
 		"Check the qcow2 image IMAGE with the module's format code, open it and\n"
-		"its backing chain, and attach it as a new /dev/qcowN, printed on stdout.\n"
-		"The disk is read-write unless -r is given.\n"
+		"its backing chain, and attach it as the lowest free /dev/qcowN (or as\n"
+		"DEV).  The device is printed on stdout, always: --show is accepted\n"
+		"for losetup's sake and changes nothing.  The disk is read-write\n"
+		"unless -r is given.  `attach -f` alone prints the device the next\n"
+		"attach would get, as `losetup -f` does.\n"
 		"\n"
 		"  -r, --read-only      expose the disk read-only; the image is never written\n"
 		"  -U, --force-share    with -r only: attach even while another program\n"
@@ -247,6 +251,13 @@ static const struct qc_cmd qc_cmds[] = {
 		"      --cache-size SIZE\n"
 		"                       L2 metadata cache in bytes, or with a K, M or G suffix\n"
 		"                       (binary: 1K = 1024), 64K..1G; 0 or absent: default\n"
+		"  -f, --find           without IMAGE: print the lowest free /dev/qcowN and\n"
+		"                       exit; with IMAGE: attach there (what attach does\n"
+		"                       anyway)\n"
+		"  -d, --device DEV     attach as DEV (/dev/qcowN, qcowN or N) rather than the\n"
+		"                       lowest free device; fails if DEV is attached already.\n"
+		"                       As with losetup, `attach DEV IMAGE` says the same\n"
+		"      --show           print the device (it always is)\n"
 		"  -h, --help           show this help\n"
 		"\n"
 		"Backing files: a relative name is resolved against the directory of the\n"
@@ -270,7 +281,10 @@ static const struct qc_cmd qc_cmds[] = {
 		.summary = "remove /dev/qcowN devices",
 		.help =
 		"Remove the qcow device DEV (/dev/qcowN, qcowN or N), or the one IMAGE is\n"
-		"attached as.  A device that is open (mounted) is refused unless --lazy.\n"
+		"attached as, after writing back all cached metadata.  A device that is\n"
+		"open (mounted) is refused unless --lazy.  While udev handles events\n"
+		"(it opens the disk to probe it), detach waits for it, as `udevadm\n"
+		"settle` does, at most 10 seconds.\n"
 		"\n"
 		"  -l, --lazy   if the device is open, remove it on its last close\n"
 		"  -a, --all    remove every qcow device\n"
@@ -279,15 +293,36 @@ static const struct qc_cmd qc_cmds[] = {
 	{
 		.name = "list",
 		.fn = cmd_list,
-		.args = "[--json]",
+		.args = "[--json | [-n] [-b] [-o COLUMNS | --output-all]]",
 		.summary = "show the qcow devices and their images",
 		.help =
-		"Show every /dev/qcowN from /sys/block/qcowN/qcow/: image, virtual size,\n"
-		"cluster size, read-only flag, backing chain (deepest file first), L2\n"
-		"cache size and hit rate.  Prints nothing when there are no devices.\n"
+		"Show every /dev/qcowN, one line each, from /sys/block/qcowN/qcow/, as\n"
+		"`losetup --list` shows loop devices.  Prints nothing when there are no\n"
+		"devices.\n"
 		"\n"
-		"  -j, --json   print {\"devices\": [...]} with every attribute\n"
-		"  -h, --help   show this help\n",
+		"  -j, --json           print {\"devices\": [...]} with every attribute\n"
+		"  -n, --noheadings     leave out the heading line\n"
+		"  -o, --output COLUMNS the columns to show, comma-separated (any case);\n"
+		"                       +COLUMNS adds to the default ones\n"
+		"      --output-all     show every column\n"
+		"  -b, --bytes          sizes in bytes rather than 64K, 1.5G\n"
+		"  -h, --help           show this help\n"
+		"\n"
+		"Columns (* shown by default):\n"
+		"  DEVICE *   the device node\n"
+		"  IMAGE *    the image file\n"
+		"  SIZE *     virtual disk size\n"
+		"  CLUSTER *  cluster size\n"
+		"  RO *       1: attached read-only, 0: read-write\n"
+		"  OPEN *     open count: opens of the disk, each open partition counting\n"
+		"             once (mounts included); detach needs 0\n"
+		"  BACKING *  backing chain, deepest file first (- for none)\n"
+		"  CACHE *    L2 metadata cache size\n"
+		"  HIT% *     L2 cache hit rate since attach (- before the first lookup)\n"
+		"  VERSION    qcow2 version of the image\n"
+		"  CORRUPT    1 once metadata was found inconsistent (writes then fail)\n"
+		"  STOPPED    1 once a failed header write stopped every write\n"
+		"  DIRTY      metadata slices waiting for write-back\n",
 	},
 	{
 		.name = "snapshot",

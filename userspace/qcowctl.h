@@ -69,6 +69,10 @@ struct qcow_features;
 int qc_ctl_open(void);
 int qc_ctl_get_features(int fd, struct qcow_features *f);
 int qc_resolve_device(const char *arg, unsigned int *idx);
+bool qc_parse_dev_name(const char *arg, unsigned int *idx);
+bool qc_device_exists(unsigned int idx);
+int qc_max_devices(unsigned int *max);
+int qc_free_device(unsigned int *idx);
 int qc_sysfs_u64(unsigned int idx, const char *attr, u64 *v);
 
 /**
@@ -164,6 +168,26 @@ void qc_snapshots_free(struct qc_snapshots *sns);
 int qc_pread_full(int fd, void *buf, size_t len, u64 off);
 
 /* util.c */
+
+/*
+ * Detach and snapshot apply need the disk closed, but udev opens a disk
+ * for a moment while it handles the disk's events (a new disk, a change,
+ * a close after writing): on EBUSY they wait while udev has events queued,
+ * as `udevadm settle` does, at most this long, and try again.
+ */
+#define QC_BUSY_WAIT_MS		10000
+
+/**
+ * struct qc_busy - state of qc_busy_retry() for one call
+ * @tries: retries granted so far
+ * @waited_ms: time spent waiting for udev
+ */
+struct qc_busy {
+	unsigned int tries;
+	unsigned int waited_ms;
+};
+
+bool qc_busy_retry(struct qc_busy *b);
 void qc_size_str(char *buf, size_t len, u64 size);
 void qc_size_short(char *buf, size_t len, u64 size);
 int qc_parse_size(const char *s, u64 *out);

@@ -337,6 +337,7 @@ static int snap_select(const struct qc_cmd *cmd, int argc, char **argv,
 	struct qcow_snapshot_cmd sc;
 	struct qc_devfd d;
 	const char *arg;
+	struct qc_busy busy = {};
 	unsigned int i, nr;
 	int ret;
 
@@ -367,9 +368,13 @@ static int snap_select(const struct qc_cmd *cmd, int argc, char **argv,
 	free(sn);
 
 	ret = QC_EXIT_OK;
-	if (ioctl(d.fd, req, &sc)) {
+	while (ioctl(d.fd, req, &sc)) {
+		/* apply: udev's short opens (probing the disk) are waited out */
+		if (errno == EBUSY && op == SNAP_APPLY && qc_busy_retry(&busy))
+			continue;
 		qc_snap_report(&d, op, arg, errno);
 		ret = QC_EXIT_FAIL;
+		break;
 	}
 	close(d.fd);
 	return ret;
@@ -435,7 +440,8 @@ static const struct qc_cmd qc_snap_cmds[] = {
 		"written since is lost.  An argument equal to a snapshot's id selects\n"
 		"that snapshot, otherwise the one with that name (as `qemu-img snapshot\n"
 		"-a` does).  Refused while anyone else has the disk open: unmount it\n"
-		"first.\n"
+		"first.  While udev handles events (it opens the disk to probe it),\n"
+		"apply waits for it, as `udevadm settle` does, at most 10 seconds.\n"
 		"\n"
 		"DEV is /dev/qcowN (or qcowN, N) or the path of the attached image.\n"
 		"The disk must be attached read-write.\n"

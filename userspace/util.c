@@ -7,8 +7,44 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "qcowctl.h"
+
+#define QC_BUSY_STEP_MS		50
+/* systemd-udevd keeps this file while its event queue is not empty. */
+#define QC_UDEV_QUEUE		"/run/udev/queue"
+
+/**
+ * qc_busy_retry() - whether to try again a call that failed with EBUSY
+ * @b: zeroed before the first call, then passed to each
+ *
+ * The first EBUSY is retried at once (udev may just have finished).  After
+ * that, a retry is worth it only once udev's event queue drained: wait
+ * while it is not empty, QC_BUSY_WAIT_MS in all.  With udev idle (or not
+ * running), an EBUSY stands: the disk is really in use.
+ *
+ * Return: true to try again, false to report the EBUSY.
+ */
+bool qc_busy_retry(struct qc_busy *b)
+{
+	struct timespec ts;
+	bool waited = false;
+
+	if (!b->tries++)
+		return true;
+	while (!access(QC_UDEV_QUEUE, F_OK)) {
+		if (b->waited_ms >= QC_BUSY_WAIT_MS)
+			return false;
+		ts = (struct timespec){ .tv_nsec = QC_BUSY_STEP_MS * 1000000L };
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		b->waited_ms += QC_BUSY_STEP_MS;
+		waited = true;
+	}
+	return waited;
+}
 
 /* "0 B", "512 B", "1.28 MiB", "4 TiB": three significant digits, IEC units. */
 void qc_size_str(char *buf, size_t len, u64 size)

@@ -169,7 +169,7 @@ for c in $commands; do
 	mapfile -t want < <(opts_of long "$c")
 	expect "${want[@]}" -- "$stub" "$c" --
 done
-expect -r --read-only -U --force-share -P --partscan --cache-size -h --help -- "$stub" attach -
+expect -r --read-only -U --force-share -P --partscan --cache-size -f --find -d --device --show -h --help -- "$stub" attach -
 expect --read-only -- "$stub" attach --rea
 expect -j --json -h --help -- "$stub" snapshot list -
 expect -l --lazy -a --all -h --help -- "$stub" detach -
@@ -177,6 +177,21 @@ expect -l --lazy -a --all -h --help -- "$stub" detach -
 expect -- "$stub" attach --cache-size ''
 expect "$work/img/a.qcow2" -- "$stub" attach --cache-size 64M "$work/img/a"
 expect "$work/img/a.qcow2" -- "$stub" attach -r -P "$work/img/a"
+# a placeholder value: attach -d DEV; then IMAGE, also after "attach DEV"
+expect -- "$stub" attach -d ''
+expect "$work/img/a.qcow2" -- "$stub" attach -d /dev/qcow3 "$work/img/a"
+expect "$work/img/a.qcow2" -- "$stub" attach /dev/qcow3 "$work/img/a"
+expect "$work/img/a.qcow2" -- "$stub" attach -r 3 "$work/img/a"
+expect -- "$stub" attach "$work/img/b.img" "$work/img/a"
+expect -j --json -n --noheadings -o --output --output-all -b --bytes -h --help -- "$stub" list -
+# list -o COLUMNS: the columns list --help names, the last of a comma list
+mapfile -t cols < <("$real" list --help | sed -n '/^Columns/,$s/^  \([A-Z][A-Z%]*\) .*/\1/p')
+[ "${#cols[@]}" -ge 9 ] || problem "list --help names ${#cols[@]} columns"
+expect "${cols[@]}" -- "$stub" list -o ''
+expect "${cols[@]}" -- "$stub" list --output ''
+expect DEVICE,SIZE DEVICE,STOPPED -- "$stub" list -o DEVICE,S
+expect +VERSION -- "$stub" list -n -o +v
+expect OPEN -- "$stub" list -o op
 # a value from a word list: check -r leaks
 expect leaks -- "$stub" check -r ''
 expect leaks -- "$stub" check --repair l

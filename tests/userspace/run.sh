@@ -427,6 +427,29 @@ expect_cli detach-bad-option 2 err "^qcowctl: detach: invalid option '--frob'" d
 expect_cli list-extra-arg 2 err '^qcowctl: list: too many arguments' list x
 expect_cli detach-no-such-file 1 err '^qcowctl: no-such.qcow2: No such file or directory$' detach no-such.qcow2
 expect_cli attach-raw-image 1 err '^qcowctl: raw.img: magic: ' attach -r raw.img
+# losetup's -f, --show and device choice
+expect_cli attach-help-find 0 out '^  -f, --find ' attach --help
+expect_cli attach-help-device 0 out '^  -d, --device DEV ' attach --help
+expect_cli attach-help-show 0 out '^      --show ' attach --help
+expect_cli attach-find-and-device 2 err '^qcowctl: attach: -f/--find and a device exclude each other' attach -f -d 3 v3.qcow2
+expect_cli attach-find-and-dev-operand 2 err '^qcowctl: attach: -f/--find and a device exclude each other' attach -f /dev/qcow3 v3.qcow2
+expect_cli attach-device-not-qcow 2 err "^qcowctl: attach: 'sda' is not a qcow device name \(/dev/qcowN, qcowN or N\)" attach -d sda v3.qcow2
+expect_cli attach-device-partition 2 err "^qcowctl: attach: '/dev/qcow0p1' is not a qcow device name" attach -r -d /dev/qcow0p1 v3.qcow2
+expect_cli attach-device-leading-zero 2 err "^qcowctl: attach: '007' is not a qcow device name" attach -r -d 007 v3.qcow2
+expect_cli attach-device-no-arg 2 err "^qcowctl: attach: option '-d' needs an argument" attach -r v3.qcow2 -d
+expect_cli attach-device-no-image 2 err '^qcowctl: attach: missing IMAGE' attach -d /dev/qcow3
+expect_cli attach-dev-image-too-many 2 err '^qcowctl: attach: too many arguments' attach /dev/qcow3 v3.qcow2 v2.qcow2
+expect_cli attach-two-images 2 err '^qcowctl: attach: too many arguments' attach v3.qcow2 v2.qcow2
+expect_cli attach-show-no-image 2 err '^qcowctl: attach: missing IMAGE' attach --show -r
+expect_cli attach-device-twice-ro-u 2 err '^qcowctl: attach: -U/--force-share is only allowed with -r' attach -U -d 3 v3.qcow2
+# list's table options
+expect_cli list-help-columns 0 out '^  OPEN \*  ' list --help
+expect_cli list-help-output 0 out '^  -o, --output COLUMNS ' list --help
+expect_cli list-unknown-column 2 err "^qcowctl: list: unknown column 'FOO' \(see 'qcowctl list --help'\)" list -o DEVICE,FOO
+expect_cli list-no-column 2 err "^qcowctl: list: no columns in ','" list -o ,
+expect_cli list-output-no-arg 2 err "^qcowctl: list: option '-o' needs an argument" list -o
+expect_cli list-json-and-table 2 err '^qcowctl: list: --json prints every field' list --json -n
+expect_cli list-json-and-bytes 2 err '^qcowctl: list: --json prints every field' list -b --json
 
 # Snapshot commands: their command lines and device resolution, which
 # happen before any ioctl (the ioctls are tested in the VM,
@@ -833,7 +856,8 @@ fi
 # Without the module: past the chain, attach needs /dev/qcow-control.
 if [ -e /dev/qcow-control ] || compgen -G '/sys/block/qcow[0-9]*' >/dev/null; then
 	for c in features-no-module attach-no-module attach-chain-no-module \
-		 detach-no-module snapshot-no-device list-no-devices; do
+		 detach-no-module attach-find-no-module attach-device-no-module \
+		 snapshot-no-device list-no-devices list-output-all-no-devices; do
 		echo "SKIP $suite/cli-$c (qcow module loaded here)" | tee -a "$QCOW_RESULTS"
 	done
 else
@@ -841,6 +865,8 @@ else
 	expect_cli attach-no-module 1 err '^qcowctl: the qcow module is not loaded' attach -r v3.qcow2
 	expect_cli attach-chain-no-module 1 err '^qcowctl: the qcow module is not loaded' attach -r chain/l15.qcow2
 	expect_cli detach-no-module 1 err '^qcowctl: the qcow module is not loaded' detach /dev/qcow0
+	expect_cli attach-find-no-module 1 err '^qcowctl: the qcow module is not loaded' attach -f
+	expect_cli attach-device-no-module 1 err '^qcowctl: the qcow module is not loaded' attach -r -d 3 v3.qcow2
 	expect_cli snapshot-no-device 1 err '^qcowctl: /dev/qcow0: no such qcow device$' snapshot list /dev/qcow0
 	# like losetup: no devices, no output at all (not even a header)
 	rc=0
@@ -852,6 +878,14 @@ else
 		pass cli-list-no-devices
 	fi
 	expect_cli list-json-no-devices 0 out '"devices": \[\]' list --json
+	rc=0
+	"$QCOWCTL" list --output-all -b >cli.out 2>cli.err || rc=$?
+	if [ "$rc" -ne 0 ] || [ -s cli.out ] || [ -s cli.err ]; then
+		fail cli-list-output-all-no-devices "list --output-all exited $rc or printed something:" \
+			"$(cat cli.out cli.err)"
+	else
+		pass cli-list-output-all-no-devices
+	fi
 fi
 
 # --- offline inspection ---------------------------------------------------------

@@ -454,6 +454,19 @@ static ssize_t cache_misses_show(struct device *d,
 }
 static DEVICE_ATTR_RO(cache_misses);
 
+/*
+ * Opens of the disk that the driver's ->open() let through and ->release()
+ * has not seen back: the block layer calls them once per open of the
+ * whole disk and once per partition that is open, which is exactly
+ * disk_openers().  Detach is refused (EBUSY) while this is not 0.
+ */
+static ssize_t open_count_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	return sysfs_emit(buf, "%u\n", disk_openers(dev_to_disk(d)));
+}
+static DEVICE_ATTR_RO(open_count);
+
 static struct attribute *qcow_attrs[] = {
 	&dev_attr_image.attr,
 	&dev_attr_backing.attr,
@@ -467,6 +480,7 @@ static struct attribute *qcow_attrs[] = {
 	&dev_attr_corrupt.attr,
 	&dev_attr_stopped.attr,
 	&dev_attr_dirty_slices.attr,
+	&dev_attr_open_count.attr,
 	NULL,
 };
 
@@ -619,13 +633,42 @@ static void qcow_set_limits(struct qcow_device *dev)
 	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
 }
 
+/*
+ * The index of a new device, reserved in qcow_idr (with a NULL pointer):
+ * the lowest free one, or with QCOW_ATTACH_INDEX the one asked for.
+ * -ENOSPC when max_devices are in use; -EBUSY when the one asked for
+ * exists (also while it is being detached); -EINVAL when it is not below
+ * max_devices.
+ */
+static int qcow_index_reserve(const struct qcow_attach *a)
+{
+	int idx;
+
+	if ((a->flags & QCOW_ATTACH_INDEX) && a->index >= qcow_max_devices)
+		return -EINVAL;
+	mutex_lock(&qcow_ctl_mutex);
+	if (a->flags & QCOW_ATTACH_INDEX) {
+		idx = idr_alloc(&qcow_idr, NULL, a->index, a->index + 1,
+				GFP_KERNEL);
+		if (idx == -ENOSPC)
+			idx = -EBUSY;
+	} else {
+		idx = idr_alloc(&qcow_idr, NULL, 0, qcow_max_devices, GFP_KERNEL);
+	}
+	mutex_unlock(&qcow_ctl_mutex);
+	return idx;
+}
+
 /**
  * qcow_dev_attach() - create /dev/qcowN for an image and its backing chain
  * @a: attach arguments, already checked for flags and reserved fields;
- *     @a->index is set on success
+ *     @a->index is the index asked for with QCOW_ATTACH_INDEX, and is set
+ *     on success
  * @descs: @a->nr_layers backing layer descriptors
  *
- * Return: 0, or a negative errno; on failure nothing is left behind.
+ * Return: 0, or a negative errno (-EBUSY, -EINVAL: the index asked for is
+ * taken or out of range; -ENOSPC: max_devices in use; others from the
+ * image); on failure nothing is left behind.
  */
 int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 {
@@ -643,24 +686,26 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	dev->top = &dev->layers[0];
 	dev->read_only = a->flags & QCOW_ATTACH_READ_ONLY;
 
+	/*
+	 * Reserve the index first: a requested one that is taken fails
+	 * before the image is read.  Detach cannot find dev until it is
+	 * complete (the idr holds NULL until then).
+	 */
+	idx = qcow_index_reserve(a);
+	if (idx < 0) {
+		err = idx;
+		goto err_free;
+	}
+	dev->index = idx;
+
 	err = qcow_layers_get(dev, a, descs);
 	if (err)
 		goto err_layers;
 
-	mutex_lock(&qcow_ctl_mutex);
-	/* Reserve the index; detach cannot find dev until it is complete. */
-	idx = idr_alloc(&qcow_idr, NULL, 0, qcow_max_devices, GFP_KERNEL);
-	mutex_unlock(&qcow_ctl_mutex);
-	if (idx < 0) {
-		err = idx;	/* -ENOSPC: max_devices in use */
-		goto err_layers;
-	}
-	dev->index = idx;
-
 	dev->wq = alloc_workqueue("qcow%d", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, idx);
 	if (!dev->wq) {
 		err = -ENOMEM;
-		goto err_idr;
+		goto err_layers;
 	}
 
 	dev->tag_set.ops = &qcow_mq_ops;
@@ -718,12 +763,12 @@ err_tags:
 	blk_mq_free_tag_set(&dev->tag_set);
 err_wq:
 	destroy_workqueue(dev->wq);
-err_idr:
+err_layers:
+	qcow_layers_put(dev);
 	mutex_lock(&qcow_ctl_mutex);
 	idr_remove(&qcow_idr, idx);
 	mutex_unlock(&qcow_ctl_mutex);
-err_layers:
-	qcow_layers_put(dev);
+err_free:
 	mutex_destroy(&dev->lock);
 	kfree(dev);
 	return err;

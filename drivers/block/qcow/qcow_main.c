@@ -26,7 +26,7 @@ MODULE_PARM_DESC(max_devices, "Maximum number of /dev/qcowN devices (default 256
 			 QCOW_FEAT_READ | QCOW_FEAT_BACKING | \
 			 QCOW_FEAT_COMPRESSED | QCOW_FEAT_EXTENDED_L2 | \
 			 QCOW_FEAT_WRITE | QCOW_FEAT_SNAPSHOT | \
-			 QCOW_FEAT_RESIZE)
+			 QCOW_FEAT_RESIZE | QCOW_FEAT_ATTACH_INDEX)
 
 static bool qcow_reserved_zero(const __u32 *r, size_t n)
 {
@@ -65,7 +65,8 @@ static long qcow_ctl_attach(void __user *argp)
 
 	if (copy_from_user(&a, argp, sizeof(a)))
 		return -EFAULT;
-	if (a.flags & ~QCOW_ATTACH_ALL || a.reserved0 || a.index ||
+	if (a.flags & ~QCOW_ATTACH_ALL || a.reserved0 ||
+	    (a.index && !(a.flags & QCOW_ATTACH_INDEX)) ||
 	    !qcow_reserved_zero(a.reserved, ARRAY_SIZE(a.reserved)))
 		return -EINVAL;
 	if (a.nr_layers >= QCOW_MAX_LAYERS)

@@ -35,11 +35,12 @@
 #define QCOW_FEAT_WRITE			(1ULL << 6)	/* read-write attach */
 #define QCOW_FEAT_SNAPSHOT		(1ULL << 7)	/* QCOW_SNAPSHOT_* ioctls */
 #define QCOW_FEAT_RESIZE		(1ULL << 8)	/* QCOW_RESIZE ioctl */
+#define QCOW_FEAT_ATTACH_INDEX		(1ULL << 9)	/* QCOW_ATTACH_INDEX flag */
 #define QCOW_FEAT_ALL			(QCOW_FEAT_FORMAT_V2 | QCOW_FEAT_FORMAT_V3 | \
 					 QCOW_FEAT_READ | QCOW_FEAT_BACKING | \
 					 QCOW_FEAT_COMPRESSED | QCOW_FEAT_EXTENDED_L2 | \
 					 QCOW_FEAT_WRITE | QCOW_FEAT_SNAPSHOT | \
-					 QCOW_FEAT_RESIZE)
+					 QCOW_FEAT_RESIZE | QCOW_FEAT_ATTACH_INDEX)
 
 /**
  * struct qcow_features - result of QCOW_CTL_GET_FEATURES
@@ -79,7 +80,9 @@ struct qcow_layer_desc {
 /* struct qcow_attach.flags */
 #define QCOW_ATTACH_READ_ONLY	(1U << 0)	/* expose the disk read-only */
 #define QCOW_ATTACH_PARTSCAN	(1U << 1)	/* scan partitions: /dev/qcowNpM */
-#define QCOW_ATTACH_ALL		(QCOW_ATTACH_READ_ONLY | QCOW_ATTACH_PARTSCAN)
+#define QCOW_ATTACH_INDEX	(1U << 2)	/* @index is an input: /dev/qcow<index> */
+#define QCOW_ATTACH_ALL		(QCOW_ATTACH_READ_ONLY | QCOW_ATTACH_PARTSCAN | \
+				 QCOW_ATTACH_INDEX)
 
 /**
  * struct qcow_attach - argument of QCOW_CTL_ATTACH
@@ -90,12 +93,18 @@ struct qcow_layer_desc {
  * @nr_layers: number of backing layers, 0..QCOW_MAX_LAYERS - 1 (in)
  * @reserved0: must be zero
  * @cache_size: L2 cache size in bytes, 0 for the default (in)
- * @index: N of the new /dev/qcowN (out)
+ * @index: N of the new /dev/qcowN (out); with QCOW_ATTACH_INDEX, the N
+ *	   wanted (in), else must be zero on input
  * @reserved: must be zero
  *
  * The call is atomic: on success the disk exists, fully configured; on
  * failure nothing was created.  Problems with the image are logged to the
- * kernel log with the offending field named.
+ * kernel log with the offending field named.  Without QCOW_ATTACH_INDEX
+ * the disk gets the lowest free N.  With it (granted when GET_FEATURES
+ * reports QCOW_FEAT_ATTACH_INDEX), it gets @index or the call fails:
+ * -EBUSY when /dev/qcow<index> exists (also while it is being detached),
+ * -EINVAL when @index is not below max_devices; both before the image is
+ * looked at.
  */
 struct qcow_attach {
 	__u32 image_fd;
