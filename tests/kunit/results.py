@@ -7,13 +7,16 @@
 # BUG/WARNING/Oops reports (a test that passes while the kernel complains
 # is a failure).  Parsing uses the kernel tree's own kunit_parser.
 #
-# usage: results.py KERNEL_TREE RAW_LOG RESULTS_FILE
+# usage: results.py KERNEL_TREE RAW_LOG RESULTS_FILE [SUITE...]
+#   a SUITE named after the files must have run (run.sh names the leak
+#   check, qcow_kmemleak, for a run of all suites)
 # exit status: 0 all passed, 1 something failed, 2 no test ran at all.
 
 import re
 import sys
 
 tree, raw_log, results_file = sys.argv[1:4]
+required = sys.argv[4:]
 sys.path.insert(0, tree + '/tools/testing/kunit')
 import kunit_parser  # noqa: E402
 from kunit_parser import TestStatus  # noqa: E402
@@ -25,9 +28,16 @@ START = re.compile(r'Starting KUnit Kernel')
 # Reports the kernel's debugging options print.  Every KASAN and lockdep
 # splat starts with "BUG:" or "WARNING:"; the rest catch what is printed
 # when those headers are missing (panic, oops, lockdep turning itself off).
+# kmemleak's own trouble counts too: it turned itself off (the leak check
+# would see nothing) or was told about an object it does not know.  Its
+# "N new suspected memory leaks" line does not: the qcow_kmemleak suite
+# plants a canary leak on purpose and decides itself which leaks are ours.
 REPORT = re.compile(r'BUG:|WARNING:|Oops|Kernel panic|cut here|KASAN:|UBSAN:|'
 		    r'DEBUG_LOCKS_WARN_ON|turning off the locking correctness validator|'
-		    r'INFO:|general protection fault')
+		    r'INFO:|general protection fault|'
+		    r'kmemleak: (Kernel memory leak detector disabled|Cannot |'
+		    r'Memory pool empty|.*[Uu]nknown object|Found object by alias|'
+		    r'Scan area larger)')
 
 with open(raw_log, errors='replace') as f:
 	lines = f.read().splitlines()
@@ -106,6 +116,8 @@ for run in runs:
 	reports += [(r, suite, pcase) for r in pending]
 reported = {(s, c): r for r, s, c in reversed(reports)}
 
+LEAK_SUITE = 'qcow_kmemleak'
+
 # Parametrized cases are reported once per case (all parameters must pass);
 # the failing parameters are named in the note and in kunit.py's output.
 for run in runs:
@@ -153,6 +165,14 @@ for run in runs:
 		if lost:
 			emit('FAIL', f'{suite.name}.crashed',
 			     f'{lost} cases never reported, after {last or "the suite start"}')
+	# The leak check only sees what ran before it: it must be the last
+	# qcow suite (suites run in link order, see the driver Makefile).
+	names = [t.name for t in main.subtests if t.name]
+	if LEAK_SUITE in names:
+		late = [n for n in names[names.index(LEAK_SUITE) + 1:] if n.startswith('qcow_')]
+		if late:
+			emit('FAIL', f'{LEAK_SUITE}.order', 'suites ran after the leak check: ' +
+			     ', '.join(late))
 	if main.status not in (TestStatus.SUCCESS, TestStatus.SKIPPED, TestStatus.NO_TESTS) \
 	   and not any(line.startswith('FAIL') for line in out):
 		emit('FAIL', 'run', f'kunit run {main.status.name.lower()}')
@@ -166,6 +186,22 @@ if runs:
 			print(f'  [{where}] {line}')
 	else:
 		emit('PASS', 'kernel-log')
+
+if runs:
+	ran = {t.name for run in runs for t in kunit_parser.parse_run_tests(run).subtests}
+	for name in required:
+		if name not in ran:
+			emit('FAIL', name, 'suite did not run')
+
+# The leak check prints the unreferenced objects it blames on qcow as
+# "kmemleak: ..." lines of its case; repeat them when it failed.
+if any(line.startswith(f'FAIL kunit/{LEAK_SUITE}.') for line in out):
+	leaks = [line.strip() for run in runs for line in run
+		 if re.search(r'# \w+: kmemleak: ', line)]
+	if leaks:
+		print('kunit: kmemleak (qcow_kmemleak):')
+		for line in leaks[:60]:
+			print('  ' + line)
 
 if not runs:
 	emit('FAIL', 'run', 'UML kernel never started')

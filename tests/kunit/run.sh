@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Run the qcow KUnit suites in a UML kernel built with KASAN and lockdep.
+# Run the qcow KUnit suites in a UML kernel built with KASAN, lockdep and
+# kmemleak.
 #
 # The driver joins the Debian kernel tree (scripts/kernel-source.sh) through
 # an overlay: a symlink drivers/block/qcow -> this repo's driver directory,
@@ -15,7 +16,9 @@
 #
 # Appends "PASS|FAIL|SKIP kunit/<suite>.<case>" lines to $QCOW_RESULTS and
 # exits non-zero on a build failure, a failed case, no case run at all, or
-# a KASAN/lockdep/BUG report in the kernel log.
+# a KASAN/lockdep/BUG report in the kernel log.  The last suite,
+# qcow_kmemleak, scans for leaked qcow objects (CONFIG_DEBUG_KMEMLEAK); a run
+# without filter arguments fails if it did not run.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -100,9 +103,14 @@ echo "kunit: kunit.py finished in $((SECONDS - t0))s (exit $rc), full log: $log"
 # debugging options are the point of running here: check them by name.
 if [ -f "$build/.config" ]; then
 	missing=
-	for opt in KUNIT KASAN KASAN_VMALLOC PROVE_LOCKING LOCKDEP BLK_DEV_QCOW QCOW_KUNIT_TEST; do
+	for opt in KUNIT KASAN KASAN_VMALLOC PROVE_LOCKING LOCKDEP DEBUG_KMEMLEAK FRAME_POINTER \
+		   BLK_DEV_QCOW QCOW_KUNIT_TEST; do
 		grep -q "^CONFIG_$opt=y$" "$build/.config" || missing="$missing CONFIG_$opt"
 	done
+	# kmemleak built in but off until kmemleak=on would check nothing
+	if grep -q '^CONFIG_DEBUG_KMEMLEAK_DEFAULT_OFF=y$' "$build/.config"; then
+		missing="$missing (CONFIG_DEBUG_KMEMLEAK_DEFAULT_OFF=y)"
+	fi
 	[ -z "$missing" ] || fail "not enabled in $build/.config:$missing" config
 fi
 
@@ -111,7 +119,10 @@ if ! grep -q 'Starting KUnit Kernel' "$log"; then
 fi
 
 set +e
-python3 "$repo/tests/kunit/results.py" "$tree" "$log" "$QCOW_RESULTS"
+# A run of all suites must end with the leak check.
+required=()
+[ $# -gt 0 ] || required=(qcow_kmemleak)
+python3 "$repo/tests/kunit/results.py" "$tree" "$log" "$QCOW_RESULTS" "${required[@]}"
 prc=$?
 set -e
 if [ "$prc" -ne 0 ] || [ "$rc" -ne 0 ]; then
