@@ -5277,7 +5277,7 @@ static void qcow_powercut_snapshot(struct kunit *test)
 
 	ios = qwt_cut_sop(t, cc->op, 0, &err, id);
 	KUNIT_ASSERT_EQ_MSG(test, err, cc->err, "%s without a cut", cc->name);
-	KUNIT_ASSERT_GE(test, ios, 2U);
+	KUNIT_ASSERT_GT(test, ios, 0U);
 	for (n = 1; n <= ios && bad < 3; n++) {
 		qwt_file_set(t, s->buf, s->len);
 		qwt_restore_model(t, s);
