@@ -8,8 +8,11 @@
  * Images live in memory (struct qwt_file): a growable buffer behind
  * struct qcow_layer_ops.  Writes extend it, punches zero a range, flushes
  * are counted, and the Nth write or flush from some point on can be made
- * to fail with -EIO or -ENOSPC.  The builder writes empty images of any
- * geometry:
+ * to fail with -EIO or -ENOSPC.  With the power-cut model on, the file
+ * also logs what every sector written since the last successful flush
+ * held before (struct qwt_undo), can lose power at the Nth write or flush
+ * and then take back any subset of those sector writes.  The builder
+ * writes empty images of any geometry:
  *
  *   cluster 0   header (v2 or v3; refcount order, extended L2, lazy
  *               refcounts and autoclear bits as asked; backing file name)
@@ -61,6 +64,11 @@
  *   qcow_snapshot_random  random sequences mixing snapshot operations with
  *                      guest I/O, and sweeps that fail each write (or
  *                      flush) of one create, delete or apply in turn
+ *   qcow_powercut      power cuts: create, delete and apply cut at each of
+ *                      their writes and flushes, a guest script cut at
+ *                      each flush, each cut checked against several
+ *                      choices of what a disk with a volatile write cache
+ *                      kept (see "power cuts" below)
  *
  * With snapshots, the model also keeps each snapshot's id, name, disk size
  * and what the guest read when it was taken; a third checker reads every
@@ -89,6 +97,21 @@
 #define QWT_FULL_VERIFY		SZ_256K	/* disks read back whole every step */
 
 /**
+ * struct qwt_undo - a sector of the file written since the last successful
+ *		     flush, as a disk with a volatile write cache may lose it
+ * @sector: file offset / 512
+ * @write: which write (counted from the start of tracking) wrote it
+ * @durable: a FUA write's: on the platter when the write returned
+ * @prior: the sector before that write (zeros past the end of the file)
+ */
+struct qwt_undo {
+	u64 sector;
+	u32 write;
+	bool durable;
+	u8 prior[SECTOR_SIZE];
+};
+
+/**
  * struct qwt_file - an in-memory image or backing file
  * @l: the layer handed to the driver
  * @lock: serializes the driver's accesses (the background write-back
@@ -108,6 +131,19 @@
  * @hdr_prev: the first sector as it was before the last write to it
  * @hdr_unsure: the first sector was written since the last successful
  *		flush: a disk may hold it or @hdr_prev
+ * @cut_track: the power-cut model is on: every sector written or punched
+ *	       since the last successful flush is in @undo
+ * @cut_flushes: @cut_at counts flushes only (else writes and flushes)
+ * @frozen: the power is off: writes, flushes, punches and truncates fail
+ *	    with -EIO and change nothing
+ * @cut_at: the power goes off at the @cut_at-th write or flush since
+ *	    tracking started (0: never)
+ * @cut_ios: writes and flushes (or flushes) counted since tracking started
+ * @cut_writes: write calls since tracking started
+ * @undo: one entry per sector written since the last successful flush, in
+ *	  order (see qwt_cut_revert())
+ * @nr_undo: entries in @undo
+ * @max_undo: entries allocated at @undo
  */
 struct qwt_file {
 	struct qcow_layer l;
@@ -126,6 +162,15 @@ struct qwt_file {
 	unsigned int failures;
 	u8 hdr_prev[SECTOR_SIZE];
 	bool hdr_unsure;
+	bool cut_track;
+	bool cut_flushes;
+	bool frozen;
+	unsigned int cut_at;
+	unsigned int cut_ios;
+	unsigned int cut_writes;
+	struct qwt_undo *undo;
+	unsigned int nr_undo;
+	unsigned int max_undo;
 };
 
 /**
@@ -269,26 +314,92 @@ static int qwt_read_iter(struct qcow_layer *l, struct iov_iter *iter,
 	return err;
 }
 
+/*
+ * Power-cut model: remember what the sectors of [pos, pos + len) held
+ * before a write (or punch, or truncate) changes them, while tracking is on.
+ */
+static int qwt_undo_add(struct qwt_file *f, u64 pos, u64 len, bool durable)
+{
+	u64 first, last, s, n;
+	struct qwt_undo *u;
+	unsigned int noio;
+	size_t max;
+
+	if (!f->cut_track || !len)
+		return 0;
+	first = pos >> SECTOR_SHIFT;
+	last = (pos + len - 1) >> SECTOR_SHIFT;
+	if (f->nr_undo + (last - first + 1) > f->max_undo) {
+		max = max3((size_t)f->max_undo * 2,
+			   (size_t)(f->nr_undo + last - first + 1), (size_t)64);
+		noio = memalloc_noio_save();
+		u = kvrealloc(f->undo, (size_t)f->max_undo * sizeof(*u),
+			      max * sizeof(*u), GFP_KERNEL);
+		memalloc_noio_restore(noio);
+		if (!u)
+			return -ENOMEM;
+		f->undo = u;
+		f->max_undo = max;
+	}
+	for (s = first; s <= last; s++) {
+		u = &f->undo[f->nr_undo++];
+		u->sector = s;
+		u->write = f->cut_writes;
+		u->durable = durable;
+		n = 0;
+		if ((s << SECTOR_SHIFT) < f->len)
+			n = min_t(u64, SECTOR_SIZE, f->len - (s << SECTOR_SHIFT));
+		memcpy(u->prior, f->buf + (s << SECTOR_SHIFT), n);
+		memset(u->prior + n, 0, SECTOR_SIZE - n);
+	}
+	return 0;
+}
+
+/* Whether this write (or flush) is the one at which the power goes off. */
+static bool qwt_cut_event(struct qwt_file *f, bool flush)
+{
+	if (!f->cut_track || (f->cut_flushes && !flush))
+		return false;
+	return ++f->cut_ios == f->cut_at;
+}
+
 static int qwt_write_iter(struct qcow_layer *l, struct iov_iter *iter,
 			  size_t len, loff_t pos, bool fua)
 {
 	struct qwt_file *f = l->priv;
+	bool cut;
 	int err = 0;
 
 	mutex_lock(&f->lock);
 	f->writes++;
+	if (f->frozen) {
+		err = -EIO;
+		goto out;
+	}
 	/* A header write that fails leaves either sector: keep the old one. */
 	if (!pos && f->len >= SECTOR_SIZE) {
 		memcpy(f->hdr_prev, f->buf, SECTOR_SIZE);
 		f->hdr_unsure = true;
 	}
+	/*
+	 * The write at which the power goes off was in flight: it lands in
+	 * the cache like the others (and may be lost like them), and fails.
+	 */
+	cut = qwt_cut_event(f, false);
 	if (f->fail_write && !--f->fail_write) {
 		f->failures++;
 		err = f->fail_err;
 	} else if (qwt_grow(f, pos + len) ||
+		   qwt_undo_add(f, pos, len, fua && !cut) ||
 		   copy_from_iter(f->buf + pos, len, iter) != len) {
 		err = -EIO;
 	}
+	f->cut_writes += f->cut_track;
+	if (cut) {
+		f->frozen = true;
+		err = -EIO;
+	}
+out:
 	mutex_unlock(&f->lock);
 	return err;
 }
@@ -311,11 +422,20 @@ static int qwt_flush(struct qcow_layer *l)
 
 	mutex_lock(&f->lock);
 	f->flushes++;
-	if (f->fail_flush && !--f->fail_flush) {
+	if (f->frozen) {
+		err = -EIO;
+	} else if (qwt_cut_event(f, true)) {
+		/* In flight at the cut: it made nothing durable. */
+		f->frozen = true;
+		err = -EIO;
+	} else if (f->fail_flush && !--f->fail_flush) {
 		f->failures++;
 		err = -EIO;
 	} else {
 		f->hdr_unsure = false;
+		/* Durable now; once tracking stops, the log waits for the cut. */
+		if (f->cut_track)
+			f->nr_undo = 0;
 	}
 	mutex_unlock(&f->lock);
 	return err;
@@ -324,15 +444,28 @@ static int qwt_flush(struct qcow_layer *l)
 static int qwt_punch(struct qcow_layer *l, loff_t pos, u64 len)
 {
 	struct qwt_file *f = l->priv;
+	int err = 0;
+	u64 n;
 
 	mutex_lock(&f->lock);
+	if (f->frozen) {
+		err = -EIO;
+		goto out;
+	}
 	f->punches++;
 	f->punched += len;
-	/* FALLOC_FL_KEEP_SIZE: the range reads as zeros, the size stays. */
-	if (pos < f->len)
-		memset(f->buf + pos, 0, min_t(u64, len, f->len - pos));
+	/*
+	 * FALLOC_FL_KEEP_SIZE: the range reads as zeros, the size stays.  Not
+	 * durable before a flush either: each sector may come back.
+	 */
+	if (pos < f->len) {
+		n = min_t(u64, len, f->len - pos);
+		err = qwt_undo_add(f, pos, n, false);
+		memset(f->buf + pos, 0, n);
+	}
+out:
 	mutex_unlock(&f->lock);
-	return 0;
+	return err;
 }
 
 static int qwt_truncate(struct qcow_layer *l, u64 size)
@@ -341,13 +474,19 @@ static int qwt_truncate(struct qcow_layer *l, u64 size)
 	int err = 0;
 
 	mutex_lock(&f->lock);
-	f->truncates++;
-	if (size < f->len) {
+	if (f->frozen) {
+		err = -EIO;
+	} else if (size < f->len) {
+		f->truncates++;
+		/* Not durable before a flush: what it cut may come back. */
+		err = qwt_undo_add(f, size, f->len - size, false);
 		/* Growing again must read zeros there. */
 		memset(f->buf + size, 0, f->len - size);
 		f->len = size;
-	} else if (qwt_grow(f, size)) {
-		err = -ENOMEM;
+	} else {
+		f->truncates++;
+		if (qwt_grow(f, size))
+			err = -ENOMEM;
 	}
 	mutex_unlock(&f->lock);
 	return err;
@@ -382,6 +521,7 @@ static void qwt_file_free(struct qwt_file *f)
 	if (f->l.img)
 		qcow_image_close(f->l.img);
 	mutex_destroy(&f->lock);
+	kvfree(f->undo);
 	kvfree(f->buf);
 	kfree(f);
 }
@@ -4708,6 +4848,823 @@ static void qcow_snapshot_fault_sweep(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, fired);
 }
 
+/* --- power cuts ----------------------------------------------------------------- */
+
+/*
+ * The fault sweeps above fail one write or flush and let the driver see
+ * it.  A power cut is different: every write since the last successful
+ * flush sits in the disk's volatile cache and, sector by sector, may or
+ * may not have reached the platter, in any order; the driver never learns
+ * which.  The file records, while tracking is on, what every sector
+ * written (or punched, or truncated away) since the last successful flush
+ * held before (struct qwt_undo, cleared by each successful flush).  The
+ * power goes off at the n-th write or flush: that write lands in the cache
+ * like the others, that flush makes nothing durable, and from then on the
+ * file is frozen (every write, flush, punch and truncate fails with -EIO,
+ * so the driver stops soon).  Then the disk decides: qwt_cut_revert()
+ * takes back a seeded subset of the cached sector writes.
+ */
+
+enum qwt_cut_mode {
+	QWT_CUT_LOSE_ALL,	/* nothing since the last flush is on the platter */
+	QWT_CUT_KEEP_ALL,	/* everything is */
+	QWT_CUT_PREFIX,		/* the writes up to a random one, in order */
+	QWT_CUT_PER_WRITE,	/* each write, all its sectors or none */
+	QWT_CUT_PER_SECTOR,	/* each sector of each write */
+};
+
+static const char *const qwt_cut_mode_names[] = {
+	"all lost", "all kept", "a prefix kept", "each write kept or lost",
+	"each sector kept or lost",
+};
+
+/* Disks checked per cut point: all lost, all kept, then two of each mode. */
+#define QWT_CUT_VARIANTS	8
+
+static enum qwt_cut_mode qwt_cut_mode(unsigned int v)
+{
+	return v < 2 ? v : QWT_CUT_PREFIX + (v - 2) % 3;
+}
+
+/* Start tracking; the power goes off at the @at-th write or flush (0: never). */
+static void qwt_cut_arm(struct qwt_file *f, unsigned int at, bool flushes)
+{
+	mutex_lock(&f->lock);
+	f->cut_track = true;
+	f->cut_flushes = flushes;
+	f->cut_at = at;
+	f->cut_ios = 0;
+	f->cut_writes = 0;
+	f->nr_undo = 0;
+	f->frozen = false;
+	mutex_unlock(&f->lock);
+}
+
+/* Stop tracking; the undo log stays for qwt_cut_revert(). */
+static void qwt_cut_disarm(struct qwt_file *f)
+{
+	mutex_lock(&f->lock);
+	f->cut_track = false;
+	f->cut_at = 0;
+	mutex_unlock(&f->lock);
+}
+
+/*
+ * What the disk kept: walking the log from the newest write back, a sector
+ * is settled by its newest write that reached the platter (a FUA write
+ * always did); until then each write that did not gives the sector back
+ * what it held before.  Variant @v picks the mode and, with @seed, the
+ * subset.  Returns the sectors taken back; *@sig identifies the subset.
+ */
+static unsigned int qwt_cut_revert(struct qwt *t, unsigned int v, u64 seed, u64 *sig)
+{
+	struct qwt_file *f = t->top;
+	enum qwt_cut_mode mode = qwt_cut_mode(v);
+	unsigned long *settled, *kept;
+	unsigned int i, w, n = 0;
+	struct rnd_state rs;
+	struct qwt_undo *u;
+	u64 nsect = 1;
+	u32 prefix;
+	bool keep;
+
+	prandom_seed_state(&rs, seed);
+	for (i = 0; i < f->nr_undo; i++)
+		nsect = max(nsect, f->undo[i].sector + 1);
+	settled = bitmap_zalloc(nsect, GFP_KERNEL);
+	kept = bitmap_zalloc(f->cut_writes + 1, GFP_KERNEL);
+	if (!settled || !kept) {
+		bitmap_free(settled);
+		bitmap_free(kept);
+		KUNIT_ASSERT_FAILURE(t->test, "out of memory");
+	}
+	for (w = 0; w <= f->cut_writes; w++)
+		if (prandom_u32_state(&rs) & 1)
+			set_bit(w, kept);
+	prefix = prandom_u32_state(&rs) % (f->cut_writes + 1);
+	*sig = 0;
+	for (i = f->nr_undo; i-- > 0; ) {
+		u = &f->undo[i];
+		if (test_bit(u->sector, settled))
+			continue;
+		switch (mode) {
+		case QWT_CUT_LOSE_ALL:
+			keep = false;
+			break;
+		case QWT_CUT_KEEP_ALL:
+			keep = true;
+			break;
+		case QWT_CUT_PREFIX:
+			keep = u->write < prefix;
+			break;
+		case QWT_CUT_PER_WRITE:
+			keep = test_bit(u->write, kept);
+			break;
+		default:
+			keep = prandom_u32_state(&rs) & 1;
+			break;
+		}
+		if (keep || u->durable) {
+			set_bit(u->sector, settled);
+			continue;
+		}
+		if (qwt_grow(f, (u->sector + 1) << SECTOR_SHIFT)) {
+			bitmap_free(settled);
+			bitmap_free(kept);
+			KUNIT_ASSERT_FAILURE(t->test, "out of memory");
+		}
+		memcpy(f->buf + (u->sector << SECTOR_SHIFT), u->prior, SECTOR_SIZE);
+		*sig = (*sig ^ (i + 1)) * 0x100000001b3ULL;
+		n++;
+	}
+	bitmap_free(settled);
+	bitmap_free(kept);
+	return n;
+}
+
+/* The file holds @len bytes from @buf (zeros beyond). */
+static void qwt_file_set(struct qwt *t, const u8 *buf, u64 len)
+{
+	struct qwt_file *f = t->top;
+
+	KUNIT_ASSERT_EQ(t->test, qwt_grow(f, len), 0);
+	memset(f->buf + len, 0, f->len - len);
+	memcpy(f->buf, buf, len);
+	f->len = len;
+}
+
+/* Copy the closed image and the model (the saved list owns copies). */
+static struct qwt_saved *qwt_save(struct qwt *t)
+{
+	struct qwt_saved *s = kunit_kzalloc(t->test, sizeof(*s), GFP_KERNEL);
+	unsigned int i;
+
+	KUNIT_ASSERT_NOT_NULL(t->test, s);
+	s->len = t->top->len;
+	s->vsize = t->vsize;
+	s->buf = kunit_kmalloc(t->test, s->len, GFP_KERNEL);
+	s->model = kunit_kmalloc(t->test, s->vsize, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(t->test, s->buf);
+	KUNIT_ASSERT_NOT_NULL(t->test, s->model);
+	memcpy(s->buf, t->top->buf, s->len);
+	memcpy(s->model, t->model, s->vsize);
+	for (i = 0; i < t->nr_snaps; i++) {
+		s->snaps[i] = t->snaps[i];
+		s->snaps[i].data = kunit_kmalloc(t->test, t->snaps[i].size, GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(t->test, s->snaps[i].data);
+		memcpy(s->snaps[i].data, t->snaps[i].data, t->snaps[i].size);
+	}
+	s->nr_snaps = t->nr_snaps;
+	return s;
+}
+
+/* The model as saved. */
+static void qwt_restore_model(struct qwt *t, const struct qwt_saved *s)
+{
+	qwt_vsize_set(t, s->vsize);
+	memcpy(t->model, s->model, s->vsize);
+	qwt_model_copy(t, s->snaps, s->nr_snaps);
+}
+
+/**
+ * struct qwt_frozen - the file as the power cut left it, before the disk
+ *		       decides what it kept
+ * @buf: contents (the cache's view: every write landed)
+ * @len: size
+ * @sigs: subsets already checked at this cut point (qwt_cut_revert())
+ * @nr_sigs: entries in @sigs
+ */
+struct qwt_frozen {
+	u8 *buf;
+	u64 len;
+	u64 sigs[QWT_CUT_VARIANTS];
+	unsigned int nr_sigs;
+};
+
+static void qwt_frozen_take(struct qwt *t, struct qwt_frozen *fz)
+{
+	kvfree(fz->buf);
+	fz->len = t->top->len;
+	fz->buf = kvmalloc(max_t(u64, fz->len, 1), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(t->test, fz->buf);
+	memcpy(fz->buf, t->top->buf, fz->len);
+	fz->nr_sigs = 0;
+}
+
+/*
+ * Put variant @v of what the disk kept into the file; false when an
+ * earlier variant of this cut point took back the very same sectors.
+ */
+static bool qwt_frozen_variant(struct qwt *t, struct qwt_frozen *fz,
+			       unsigned int v, u64 seed, unsigned int *reverted)
+{
+	unsigned int i;
+	u64 sig;
+
+	qwt_file_set(t, fz->buf, fz->len);
+	*reverted = qwt_cut_revert(t, v, seed, &sig);
+	for (i = 0; i < fz->nr_sigs; i++)
+		if (fz->sigs[i] == sig)
+			return false;
+	fz->sigs[fz->nr_sigs++] = sig;
+	return true;
+}
+
+/* --- snapshot operations cut at every write and flush --- */
+
+/**
+ * struct qwt_cut_case - a snapshot operation cut at every write and flush
+ * @name: parameter name
+ * @geo: the image
+ * @op: the operation (qwt_sweep_cmd(): create "c", delete "a", apply id 1)
+ * @err: what it returns without a cut (-ERANGE for narrow refcounts)
+ */
+struct qwt_cut_case {
+	const char *name;
+	struct qwt_geo geo;
+	enum qwt_sop op;
+	int err;
+};
+
+#define QWT_CCASE(n, v, cb, ro, e, lz, sz, bk, o, er) \
+	{ .name = n, .geo = QWT_GEO(NULL, v, cb, ro, e, lz, sz, bk), .op = o, .err = er }
+
+static const struct qwt_cut_case qwt_cut_cases[] = {
+	QWT_CCASE("c512-r4-create", 3, 9, 4, false, false, SZ_128K, 0, QWT_SOP_CREATE, 0),
+	QWT_CCASE("c512-r4-delete", 3, 9, 4, false, false, SZ_128K, 0, QWT_SOP_DELETE, 0),
+	QWT_CCASE("c512-r4-apply", 3, 9, 4, false, false, SZ_128K, 0, QWT_SOP_APPLY, 0),
+	QWT_CCASE("c4k-create", 3, 12, 4, false, false, SZ_64K, 0, QWT_SOP_CREATE, 0),
+	QWT_CCASE("c4k-delete", 3, 12, 4, false, false, SZ_64K, 0, QWT_SOP_DELETE, 0),
+	QWT_CCASE("c4k-apply", 3, 12, 4, false, false, SZ_64K, 0, QWT_SOP_APPLY, 0),
+	QWT_CCASE("c64k-ext-backing-create",
+		  3, 16, 4, true, false, SZ_1M, SZ_1M, QWT_SOP_CREATE, 0),
+	QWT_CCASE("c64k-ext-backing-delete",
+		  3, 16, 4, true, false, SZ_1M, SZ_1M, QWT_SOP_DELETE, 0),
+	QWT_CCASE("c64k-ext-backing-apply", 3, 16, 4, true, false, SZ_1M, SZ_1M, QWT_SOP_APPLY, 0),
+	QWT_CCASE("c1k-v2-create", 2, 10, 4, false, false, SZ_256K, 0, QWT_SOP_CREATE, 0),
+	QWT_CCASE("c1k-v2-delete", 2, 10, 4, false, false, SZ_256K, 0, QWT_SOP_DELETE, 0),
+	QWT_CCASE("c1k-v2-apply", 2, 10, 4, false, false, SZ_256K, 0, QWT_SOP_APPLY, 0),
+	QWT_CCASE("c4k-lazy-backing-create",
+		  3, 12, 4, false, true, SZ_64K, SZ_64K, QWT_SOP_CREATE, 0),
+	QWT_CCASE("c4k-lazy-backing-delete",
+		  3, 12, 4, false, true, SZ_64K, SZ_64K, QWT_SOP_DELETE, 0),
+	QWT_CCASE("c4k-lazy-backing-apply",
+		  3, 12, 4, false, true, SZ_64K, SZ_64K, QWT_SOP_APPLY, 0),
+	/* Two-bit refcounts: three owners at most; one bit: one (-ERANGE). */
+	QWT_CCASE("c4k-r1-create", 3, 12, 1, false, false, SZ_64K, 0, QWT_SOP_CREATE, -ERANGE),
+	QWT_CCASE("c4k-r1-delete", 3, 12, 1, false, false, SZ_64K, 0, QWT_SOP_DELETE, 0),
+	QWT_CCASE("c4k-r1-apply", 3, 12, 1, false, false, SZ_64K, 0, QWT_SOP_APPLY, -ERANGE),
+	QWT_CCASE("c4k-r0-create", 3, 12, 0, false, false, SZ_64K, 0, QWT_SOP_CREATE, -ERANGE),
+	QWT_CCASE("c4k-r0-delete", 3, 12, 0, false, false, SZ_64K, 0, QWT_SOP_DELETE, 0),
+	QWT_CCASE("c4k-r0-apply", 3, 12, 0, false, false, SZ_64K, 0, QWT_SOP_APPLY, 0),
+};
+
+static void qwt_cut_desc(const struct qwt_cut_case *c, char *desc)
+{
+	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(qwt_cut, qwt_cut_cases, qwt_cut_desc);
+
+static const char *const qwt_sop_names[] = { "create", "delete", "apply" };
+
+/*
+ * Snapshots "a" (id 1) and "b" sharing clusters with each other and the
+ * active tree, written around, then closed.  With one-bit refcounts only
+ * a snapshot of the empty disk can exist: "a" is taken first.
+ */
+static void qwt_cut_prepare(struct qwt *t)
+{
+	u64 cs = t->cs;
+
+	qwt_step(t, "prepare");
+	if (!t->geo->refcount_order) {
+		KUNIT_ASSERT_EQ(t->test, qwt_create(t, "a"), 0);
+		KUNIT_ASSERT_EQ(t->test, qwt_write(t, 0, t->vsize, false), 0);
+		KUNIT_ASSERT_EQ(t->test, qwt_write(t, cs + 10, 2 * cs, false), 0);
+	} else {
+		KUNIT_ASSERT_EQ(t->test, qwt_write(t, 0, t->vsize, false), 0);
+		KUNIT_ASSERT_EQ(t->test, qwt_create(t, "a"), 0);
+		KUNIT_ASSERT_EQ(t->test, qwt_write(t, cs + 10, 2 * cs, false), 0);
+		KUNIT_ASSERT_EQ(t->test, qwt_create(t, "b"), 0);
+		KUNIT_ASSERT_EQ(t->test, qwt_write(t, 5 * cs, cs, false), 0);
+		KUNIT_ASSERT_EQ(t->test, qwt_zero(t, 6 * cs, cs, true, true), 0);
+	}
+	qwt_close(t);
+	KUNIT_ASSERT_TRUE(t->test, qwt_chk(t, QWT_CLEAN));
+	KUNIT_ASSERT_TRUE(t->test, qwt_snaps_check(t));
+}
+
+/*
+ * Open, run the operation as the ioctl does and the write-back after it
+ * (the releases it queued: two flushes), the power going off at the
+ * @at-th write or flush, and close.  Returns the writes and flushes done
+ * (@at == 0), or whether the power went off.
+ */
+static unsigned int qwt_cut_sop(struct qwt *t, enum qwt_sop op, unsigned int at,
+				int *err, char *id)
+{
+	struct qwt_file *f = t->top;
+	struct qcow_snapshot_cmd *c;
+	unsigned int ios;
+	bool fired;
+	int e1, e2;
+
+	qwt_step(t, "cut %u: open", at);
+	KUNIT_ASSERT_EQ(t->test, qwt_open(t), 0);
+	c = qwt_sweep_cmd(t, op);
+	qwt_cut_arm(f, at, false);
+	qwt_step(t, "cut %u: %s", at, qwt_sop_names[op]);
+	*err = qwt_snap_call(t, op, c);
+	e1 = qcow_image_flush(qwt_img(t), true);
+	e2 = qcow_image_flush(qwt_img(t), false);
+	qwt_quiesce(t);
+	if (id && !*err)
+		strscpy(id, c->id, QCOW_SNAPSHOT_ID_MAX);
+	kfree(c);
+	fired = f->frozen;
+	ios = f->cut_ios;
+	qwt_cut_disarm(f);
+	if (!at) {
+		KUNIT_EXPECT_EQ_MSG(t->test, e1, 0, "%s: flush", t->step);
+		KUNIT_EXPECT_EQ_MSG(t->test, e2, 0, "%s: flush", t->step);
+	}
+	qwt_close(t);
+	f->frozen = false;
+	return at ? fired : ios;
+}
+
+/*
+ * The file as the cut left it, then opened again: consistent as
+ * qemu-img check sees it (no cluster under-counted, COPIED exactly on
+ * the active clusters with refcount one); the old root or the new one --
+ * never the new one if the operation fails without a cut, always the new
+ * one if it returned success (@op_err) before the power went off -- with
+ * the model following: the snapshot list (ids, names, sizes) and every
+ * snapshot's data read from the file, the guest's view through the
+ * driver and the file's active tree; after two flushes exact but for
+ * leaks.  A lazy-refcounts image left dirty is opened read-only (a
+ * read-write attach refuses it): refcounts are not checked then.
+ */
+static bool qwt_cut_sop_check(struct qwt *t, const struct qwt_cut_case *cc,
+			      const struct qwt_hdr *h0, const char *id, int op_err,
+			      bool *took)
+{
+	struct qwt_file *f = t->top;
+	struct qwt_hdr h;
+	bool ok, dirty;
+	int err;
+
+	ok = qwt_chk(t, QWT_DISK);
+	*took = qwt_sweep_took(t, cc->op, h0->nb_snap, h0->l1_off);
+	if (*took && cc->err) {
+		KUNIT_FAIL(t->test, "%s: the file switched to a root the operation never commits",
+			   t->step);
+		return false;
+	}
+	/* Returned before the power went off: the switch is durable. */
+	if (!*took && !op_err && !cc->err) {
+		KUNIT_FAIL(t->test, "%s: the operation succeeded, the disk lost it", t->step);
+		return false;
+	}
+	if (*took)
+		qwt_sweep_done(t, cc->op, id);
+	ok &= qwt_snaps_check(t);
+	qwt_hdr_parse(f->buf, &h);
+	dirty = h.incompat & QCOW2_INCOMPAT_DIRTY;
+	if (dirty && !cc->geo.lazy) {
+		KUNIT_FAIL(t->test, "%s: dirty bit without lazy refcounts", t->step);
+		return false;
+	}
+	err = dirty ? qcow_image_open(&f->l, cc->geo.cache) : qwt_open(t);
+	if (err) {
+		KUNIT_FAIL(t->test, "%s: open: %d", t->step, err);
+		return false;
+	}
+	ok &= qwt_verify(t);
+	ok &= qwt_active_check(t);
+	if (!dirty) {
+		t->leaks_ok = true;
+		ok &= qwt_flush_check(t);
+		qwt_close(t);
+		ok &= qwt_chk(t, QWT_CLEAN);
+		t->leaks_ok = false;
+	}
+	qwt_close(t);
+	return ok;
+}
+
+/*
+ * Create, delete or apply with the power cut at each of its writes and
+ * flushes in turn (and of the write-back after it), each cut checked with
+ * QWT_CUT_VARIANTS choices of what the disk kept (qwt_cut_sop_check()).
+ */
+static void qcow_powercut_snapshot(struct kunit *test)
+{
+	const struct qwt_cut_case *cc = test->param_value;
+	struct qwt *t = qwt_new(test, &cc->geo, false);
+	unsigned int ios, n, v, rev, bad = 0, disks = 0, took_n = 0;
+	char id[QCOW_SNAPSHOT_ID_MAX] = "";
+	struct qwt_frozen fz = {};
+	struct qwt_saved *s;
+	struct qwt_hdr h0;
+	bool took;
+	int err;
+
+	qwt_cut_prepare(t);
+	s = qwt_save(t);
+	qwt_hdr_parse(s->buf, &h0);
+
+	ios = qwt_cut_sop(t, cc->op, 0, &err, id);
+	KUNIT_ASSERT_EQ_MSG(test, err, cc->err, "%s without a cut", cc->name);
+	KUNIT_ASSERT_GT(test, ios, 0U);
+	for (n = 1; n <= ios && bad < 3; n++) {
+		qwt_file_set(t, s->buf, s->len);
+		qwt_restore_model(t, s);
+		if (!qwt_cut_sop(t, cc->op, n, &err, NULL)) {
+			KUNIT_FAIL(test, "cut %u of %u: the power never went off", n, ios);
+			bad++;
+			continue;
+		}
+		qwt_frozen_take(t, &fz);
+		for (v = 0; v < QWT_CUT_VARIANTS; v++) {
+			if (!qwt_frozen_variant(t, &fz, v, n * 100 + v, &rev))
+				continue;
+			qwt_restore_model(t, s);
+			qwt_step(t, "%s cut at I/O %u of %u (%d), %s (seed %u, %u lost)",
+				 cc->name, n, ios, err, qwt_cut_mode_names[qwt_cut_mode(v)],
+				 n * 100 + v, rev);
+			disks++;
+			if (!qwt_cut_sop_check(t, cc, &h0, id, err, &took))
+				bad++;
+			took_n += took;
+		}
+	}
+	kvfree(fz.buf);
+	kunit_info(test, "%s: %u writes and flushes, %u disks checked, %u with the new root, %u failed",
+		   cc->name, ios, disks, took_n, bad);
+	KUNIT_EXPECT_EQ(test, bad, 0U);
+	/* Every operation that succeeds is durable at the end. */
+	KUNIT_EXPECT_TRUE(test, cc->err || took_n);
+}
+
+/* --- guest writes cut at every flush --- */
+
+/**
+ * struct qwt_cut_script - guest operations cut at every flush
+ * @name: parameter name
+ * @geo: the image
+ * @prefill: bytes written (from 0) before the script
+ * @snapshot: a qemu-made snapshot after the prefill (shared clusters and
+ *	      L2 tables: copy-on-write of both)
+ * @ops: the operations, ended by QWT_OP_END
+ */
+struct qwt_cut_script {
+	const char *name;
+	struct qwt_geo geo;
+	u64 prefill;
+	bool snapshot;
+	const struct qwt_op *ops;
+};
+
+/* 512-byte clusters, 64-bit refcounts: the first write moves the table. */
+static const struct qwt_op qwt_cut_grow_ops[] = {
+	{ QWT_OP_WRITE, QWT_GROW_PREFILL, 65536 },
+	{ QWT_OP_WRITE, 1000, 3000 },
+	{ QWT_OP_DISCARD, 8192, 4096 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_WRITE, QWT_GROW_PREFILL + 65536 + 100, 700 },
+	{ QWT_OP_FUA, QWT_GROW_PREFILL + 100, 1000 },
+	{ QWT_OP_ZERO, QWT_GROW_PREFILL + 4096, 2048 },
+	{ QWT_OP_WRITE, 8192, 1536 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_WRITE, QWT_GROW_PREFILL + 131072, 32768 },
+	{ QWT_OP_DISCARD, QWT_GROW_PREFILL, 16384 },
+	{ QWT_OP_ZERO_KEEP, 2048, 1024 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_END },
+};
+
+/* 4 KiB clusters over a backing file, everything shared with a snapshot. */
+static const struct qwt_op qwt_cut_shared_ops[] = {
+	{ QWT_OP_WRITE, 4096 + 100, 300 },
+	{ QWT_OP_WRITE, 100 * 1024 + 100, 5000 },
+	{ QWT_OP_WRITE, 200 * 1024, 8192 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_DISCARD, 8192, 8192 },
+	{ QWT_OP_ZERO_KEEP, 16384 + 512, 4096 },
+	{ QWT_OP_WRITE, 4096, 512 },
+	{ QWT_OP_FUA, 40960, 4096 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_WRITE, 0, 65536 },
+	{ QWT_OP_DISCARD, 65536, 4096 },
+	{ QWT_OP_FLUSH },
+	{ QWT_OP_END },
+};
+
+static const struct qwt_cut_script qwt_cut_scripts[] = {
+	{ "grow", QWT_GEO("grow", 3, 9, 6, false, false, 2560U << 10, 0),
+	  QWT_GROW_PREFILL, false, qwt_cut_grow_ops },
+	{ "shared", QWT_GEO("shared", 3, 12, 4, false, false, SZ_256K, SZ_128K),
+	  96 * 1024, true, qwt_cut_shared_ops },
+};
+
+static void qwt_cut_script_desc(const struct qwt_cut_script *c, char *desc)
+{
+	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(qwt_cut_script, qwt_cut_scripts, qwt_cut_script_desc);
+
+#define QWT_MAX_VERS	16
+
+/**
+ * struct qwt_vers - what each guest sector may read after a power cut
+ * @flushed: the disk at the last successful guest flush
+ * @floor: per sector, the oldest version it may still read (a FUA write
+ *	   completed: what it wrote or later); 0 is @flushed, i + 1 is @v[i]
+ * @first: per version, its first sector
+ * @nr: per version, its sectors
+ * @data: per version, those sectors after the operation (or, for the one
+ *	  the cut interrupted, as it would have left them)
+ * @nr_vers: versions since the last successful flush
+ */
+struct qwt_vers {
+	u8 *flushed;
+	u32 *floor;
+	u64 first[QWT_MAX_VERS];
+	u64 nr[QWT_MAX_VERS];
+	u8 *data[QWT_MAX_VERS];
+	unsigned int nr_vers;
+};
+
+static void qwt_vers_reset(struct qwt *t, struct qwt_vers *vs)
+{
+	while (vs->nr_vers)
+		kvfree(vs->data[--vs->nr_vers]);
+	memcpy(vs->flushed, t->model, t->vsize);
+	memset(vs->floor, 0, (t->vsize >> SECTOR_SHIFT) * sizeof(*vs->floor));
+}
+
+/* Sectors [pos, pos + len) may now read as @src (from sector @pos / 512). */
+static void qwt_vers_add(struct qwt *t, struct qwt_vers *vs, u64 pos, u64 len,
+			 const u8 *src, bool durable)
+{
+	u64 first = pos >> SECTOR_SHIFT, end = min(pos + len, t->vsize), n, s;
+	u8 *d;
+
+	if (pos >= end)
+		return;
+	n = DIV_ROUND_UP_ULL(end, SECTOR_SIZE) - first;
+	KUNIT_ASSERT_LT(t->test, vs->nr_vers, QWT_MAX_VERS);
+	d = kvmalloc(n << SECTOR_SHIFT, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(t->test, d);
+	memcpy(d, src, n << SECTOR_SHIFT);
+	vs->first[vs->nr_vers] = first;
+	vs->nr[vs->nr_vers] = n;
+	vs->data[vs->nr_vers++] = d;
+	if (durable)
+		for (s = first; s < first + n; s++)
+			vs->floor[s] = vs->nr_vers;
+}
+
+/* Every sector of @got reads as one of its versions; else report. */
+static bool qwt_vers_check(struct qwt *t, struct qwt_vers *vs, const u8 *got)
+{
+	u64 s, nsect = t->vsize >> SECTOR_SHIFT, bad = 0, first = 0;
+	unsigned int i;
+	bool found;
+
+	for (s = 0; s < nsect; s++) {
+		const u8 *p = got + (s << SECTOR_SHIFT);
+
+		found = !vs->floor[s] &&
+			!memcmp(p, vs->flushed + (s << SECTOR_SHIFT), SECTOR_SIZE);
+		for (i = vs->nr_vers; !found && i-- > 0 && i + 1 >= vs->floor[s]; )
+			found = s >= vs->first[i] && s < vs->first[i] + vs->nr[i] &&
+				!memcmp(p, vs->data[i] + ((s - vs->first[i]) << SECTOR_SHIFT),
+					SECTOR_SIZE);
+		if (!found && !bad++)
+			first = s;
+	}
+	if (bad)
+		KUNIT_FAIL(t->test,
+			   "%s: %llu guest sectors read none of their %u versions since the last flush, first: sector %llu",
+			   t->step, bad, vs->nr_vers + 1, first);
+	return !bad;
+}
+
+/*
+ * One operation of a script, straight through the layer (no read-back on
+ * failure: after a cut the driver may report anything).  On success the
+ * model follows as qwt_write() and qwt_zero() make it; either way the
+ * versions learn what the sectors may read.  Returns the error.
+ */
+static int qwt_cut_op(struct qwt *t, struct qwt_vers *vs, const struct qwt_op *op)
+{
+	u64 pos = op->pos, len = op->len, end = min(pos + len, t->vsize), a, b;
+	u64 first = pos >> SECTOR_SHIFT;
+	struct iov_iter iter;
+	struct kvec kv;
+	u8 *want = NULL;
+	int err;
+
+	if (op->type == QWT_OP_FLUSH) {
+		err = qcow_image_flush(qwt_img(t), true);
+		qwt_quiesce(t);
+		if (!err)
+			qwt_vers_reset(t, vs);
+		return err;
+	}
+	if (pos < end) {
+		want = kvmalloc(DIV_ROUND_UP_ULL(end, SECTOR_SIZE) * SECTOR_SIZE -
+				(first << SECTOR_SHIFT), GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(t->test, want);
+		memcpy(want, t->model + (first << SECTOR_SHIFT),
+		       DIV_ROUND_UP_ULL(end, SECTOR_SIZE) * SECTOR_SIZE -
+		       (first << SECTOR_SHIFT));
+	}
+	if (op->type == QWT_OP_WRITE || op->type == QWT_OP_FUA) {
+		if (len > t->wbuf_len) {
+			kvfree(t->wbuf);
+			t->wbuf = kvmalloc(len, GFP_KERNEL);
+			t->wbuf_len = t->wbuf ? len : 0;
+			KUNIT_ASSERT_NOT_NULL(t->test, t->wbuf);
+		}
+		qwt_fill(++t->seed, pos, t->wbuf, len);
+		if (want)
+			memcpy(want + (pos - (first << SECTOR_SHIFT)), t->wbuf, end - pos);
+		kv.iov_base = t->wbuf;
+		kv.iov_len = len;
+		iov_iter_kvec(&iter, WRITE, &kv, 1, len);
+		err = qcow_layer_write(&t->top->l, pos, &iter, len,
+				       op->type == QWT_OP_FUA);
+	} else {
+		if (want)
+			memset(want + (pos - (first << SECTOR_SHIFT)), 0, end - pos);
+		err = qcow_layer_zero(&t->top->l, pos, len, op->type == QWT_OP_DISCARD,
+				      op->type != QWT_OP_ZERO_KEEP);
+	}
+	qwt_quiesce(t);
+	if (!err && pos < end) {
+		if (op->type == QWT_OP_DISCARD) {
+			/* Whole units read as zeros, the rest as before. */
+			a = round_up(pos, t->unit);
+			b = round_down(end, t->unit);
+			if (a < b && qwt_discard_zeroes(t))
+				memset(t->model + a, 0, b - a);
+		} else {
+			memcpy(t->model + pos, want + (pos - (first << SECTOR_SHIFT)),
+			       end - pos);
+		}
+		qwt_vers_add(t, vs, pos, len, t->model + (first << SECTOR_SHIFT),
+			     op->type == QWT_OP_FUA);
+	} else if (err && want) {
+		qwt_vers_add(t, vs, pos, len, want, false);
+	}
+	kvfree(want);
+	return err;
+}
+
+/*
+ * Open, run the script with the power going off at the @at-th flush (the
+ * driver's own flushes included), close.  Returns the flushes done
+ * (@at == 0), or whether the power went off.
+ */
+static unsigned int qwt_cut_script_run(struct qwt *t, const struct qwt_cut_script *cs,
+				       unsigned int at, struct qwt_vers *vs)
+{
+	struct qwt_file *f = t->top;
+	unsigned int i, ios;
+	bool fired;
+	int err = 0;
+
+	qwt_step(t, "cut %u: open", at);
+	KUNIT_ASSERT_EQ(t->test, qwt_open(t), 0);
+	qwt_vers_reset(t, vs);
+	qwt_cut_arm(f, at, true);
+	for (i = 0; !err && cs->ops[i].type != QWT_OP_END; i++) {
+		qwt_step(t, "cut %u: op %u", at, i);
+		err = qwt_cut_op(t, vs, &cs->ops[i]);
+		if (err && !f->frozen)
+			KUNIT_FAIL(t->test, "%s: error %d without a cut", t->step, err);
+	}
+	fired = f->frozen;
+	ios = f->cut_ios;
+	qwt_cut_disarm(f);
+	qwt_close(t);
+	f->frozen = false;
+	return at ? fired : ios;
+}
+
+/*
+ * The file as the cut left it: consistent as qemu-img check sees it, the
+ * snapshot reading as taken; opened again, every guest sector reads as at
+ * the last successful flush or as one of the operations since left it
+ * (the one cut short included; a completed FUA write's or later ones);
+ * after two flushes exact but for leaks.
+ */
+static bool qwt_cut_script_check(struct qwt *t, struct qwt_vers *vs)
+{
+	bool ok;
+	int err;
+
+	ok = qwt_chk(t, QWT_DISK);
+	ok &= qwt_snaps_check(t);
+	err = qwt_open(t);
+	if (err) {
+		KUNIT_FAIL(t->test, "%s: open: %d", t->step, err);
+		return false;
+	}
+	err = qwt_read(t, 0, t->vsize, t->rbuf);
+	if (err) {
+		KUNIT_FAIL(t->test, "%s: read: %d", t->step, err);
+		qwt_close(t);
+		return false;
+	}
+	ok &= qwt_vers_check(t, vs, t->rbuf);
+	/* From here on, the model is what the disk kept. */
+	memcpy(t->model, t->rbuf, t->vsize);
+	ok &= qwt_active_check(t);
+	t->leaks_ok = true;
+	ok &= qwt_flush_check(t);
+	qwt_close(t);
+	ok &= qwt_chk(t, QWT_CLEAN);
+	t->leaks_ok = false;
+	return ok;
+}
+
+/*
+ * A script of allocating writes (refcount table growth with 512-byte
+ * clusters; copy-on-write of clusters and L2 tables a snapshot shares),
+ * discards, write-zeroes, FUA writes and flushes, with the power cut at
+ * each flush in turn (the driver's own included), each checked with
+ * QWT_CUT_VARIANTS choices of what the disk kept.
+ */
+static void qcow_powercut_guest(struct kunit *test)
+{
+	const struct qwt_cut_script *cs = test->param_value;
+	struct qwt *t = qwt_new(test, &cs->geo, false);
+	unsigned int ios, n, v, rev, bad = 0, disks = 0;
+	struct qwt_frozen fz = {};
+	struct qwt_vers *vs;
+	struct qwt_saved *s;
+	u64 pos, len;
+
+	for (pos = 0; pos < cs->prefill; pos += len) {
+		len = min_t(u64, cs->prefill - pos, SZ_64K);
+		qwt_step(t, "prefill 0x%llx", pos);
+		KUNIT_ASSERT_EQ(test, qwt_write(t, pos, len, false), 0);
+	}
+	qwt_close(t);
+	if (cs->snapshot) {
+		qwt_snapshot(t);
+		qwt_model_add(t, "1", "snap");
+	}
+	qwt_step(t, "prepared");
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_CLEAN));
+	KUNIT_ASSERT_TRUE(test, qwt_snaps_check(t));
+	s = qwt_save(t);
+	vs = kunit_kzalloc(test, sizeof(*vs), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, vs);
+	vs->flushed = kunit_kmalloc(test, t->vsize, GFP_KERNEL);
+	vs->floor = kunit_kcalloc(test, t->vsize >> SECTOR_SHIFT, sizeof(*vs->floor),
+				  GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, vs->flushed);
+	KUNIT_ASSERT_NOT_NULL(test, vs->floor);
+
+	ios = qwt_cut_script_run(t, cs, 0, vs);
+	KUNIT_ASSERT_GE(test, ios, 3U);
+	for (n = 1; n <= ios && bad < 3; n++) {
+		qwt_file_set(t, s->buf, s->len);
+		qwt_restore_model(t, s);
+		if (!qwt_cut_script_run(t, cs, n, vs)) {
+			KUNIT_FAIL(test, "cut at flush %u of %u: the power never went off",
+				   n, ios);
+			bad++;
+			continue;
+		}
+		qwt_frozen_take(t, &fz);
+		for (v = 0; v < QWT_CUT_VARIANTS; v++) {
+			if (!qwt_frozen_variant(t, &fz, v, n * 100 + v, &rev))
+				continue;
+			qwt_restore_model(t, s);
+			qwt_step(t, "%s cut at flush %u of %u, %s (seed %u, %u sectors lost)",
+				 cs->name, n, ios, qwt_cut_mode_names[qwt_cut_mode(v)],
+				 n * 100 + v, rev);
+			disks++;
+			if (!qwt_cut_script_check(t, vs))
+				bad++;
+		}
+	}
+	while (vs->nr_vers)
+		kvfree(vs->data[--vs->nr_vers]);
+	kvfree(fz.buf);
+	kunit_info(test, "%s: %u flushes, %u disks checked, %u failed", cs->name, ios,
+		   disks, bad);
+	KUNIT_EXPECT_EQ(test, bad, 0U);
+}
+
 /* --- suites ----------------------------------------------------------------------- */
 
 static int qwt_init(struct kunit *test)
@@ -4795,5 +5752,19 @@ static struct kunit_suite qcow_snapshot_random_suite = {
 	.test_cases = qcow_snapshot_random_cases,
 };
 
+static struct kunit_case qcow_powercut_cases[] = {
+	KUNIT_CASE_PARAM(qcow_powercut_snapshot, qwt_cut_gen_params),
+	KUNIT_CASE_PARAM(qcow_powercut_guest, qwt_cut_script_gen_params),
+	{}
+};
+
+static struct kunit_suite qcow_powercut_suite = {
+	.name = "qcow_powercut",
+	.init = qwt_init,
+	.exit = qwt_exit,
+	.test_cases = qcow_powercut_cases,
+};
+
 kunit_test_suites(&qcow_write_suite, &qcow_write_random_suite,
-		  &qcow_snapshot_ops_suite, &qcow_snapshot_random_suite);
+		  &qcow_snapshot_ops_suite, &qcow_snapshot_random_suite,
+		  &qcow_powercut_suite);
