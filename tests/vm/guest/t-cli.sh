@@ -559,11 +559,18 @@ t_busy_udev() {
 		attach busy.qcow2
 		[ "$i" = apply ] && expect "$QCOW_CTL" snapshot create "$dev" s1
 		touch /run/udev/queue
-		(exec 3<"$dev"; sleep 1; exec 3<&-; sleep 0.3; rm -f /run/udev/queue) &
-		for _ in $(seq 50); do
-			[ "$(cat "/sys/block/${dev#/dev/}/qcow/open_count")" -gt 0 ] && break
+		rm -f "$W/opened"
+		# the opener holds the disk 1.5 s from the moment it says so (a
+		# process start under TCG can take longer than a fixed sleep)
+		(exec 3<"$dev"; touch "$W/opened"; sleep 1.5; exec 3<&-; sleep 0.3
+		 rm -f /run/udev/queue) &
+		for _ in $(seq 500); do
+			[ -e "$W/opened" ] && break
 			sleep 0.02
 		done
+		[ -e "$W/opened" ] || die "the opener did not open $dev"
+		[ "$(cat "/sys/block/${dev#/dev/}/qcow/open_count")" -gt 0 ] ||
+			die "open_count is 0 while the opener holds $dev"
 		t0=$(date +%s%N)
 		if [ "$i" = detach ]; then
 			ctl detach "$dev"
