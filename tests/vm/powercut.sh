@@ -15,7 +15,8 @@
 #                 check of round R shares a boot with the writing of R+1
 #   -c N          a new image every N rounds (default 10; 0: one image),
 #                 created with the next of the option sets in
-#                 $QCOW_PC_IMAGES (default: 64K clusters; 4K clusters;
+#                 $QCOW_PC_IMAGES (default: 64K clusters; 512-byte clusters,
+#                 whose refcount table must grow and move; 4K clusters;
 #                 64K + extended L2; 2M + extended L2; refcount_bits=1;
 #                 refcount_bits=64).  Before an image is dropped, and at
 #                 the end, a clean round runs on it to completion and
@@ -42,8 +43,16 @@
 # Appends "PASS|FAIL powercut/round-R" and "powercut/clean-K" lines (with
 # another workload than fsync: powercut-WORKLOAD/...) to
 # $QCOW_RESULTS (default build/results-powercut.txt) and exits non-zero on
-# any failure.  Work files are in build/powercut/run/ (console-bB.log is the
-# console of boot B).  A failure stops the run and keeps, in
+# any failure.  Refcount table growth: the module logs each move of the
+# table; a round's result counts the moves while it wrote, and says when the
+# cut landed in one (the file reaches past what the header's table counts:
+# the new table was written, the header not switched yet; or the header
+# names a table the module had not logged).  A run with 5 or more cut
+# rounds on an image whose first refcount table counts less than a quarter
+# of the disk (fsync workload, qcow backend; 512-byte clusters by default)
+# also gets powercut/reftable-growth, FAIL if no cut round moved the table.
+# Work files are in build/powercut/run/ (console-bB.log is the console of
+# boot B).  A failure stops the run and keeps, in
 # build/powercut/fail-NAME-<time>/, the image as the failing check saw it,
 # qemu-img check's report, the consoles of the cut and of the check, the
 # writer's progress log and the workload state.
@@ -57,7 +66,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
 
 usage() {
-	sed -n '12,40p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '12,41p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -101,7 +110,7 @@ if [ -z "$seed" ]; then
 fi
 [[ $seed =~ ^[0-9]+$ ]] || { echo "powercut: -s needs a number" >&2; exit 2; }
 RANDOM=$seed
-read -r -a images <<<"${QCOW_PC_IMAGES:-cluster_size=65536 cluster_size=4096 cluster_size=65536,extended_l2=on cluster_size=2097152,extended_l2=on refcount_bits=1 refcount_bits=64}"
+read -r -a images <<<"${QCOW_PC_IMAGES:-cluster_size=65536 cluster_size=512 cluster_size=4096 cluster_size=65536,extended_l2=on cluster_size=2097152,extended_l2=on refcount_bits=1 refcount_bits=64}"
 [ ${#images[@]} -gt 0 ] || { echo "powercut: QCOW_PC_IMAGES is empty" >&2; exit 2; }
 
 if [ -z "${QCOW_RESULTS:-}" ]; then
@@ -258,6 +267,72 @@ stop_lossy() {
 	nbd_pid=
 }
 
+# small_image OPTS: is OPTS an image whose first refcount table (one
+# cluster) counts less than a quarter of the disk, so that the fsync
+# workload makes it grow and move?
+small_image() {
+	local cs=65536 rb=16 size entries per_block
+	[ "$wl" = fsync ] || return 1
+	[[ $1 =~ (^|,)cluster_size=([0-9]+)(,|$) ]] && cs=${BASH_REMATCH[2]}
+	[[ $1 =~ (^|,)refcount_bits=([0-9]+)(,|$) ]] && rb=${BASH_REMATCH[2]}
+	size=$(numfmt --from=iec "${QCOW_PC_SIZE:-128M}") || return 1
+	entries=$((cs / 8))
+	per_block=$((cs * 8 / rb))
+	[ $((entries * per_block * cs)) -lt $((size / 4)) ]
+}
+
+# reftable_moves BOOT: the refcount table moves of round BOOT, the
+# module's "refcount table moved to 0x..." lines after the writer's cue in
+# its console, into rt_moves[BOOT] and rt_to[BOOT] (the new offsets); the
+# table's offset before the round into rt_start[BOOT].
+declare -A rt_moves=() rt_to=() rt_start=() rt_opts=()
+reftable_moves() {
+	local n to
+	read -r n to < <(awk -v cue="PC-WRITER-START round=$1" '
+		!on && index($0, cue) { on = 1; next }
+		on && match($0, /refcount table moved to 0x[0-9a-f]+/) {
+			n++; to = to " " substr($0, RSTART + 24, RLENGTH - 24)
+		}
+		END { print n + 0, to }' "$run/console-b$1.log")
+	rt_moves[$1]=$n
+	rt_to[$1]=$to
+	rt_start[$1]=$(grep -ao "PC-REFTABLE start round $1: offset 0x[0-9a-f]*" \
+		"$run/console-b$1.log" | head -n 1 | sed 's/.* //')
+}
+
+# reftable_cut R: rt="; refcount table moves: N[; where the cut landed]"
+# for the result of round R, from the moves and the guest's account of the
+# table after the cut; counts the moves and the cuts in a move.  The fsync
+# workload on the module only: snapshots switch to new refcount tables too,
+# and qemu-nbd logs nothing.
+rt_total=0 rt_rounds=0 rt_moved=0 rt_small=0 rt_in_move=0
+reftable_cut() {
+	local r=$1 off='' cover='' size='' o known=0 where=''
+	rt=
+	[ "$wl" = fsync ] && [ "$backend" = qcow ] || return 0
+	small_image "${rt_opts[$r]}" && rt_small=$((rt_small + 1))
+	rt_rounds=$((rt_rounds + 1))
+	rt_total=$((rt_total + rt_moves[$r]))
+	[ "${rt_moves[$r]}" -eq 0 ] || rt_moved=$((rt_moved + 1))
+	# "PC-REFTABLE after round R: offset O clusters N covers BYTES file BYTES"
+	read -r off cover size < <(grep -aoE "PC-REFTABLE after round $r: offset 0x[0-9a-f]+ clusters [0-9]+ covers [0-9]+ file [0-9]+" \
+		"$run/console-b$((r + 1)).log" | tail -n 1 | awk '{ print $6, $10, $12 }')
+	if [[ $off =~ ^0x[0-9a-f]+$ && $cover =~ ^[0-9]+$ && $size =~ ^[0-9]+$ ]]; then
+		for o in ${rt_start[$r]} ${rt_to[$r]}; do
+			[ $((o)) -ne $((off)) ] || known=1
+		done
+		if [ "$size" -gt "$cover" ]; then
+			where="; the cut came in a refcount table move: the file ($size bytes) reaches past what the table at $off counts ($cover)"
+		elif [ "$known" = 0 ]; then
+			where="; the cut came in a refcount table move: the header names the table at $off, the module had not logged the move"
+		fi
+		[ -z "$where" ] || rt_in_move=$((rt_in_move + 1))
+	fi
+	if [ "${rt_moves[$r]}" -gt 0 ] || [ -n "$where" ] || small_image "${rt_opts[$r]}"; then
+		rt="; refcount table moves: ${rt_moves[$r]}${where}"
+	fi
+}
+
 # verdict NAME: the guest's verdict line for powercut/NAME in this boot.
 verdict_of() { grep -o "^\(PASS\|FAIL\) powercut/$1\( \|:\).*" <<<"$verdicts" | head -n 1; }
 
@@ -302,6 +377,7 @@ for ((boot = 1; boot <= rounds + 1; boot++)); do
 		env+=(QCOW_VM_KILL_ON='PC-WRITER-START' QCOW_VM_KILL_DELAY="$delay")
 	fi
 	env+=(QCOW_PC_IMGOPTS="$imgopts")
+	rt_opts[$boot]=$imgopts
 	t0=$SECONDS
 	nbd_pid=
 	if [ "$lossy" = 1 ]; then
@@ -323,6 +399,7 @@ for ((boot = 1; boot <= rounds + 1; boot++)); do
 	mv "$run/progress-clean-r$boot.txt" "$run/progress-clean-b$boot.txt"
 	verdicts=$(cat "$vmout/verdict.txt" 2>/dev/null)
 	secs=$((SECONDS - t0))
+	[ "$boot" -gt "$rounds" ] || reftable_moves "$boot"
 
 	# The check of the previous round, made in this boot.
 	if [ "$boot" -gt 1 ]; then
@@ -337,13 +414,14 @@ for ((boot = 1; boot <= rounds + 1; boot++)); do
 		[ "$lossy" = 1 ] && cache=$(sed -n 's/.*flushed: \([0-9]*\) kept, \([0-9]*\) lost.*/; unflushed disk blocks kept \1, lost \2/p' "$run/lossy-b$r.txt" 2>/dev/null)
 		# A workload may say where the cut landed: "PC-NOTE round R [TAG]: TEXT".
 		note=$(grep -ao "PC-NOTE round $r \[.*" "$run/console-b$boot.log" | tail -n 1 | tr -d '\r')
+		reftable_cut "$r"
 		if [ -n "$note" ]; then
 			tag=${note#*[}
 			tag=${tag%%]*}
 			tags[$tag]=$((${tags[$tag]:-0} + 1))
-			result PASS "round-$r" "cut ${cut_delay[$r]}s in${cache}; durable: $(progress_summary "$run/progress-r$r.txt"); ${note#*]: }; $(grep -o 'leaked clusters: [0-9]*' <<<"$v")"
+			result PASS "round-$r" "cut ${cut_delay[$r]}s in${cache}; durable: $(progress_summary "$run/progress-r$r.txt"); ${note#*]: }; $(grep -o 'leaked clusters: [0-9]*' <<<"$v")$rt"
 		else
-			result PASS "round-$r" "cut ${cut_delay[$r]}s in${cache}; durable: $(progress_summary "$run/progress-r$r.txt"), $(sed -n 's/.*verified: \([0-9]*\) blocks.*/\1/p' <<<"$line") blocks checked; unsynced blocks landed: $(sed -n 's/.* \([0-9]*\) unsynced writes landed.*/\1/p' <<<"$line"); $(grep -o 'leaked clusters: [0-9]*' <<<"$v")"
+			result PASS "round-$r" "cut ${cut_delay[$r]}s in${cache}; durable: $(progress_summary "$run/progress-r$r.txt"), $(sed -n 's/.*verified: \([0-9]*\) blocks.*/\1/p' <<<"$line") blocks checked; unsynced blocks landed: $(sed -n 's/.* \([0-9]*\) unsynced writes landed.*/\1/p' <<<"$line")$(sed -n 's/.* \([1-9][0-9]*\) torn between allowed contents.*/ (\1 blocks torn)/p' <<<"$line"); $(grep -o 'leaked clusters: [0-9]*' <<<"$v")$rt"
 		fi
 	fi
 	if [ "$clean" = 1 ]; then
@@ -383,6 +461,21 @@ done
 if [ "$failed" = 0 ] && [ "$synced_total" -eq 0 ]; then
 	result FAIL progress "no write was ever made durable before a cut"
 	failed=1
+fi
+
+# Refcount table growth: a run on an image that must move its table and
+# no cut round that did tested less than it claims.
+if [ "$failed" = 0 ] && { [ "$rt_small" -gt 0 ] || [ "$rt_total" -gt 0 ]; }; then
+	rt_line="refcount table moved $rt_total times in cut rounds ($rt_moved of $rt_rounds rounds; $rt_small on images whose first refcount table counts less than a quarter of the disk), $rt_in_move rounds cut while a move was under way"
+	echo "powercut: $rt_line"
+	if [ "$rt_small" -ge 5 ]; then
+		if [ "$rt_total" -gt 0 ]; then
+			result PASS reftable-growth "$rt_line"
+		else
+			result FAIL reftable-growth "$rt_line: the refcount table never grew while a cut came"
+			failed=1
+		fi
+	fi
 fi
 
 if [ "$keep" = 0 ]; then

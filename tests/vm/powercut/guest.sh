@@ -45,6 +45,11 @@
 #
 # Verdicts: "PASS|FAIL powercut/round-R" and "powercut/clean-K" on the
 # console and in $QCOW_VM_OUT/verdict.txt; exit status non-zero on failure.
+# "PC-REFTABLE start|after round R: offset O clusters N covers BYTES file
+# BYTES" on the console name the image's refcount table (from the header)
+# before round R writes and after its cut, how much of the file it can count
+# and the size of the file: the host tells from them and from the module's
+# "refcount table moved" lines whether a cut landed in a move.
 # shellcheck disable=SC1091
 . "$QCOW_TOP/tests/vm/lib/guest-lib.sh"
 
@@ -216,6 +221,27 @@ reveal_past_eof() {
 	expect truncate -s $((size + 1024 * cs)) "$PC_IMG"
 }
 
+# reftable WHEN: the refcount table the header names (refcount_table_offset
+# at 48, _clusters at 56; cluster_bits at 20, refcount_order at 96 in v3),
+# the bytes of file it can count, and the file's size.  One od: a process
+# costs a good part of a second under TCG.
+reftable() {
+	local -a b
+	local cb order=4 clusters entries cover off=0 i
+	read -r -d '' -a b <<<"$(od -An -tu1 -v -N104 "$PC_IMG")" || true
+	[ ${#b[@]} -ge 72 ] || { say "PC-REFTABLE $1: no header"; return 0; }
+	cb=${b[23]}
+	clusters=$((b[56] << 24 | b[57] << 16 | b[58] << 8 | b[59]))
+	for ((i = 48; i < 56; i++)); do
+		off=$((off << 8 | b[i]))
+	done
+	[ "${b[7]}" -lt 3 ] || [ ${#b[@]} -lt 100 ] || order=${b[99]}
+	entries=$(((clusters << cb) / 8))
+	cover=$((entries * ((1 << cb) * 8 >> order) << cb))
+	printf -v off '0x%x' "$off"
+	say "PC-REFTABLE $1: offset $off clusters $clusters covers $cover file $(stat -c %s "$PC_IMG")"
+}
+
 repair_leaks() {
 	step "repairing leaked clusters ($leaks in the file)"
 	qemu-img check -r leaks "$PC_IMG" >/dev/null 2>&1 || true
@@ -226,6 +252,7 @@ repair_leaks() {
 
 if [ -n "$vround" ]; then
 	[ -f "$PC_IMG" ] || fail "no image at $PC_IMG"
+	reftable "after round $vround"
 	verify_round "round-$vround" "$vround" "$vprog" -1
 	if [ "$leaks" -gt "$leak_max" ]; then
 		repair_leaks
@@ -266,6 +293,7 @@ fi
 [ -f "$PC_IMG" ] || fail "no image at $PC_IMG"
 # The power cut may come any time after the writer's start cue: nothing the
 # next boot needs may be left in this VM's page cache.
+reftable "start round $wround"
 sync
 attach
 step "round $wround: running until the power cut"

@@ -34,6 +34,14 @@
  * What the verification saw becomes the baseline of the next round, kept
  * in STATE (written atomically) with the layout parameters.
  *
+ * A cut may tear a write that was not durable: the disk keeps some of its
+ * sectors and loses others.  A block stays whole when the image maps it to
+ * one aligned 4 KiB piece of the host disk (clusters of 4 KiB or more); with
+ * smaller clusters it does not, and init's atom=BYTES (the cluster size)
+ * makes the verifier accept a block whose every BYTES-sized unit holds one
+ * of the contents allowed above, each unit on its own.  The baseline is
+ * then kept per unit.
+ *
  * Without LIMIT the writer runs until the power cut, and prints
  * "PC-WRITER-START round=N" to /dev/kmsg once the device is open: the
  * host's cue to start the power-cut timer.
@@ -74,7 +82,7 @@ struct op {
 	uint8_t fua;
 };
 
-/* STATE: this header, then one uint64_t value per block (see val_*). */
+/* STATE: this header, then one uint64_t value per unit (see val_*, units()). */
 struct pc_hdr {
 	char magic[8];
 	uint64_t seed;
@@ -88,10 +96,17 @@ struct pc_hdr {
 	uint32_t fua_pct;
 	uint32_t batch;		/* operations between fdatasync, 1..batch */
 	uint32_t last_round;	/* the round the baseline was taken after */
-	uint32_t pad;
+	uint32_t atom;		/* bytes a cut cannot tear; 0: a whole block */
 };
 
+/* Units of the baseline per block: a cut may tear a block into these. */
+static uint32_t units(const struct pc_hdr *h)
+{
+	return h->atom ? BLK / h->atom : 1;
+}
+
 /* A block's value: 0 = zeros, else (round << 40 | thread << 32 | seq). */
+#define VAL_MIXED	(UINT64_MAX - 1)	/* units of a block differ */
 static uint64_t val_make(uint32_t round, uint32_t t, uint32_t seq)
 {
 	return (uint64_t)round << 40 | (uint64_t)t << 32 | seq;
@@ -103,6 +118,8 @@ static void val_str(uint64_t v, char *buf, size_t n)
 		snprintf(buf, n, "zeros");
 	else if (v == UINT64_MAX)
 		snprintf(buf, n, "garbage");
+	else if (v == VAL_MIXED)
+		snprintf(buf, n, "units of several writes (torn by an earlier cut)");
 	else
 		snprintf(buf, n, "r%" PRIu64 "/t%" PRIu64 "/s%" PRIu64,
 			 v >> 40, (v >> 32) & 0xff, v & 0xffffffff);
@@ -217,10 +234,12 @@ static uint64_t *load_state(const char *path, struct pc_hdr *h)
 		die("%s: %s", path, strerror(errno));
 	if (fread(h, sizeof(*h), 1, f) != 1 || memcmp(h->magic, STATE_MAGIC, 8))
 		die("%s: not a pcwrite state file", path);
-	base = malloc(h->nblocks * sizeof(*base));
+	if (h->atom && (h->atom < 512 || h->atom > BLK || (h->atom & (h->atom - 1))))
+		die("%s: bad atom %u", path, h->atom);
+	base = malloc(h->nblocks * units(h) * sizeof(*base));
 	if (!base)
 		die("out of memory");
-	if (fread(base, sizeof(*base), h->nblocks, f) != h->nblocks)
+	if (fread(base, sizeof(*base), h->nblocks * units(h), f) != h->nblocks * units(h))
 		die("%s: truncated", path);
 	fclose(f);
 	return base;
@@ -238,7 +257,7 @@ static void save_state(const char *path, const struct pc_hdr *h, const uint64_t 
 	if (!f)
 		die("%s: %s", tmp, strerror(errno));
 	if (fwrite(h, sizeof(*h), 1, f) != 1 ||
-	    fwrite(base, sizeof(*base), h->nblocks, f) != h->nblocks ||
+	    fwrite(base, sizeof(*base), h->nblocks * units(h), f) != h->nblocks * units(h) ||
 	    fflush(f) || fsync(fileno(f)) || fclose(f))
 		die("%s: write: %s", tmp, strerror(errno));
 	if (rename(tmp, path))
@@ -292,6 +311,7 @@ static int cmd_init(int argc, char **argv)
 			{ "fua", offsetof(struct pc_hdr, fua_pct) },
 			{ "batch", offsetof(struct pc_hdr, batch) },
 			{ "after", offsetof(struct pc_hdr, last_round) },
+			{ "atom", offsetof(struct pc_hdr, atom) },
 		};
 		size_t k;
 
@@ -309,16 +329,20 @@ static int cmd_init(int argc, char **argv)
 	if (!h.threads || h.threads > MAX_THREADS || !h.stripe || !h.maxlen ||
 	    h.maxlen > h.stripe || !h.batch || !h.maxops ||
 	    h.zero_pct + h.discard_pct > 100 || h.fua_pct > 100 ||
-	    h.nblocks / h.stripe < h.threads || h.nblocks > (1ULL << 40))
+	    h.nblocks / h.stripe < h.threads || h.nblocks > (1ULL << 40) ||
+	    (h.atom && (h.atom < 512 || h.atom > BLK || (h.atom & (h.atom - 1)))))
 		die("inconsistent layout parameters");
-	base = calloc(h.nblocks, sizeof(*base));
+	if (h.atom == BLK)
+		h.atom = 0;
+	base = calloc(h.nblocks * units(&h), sizeof(*base));
 	if (!base)
 		die("out of memory");
 	save_state(argv[0], &h, base);
 	printf("pcwrite: %" PRIu64 " blocks, %u threads, stripe %u, write 1..%u blocks, "
-	       "zero %u%%, discard %u%%, fua %u%%, fdatasync every 1..%u ops, seed %" PRIu64 "\n",
+	       "zero %u%%, discard %u%%, fua %u%%, fdatasync every 1..%u ops, seed %" PRIu64
+	       ", verified in units of %u bytes\n",
 	       h.nblocks, h.threads, h.stripe, h.maxlen, h.zero_pct, h.discard_pct,
-	       h.fua_pct, h.batch, h.seed);
+	       h.fua_pct, h.batch, h.seed, BLK / units(&h));
 	return 0;
 }
 
@@ -521,6 +545,61 @@ static void read_progress(const char *path, const struct pc_hdr *h, struct tprog
 }
 
 #define MAX_REPORT 20
+#define MAX_TORN_REPORT 3
+
+/*
+ * A block that is no single allowed content, with a cut that may tear: can
+ * each unit hold one of the contents allowed in it?  A unit may hold what
+ * was expected there (@want, per unit), zeros if @zok, or its part of a
+ * record of a later write of this round to the block (after op @last of the
+ * block's owner thread).  Sets @got[] to what each unit holds; returns 0
+ * when a unit holds nothing allowed.
+ */
+static int units_ok(const uint64_t *w, const struct pc_hdr *h, struct op *const *ops,
+		    uint32_t round, uint64_t x, const uint64_t *want, uint32_t last,
+		    int zok, uint64_t *got)
+{
+	static uint64_t exp[WORDS];
+	uint32_t u = units(h), uw = WORDS / u, k, j, left = u, s;
+	uint32_t t = (x / h->stripe) % h->threads;
+
+	for (k = 0; k < u; k++) {
+		got[k] = UINT64_MAX;
+		for (j = 0; j < uw && !w[k * uw + j]; j++)
+			;
+		if (j == uw && (!want[k] || zok)) {
+			got[k] = 0;
+			left--;
+		}
+	}
+	/* What was expected, then the later writes of this round. */
+	for (k = 0; k < u && left; k++) {
+		uint64_t v = want[k];
+
+		if (!v || got[k] != UINT64_MAX)
+			continue;
+		fill(exp, h, v >> 40, (v >> 32) & 0xff, (uint32_t)v, x);
+		for (j = k; j < u; j++)
+			if (got[j] == UINT64_MAX && want[j] == v &&
+			    !memcmp(exp + j * uw, w + j * uw, uw * 8)) {
+				got[j] = v;
+				left--;
+			}
+	}
+	for (s = last + 1; s <= h->maxops && left; s++) {
+		const struct op *o = &ops[t][s];
+
+		if (o->type != OP_WRITE || x < o->start || x >= o->start + o->len)
+			continue;
+		fill(exp, h, round, t, s, x);
+		for (k = 0; k < u; k++)
+			if (got[k] == UINT64_MAX && !memcmp(exp + k * uw, w + k * uw, uw * 8)) {
+				got[k] = val_make(round, t, s);
+				left--;
+			}
+	}
+	return !left;
+}
 
 static int cmd_verify(int argc, char **argv)
 {
@@ -528,8 +607,9 @@ static int cmd_verify(int argc, char **argv)
 	struct tprog tp[MAX_THREADS] = { 0 };
 	struct op *ops[MAX_THREADS];
 	uint64_t *base, *want, *w, b, n_durable = 0, n_old = 0, n_landed = 0,
-		 n_zero_ok = 0, n_bad = 0, n_lost = 0;
-	uint32_t *last, round, t, s;
+		 n_zero_ok = 0, n_bad = 0, n_lost = 0, n_torn = 0;
+	uint64_t held[BLK / 512];
+	uint32_t *last, round, t, s, u, k;
 	uint8_t *dz, *uz;
 	size_t chunk = 256, i;
 	int raw;
@@ -544,13 +624,14 @@ static int cmd_verify(int argc, char **argv)
 	read_progress(argv[3], &h, tp);
 
 	/* Expected state of every block: replay the durable part of the round. */
-	want = malloc(h.nblocks * sizeof(*want));
+	u = units(&h);
+	want = malloc(h.nblocks * u * sizeof(*want));
 	last = calloc(h.nblocks, sizeof(*last));
 	dz = calloc(h.nblocks, 1);
 	uz = calloc(h.nblocks, 1);
 	if (!want || !last || !dz || !uz)
 		die("out of memory");
-	memcpy(want, base, h.nblocks * sizeof(*want));
+	memcpy(want, base, h.nblocks * u * sizeof(*want));
 	for (t = 0; t < h.threads; t++) {
 		uint32_t lim = tp[t].synced;
 
@@ -565,12 +646,14 @@ static int cmd_verify(int argc, char **argv)
 
 			for (b = o->start; b < o->start + o->len; b++) {
 				if (o->type == OP_WRITE && durable) {
-					want[b] = val_make(round, t, s);
+					for (k = 0; k < u; k++)
+						want[b * u + k] = val_make(round, t, s);
 					last[b] = s;
 					dz[b] = 0;
 					uz[b] = 0;
 				} else if (o->type == OP_ZERO && durable) {
-					want[b] = 0;
+					for (k = 0; k < u; k++)
+						want[b * u + k] = 0;
 					last[b] = s;
 					dz[b] = 0;
 					uz[b] = 0;
@@ -600,18 +683,23 @@ static int cmd_verify(int argc, char **argv)
 		if (got != (ssize_t)(nb * BLK))
 			die("%s: short read at block %" PRIu64, argv[1], b);
 		for (i = 0; i < nb; i++) {
-			uint64_t x = b + i, where, v;
+			uint64_t x = b + i, where, v, wx = want[x * u];
 			const char *why = NULL;
 			char sv[64], sw[64];
 
+			/* The one content expected, or VAL_MIXED. */
+			for (k = 1; k < u; k++)
+				if (want[x * u + k] != wx)
+					wx = VAL_MIXED;
 			v = classify(w + i * WORDS, &h, x, &where);
 			/* The next round starts from what is really there. */
-			base[x] = v;
+			for (k = 0; k < u; k++)
+				base[x * u + k] = v;
 			if (v == UINT64_MAX) {
 				why = "garbage (neither zeros nor a valid record)";
 			} else if (where != x) {
 				why = "a record written for another block";
-			} else if (v == want[x]) {
+			} else if (v == wx) {
 				if (v && (v >> 40) == round)
 					n_durable++;
 				else
@@ -634,12 +722,30 @@ static int cmd_verify(int argc, char **argv)
 			} else {
 				why = "lost: an older value or zeros instead of the durable one";
 			}
+			if (why && u > 1 &&
+			    units_ok(w + i * WORDS, &h, ops, round, x, want + x * u, last[x],
+				     dz[x] || uz[x], held)) {
+				/* Torn, or left torn by an earlier cut: each unit is fine. */
+				why = NULL;
+				memcpy(base + x * u, held, u * sizeof(*held));
+				if (!memcmp(held, want + x * u, u * sizeof(*held))) {
+					n_old++;
+				} else if (n_torn++ < MAX_TORN_REPORT) {
+					printf("pcwrite: block %" PRIu64 " torn by the cut, units of %u bytes:",
+					       x, h.atom);
+					for (k = 0; k < u; k++) {
+						val_str(held[k], sv, sizeof(sv));
+						printf(" %s", sv);
+					}
+					printf("\n");
+				}
+			}
 			if (!why)
 				continue;
-			if (want[x] && (want[x] >> 40) == round)
+			if (wx && wx != VAL_MIXED && (wx >> 40) == round)
 				n_lost++;
 			if (n_bad++ < MAX_REPORT) {
-				val_str(want[x], sw, sizeof(sw));
+				val_str(wx, sw, sizeof(sw));
 				val_str(v, sv, sizeof(sv));
 				printf("pcwrite: BAD block %" PRIu64 " (offset 0x%" PRIx64
 				       "): holds %s%s, expected %s%s%s: %s\n", x, x * BLK, sv,
@@ -652,9 +758,9 @@ static int cmd_verify(int argc, char **argv)
 	close(raw);
 	printf("pcwrite: round %u verified: %" PRIu64 " blocks hold this round's durable data, "
 	       "%" PRIu64 " unsynced writes landed, %" PRIu64 " zeros allowed by a zero-out/discard, "
-	       "%" PRIu64 " unchanged from before; %" PRIu64 " bad (%" PRIu64
-	       " durable writes of this round lost)\n",
-	       round, n_durable, n_landed, n_zero_ok, n_old, n_bad, n_lost);
+	       "%" PRIu64 " unchanged from before, %" PRIu64 " torn between allowed contents; %" PRIu64
+	       " bad (%" PRIu64 " durable writes of this round lost)\n",
+	       round, n_durable, n_landed, n_zero_ok, n_old, n_torn, n_bad, n_lost);
 	if (n_bad)
 		return 1;
 	h.last_round = round;
