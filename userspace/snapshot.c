@@ -369,10 +369,12 @@ static int snap_select(const struct qc_cmd *cmd, int argc, char **argv,
 
 	ret = QC_EXIT_OK;
 	while (ioctl(d.fd, req, &sc)) {
+		int err = errno;	/* qc_busy_retry() may change errno */
+
 		/* apply: udev's short opens (probing the disk) are waited out */
-		if (errno == EBUSY && op == SNAP_APPLY && qc_busy_retry(&busy))
+		if (err == EBUSY && op == SNAP_APPLY && qc_busy_retry(&busy))
 			continue;
-		qc_snap_report(&d, op, arg, errno);
+		qc_snap_report(&d, op, arg, err);
 		ret = QC_EXIT_FAIL;
 		break;
 	}
