@@ -400,6 +400,32 @@ struct qcow_cache_entry *qcow_cache_get_new(struct qcow_cache *c, u64 offset,
 }
 
 /**
+ * qcow_cache_read() - copy a run of whole slices out of the cache
+ * @c: cache
+ * @offset: slice-aligned file offset
+ * @buf: destination
+ * @len: bytes, a multiple of the slice size
+ *
+ * Slices not cached are read in (and stay cached), as qcow_cache_get().
+ *
+ * Return: 0, -EIO or -ENOMEM.
+ */
+int qcow_cache_read(struct qcow_cache *c, u64 offset, void *buf, u64 len)
+{
+	struct qcow_cache_entry *e;
+	u64 s;
+
+	for (s = 0; s < len; s += c->slice_size) {
+		e = qcow_cache_get(c, offset + s);
+		if (IS_ERR(e))
+			return PTR_ERR(e);
+		memcpy(buf + s, qcow_cache_data(e), c->slice_size);
+		qcow_cache_put(c, e);
+	}
+	return 0;
+}
+
+/**
  * qcow_cache_drop() - forget the slices of a freed file range
  * @c: cache
  * @offset: first byte

@@ -336,6 +336,7 @@ void *qcow_cache_data_w(struct qcow_cache_entry *e);
 void qcow_cache_mark_dirty(struct qcow_cache *c, struct qcow_cache_entry *e);
 struct qcow_cache_entry *qcow_cache_get_new(struct qcow_cache *c, u64 offset,
 					    const void *data);
+int qcow_cache_read(struct qcow_cache *c, u64 offset, void *buf, u64 len);
 void qcow_cache_drop(struct qcow_cache *c, u64 offset, u64 len);
 unsigned int qcow_cache_nr_dirty(struct qcow_cache *c);
 unsigned int qcow_cache_max(struct qcow_cache *c);
@@ -380,6 +381,7 @@ int qcow_frees_apply(struct qcow_image *img, struct qcow_free *f,
 bool qcow_meta_overlaps(struct qcow_image *img, u64 offset, u64 len);
 void qcow_meta_mark(struct qcow_image *img, u64 offset, u64 len);
 int qcow_reftable_write_entry(struct qcow_image *img, u64 index);
+struct qcow2_region *qcow_region_find(struct qcow_image *img, const char *what);
 void qcow_region_move(struct qcow_image *img, const char *what, u64 old_off,
 		      u64 off, u64 len);
 int qcow_table_write_new(struct qcow_image *img, const void *data, size_t len,

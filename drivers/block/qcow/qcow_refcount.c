@@ -917,9 +917,8 @@ static int qcow_shadow_block(struct qcow_image *img, u64 ri,
 			     struct qcow_shadow_block **bp)
 {
 	struct qcow_shadow *sh = img->shadow;
-	u64 cs = img->hdr->cluster_size, off, s;
+	u64 cs = img->hdr->cluster_size, off;
 	struct qcow_shadow_block *b;
-	struct qcow_cache_entry *e;
 	int err;
 
 	*bp = xa_load(&sh->blocks, ri);
@@ -936,15 +935,9 @@ static int qcow_shadow_block(struct qcow_image *img, u64 ri,
 		err = -ENOMEM;
 		goto out_free;
 	}
-	for (s = 0; s < cs; s += img->slice_size) {
-		e = qcow_cache_get(img->rcache, off + s);
-		if (IS_ERR(e)) {
-			err = PTR_ERR(e);
-			goto out_free;
-		}
-		memcpy(b->buf + s, qcow_cache_data(e), img->slice_size);
-		qcow_cache_put(img->rcache, e);
-	}
+	err = qcow_cache_read(img->rcache, off, b->buf, cs);
+	if (err)
+		goto out_free;
 	b->old_off = off;
 	err = xa_err(xa_store(&sh->blocks, ri, b, GFP_KERNEL));
 	if (err)
@@ -1051,8 +1044,14 @@ int qcow_shadow_get(struct qcow_image *img, u64 cluster, u64 *refcount)
 	return 0;
 }
 
-static struct qcow2_region *qcow_region_find(struct qcow_image *img,
-					     const char *what)
+/**
+ * qcow_region_find() - a header-level region by name
+ * @img: image
+ * @what: the region's name ("L1 table", "snapshot table", ...)
+ *
+ * Return: the region, or NULL when the image has none of that name.
+ */
+struct qcow2_region *qcow_region_find(struct qcow_image *img, const char *what)
 {
 	unsigned int i;
 
@@ -1314,6 +1313,7 @@ static int qcow_meta_mark_l1(struct qcow_image *img, const __be64 *l1,
 static int qcow_meta_scan(struct qcow_image *img)
 {
 	const struct qcow2_header *h = img->hdr;
+	struct qcow2_region *r;
 	u64 rb, pos, end;
 	unsigned int i;
 	void *buf = NULL;
@@ -1334,12 +1334,10 @@ static int qcow_meta_scan(struct qcow_image *img)
 	if (!h->nb_snapshots)
 		return 0;
 	/* The table was checked at open: parse it again for the L1 tables. */
-	for (i = 0; i < img->nr_regions; i++)
-		if (!strcmp(img->regions[i].what, "snapshot table"))
-			break;
-	if (i == img->nr_regions)
+	r = qcow_region_find(img, "snapshot table");
+	if (!r)
 		return 0;
-	end = img->regions[i].len;
+	end = r->len;
 	buf = kvmalloc(end, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;

@@ -62,16 +62,6 @@ struct qcow_snaps {
 	u32 nr;
 };
 
-static struct qcow2_region *qcow_snap_region(struct qcow_image *img)
-{
-	unsigned int i;
-
-	for (i = 0; i < img->nr_regions; i++)
-		if (!strcmp(img->regions[i].what, "snapshot table"))
-			return &img->regions[i];
-	return NULL;
-}
-
 static void qcow_snaps_free(struct qcow_snaps *t)
 {
 	kvfree(t->buf);
@@ -84,7 +74,7 @@ static void qcow_snaps_free(struct qcow_snaps *t)
 static int qcow_snaps_load(struct qcow_image *img, struct qcow_snaps *t)
 {
 	const struct qcow2_header *h = img->hdr;
-	struct qcow2_region *r = qcow_snap_region(img);
+	struct qcow2_region *r = qcow_region_find(img, "snapshot table");
 	size_t pos = 0, used, len = r ? r->len : 0;
 	u32 i;
 	int err;
@@ -184,22 +174,6 @@ static int qcow_l1e_table(struct qcow_image *img, u64 raw, u32 i, u64 *l2off)
 	return 0;
 }
 
-/* Read the whole L2 table at @l2off (through the cache) into @buf. */
-static int qcow_l2_read_table(struct qcow_image *img, u64 l2off, void *buf)
-{
-	struct qcow_cache_entry *ce;
-	u64 s;
-
-	for (s = 0; s < img->hdr->cluster_size; s += img->slice_size) {
-		ce = qcow_cache_get(img->cache, l2off + s);
-		if (IS_ERR(ce))
-			return PTR_ERR(ce);
-		memcpy(buf + s, qcow_cache_data(ce), img->slice_size);
-		qcow_cache_put(img->cache, ce);
-	}
-	return 0;
-}
-
 /*
  * Add @delta, in the new root, to every cluster one path from an L1 table
  * reaches: each L2 table once per L1 entry, each data cluster and
@@ -223,7 +197,7 @@ static int qcow_tree_shadow(struct qcow_image *img, const __be64 *l1,
 			return err;
 		if (!l2off)
 			continue;
-		err = qcow_l2_read_table(img, l2off, buf);
+		err = qcow_cache_read(img->cache, l2off, buf, h->cluster_size);
 		if (err)
 			return err;
 		for (k = 0; k < eps; k++) {
@@ -276,7 +250,7 @@ static int qcow_tree_activate(struct qcow_image *img, __be64 *l1, u32 n,
 			l1[i] = 0;
 			continue;
 		}
-		err = qcow_l2_read_table(img, l2off, buf);
+		err = qcow_cache_read(img->cache, l2off, buf, h->cluster_size);
 		if (err)
 			goto out;
 		changed = false;
@@ -366,11 +340,18 @@ out:
 /* The current snapshot table as a commit keeps it. */
 static void qcow_commit_keep_snaps(struct qcow_image *img, struct qcow_commit *cm)
 {
-	struct qcow2_region *r = qcow_snap_region(img);
+	struct qcow2_region *r = qcow_region_find(img, "snapshot table");
 
 	cm->snap_off = img->hdr->snapshots_offset;
 	cm->nb_snap = img->hdr->nb_snapshots;
 	cm->snap_len = r ? r->len : 0;
+}
+
+/* A zeroed L1 buffer of whole sectors with room for @n entries. */
+static __be64 *qcow_l1_alloc(u32 n)
+{
+	return kvzalloc(round_up(max_t(size_t, (size_t)n * sizeof(__be64), 1),
+				 SECTOR_SIZE), GFP_KERNEL);
 }
 
 /*
@@ -379,10 +360,8 @@ static void qcow_commit_keep_snaps(struct qcow_image *img, struct qcow_commit *c
  */
 static __be64 *qcow_l1_dup(struct qcow_image *img, u32 n)
 {
-	__be64 *l1;
+	__be64 *l1 = qcow_l1_alloc(n);
 
-	l1 = kvzalloc(round_up(max_t(size_t, (size_t)n * sizeof(__be64), 1),
-			       SECTOR_SIZE), GFP_KERNEL);
 	if (l1 && img->hdr->l1_size)
 		memcpy(l1, img->l1, (size_t)img->hdr->l1_size * sizeof(__be64));
 	return l1;
@@ -530,10 +509,8 @@ out:
 static __be64 *qcow_snap_l1_read(struct qcow_image *img,
 				 const struct qcow2_snapshot *sn, u32 n, int *err)
 {
-	__be64 *l1;
+	__be64 *l1 = qcow_l1_alloc(n);
 
-	l1 = kvzalloc(round_up(max_t(size_t, (size_t)n * sizeof(__be64), 1),
-			       SECTOR_SIZE), GFP_KERNEL);
 	if (!l1) {
 		*err = -ENOMEM;
 		return NULL;
