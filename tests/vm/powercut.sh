@@ -146,6 +146,7 @@ fi
 for src in "$here"/powercut/*.c; do
 	prog=$(basename "$src" .c)
 	if [ ! -x "$bin/$prog" ] || [ "$src" -nt "$bin/$prog" ] ||
+	   [ "$here/powercut/pcunits.h" -nt "$bin/$prog" ] ||
 	   [ "$top/include/uapi/linux/qcow.h" -nt "$bin/$prog" ]; then
 		if ! gcc -O2 -Wall -Wextra -Werror -pthread -I"$top/include/uapi" \
 			-o "$bin/$prog.tmp" "$src"; then

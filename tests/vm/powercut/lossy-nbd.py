@@ -20,8 +20,10 @@ behaves like a disk with a write-back cache that a power cut empties:
 
 So a completed write the guest did not flush may be lost, and two such
 writes may survive in either order: what a missing flush between dependent
-writes looks like after a real power cut.  A 4 KiB block is the unit: the
-image writes under test are 4 KiB aligned and a torn block is out of scope.
+writes looks like after a real power cut.  A 4 KiB block is the unit, so a
+write that spans two blocks and was not flushed may be torn: on images with
+clusters under 4 KiB a guest block is not one aligned host block, and the
+workloads verify those per cluster (their init's atom=).
 
 Prints one line on exit (and appends it to --report): how many blocks were
 held at the cut, kept and dropped.  Protocol: NBD fixed newstyle,

@@ -4,7 +4,8 @@
  * (tests/vm/powercut/wl-snap.sh): snapshots created and deleted on a
  * read-write device while data writes go on, the power cut in the middle.
  *
- *   pcsnap init DIR SIZE SEED [key=value...]      (after=N: round N+1 comes next)
+ *   pcsnap init DIR SIZE SEED [key=value...]      (after=N: round N+1 comes next;
+ *                                                   atom=BYTES: see below)
  *   pcsnap run DIR DEV ROUND PROGRESS [LIMIT]
  *   pcsnap verify DIR IMAGE ROUND PROGRESS
  *
@@ -66,6 +67,12 @@
  * the zero-outs issued); the active image must hold every block's durable
  * content (ops up to the last fdatasync, and up to ct of every create that
  * returned: create writes everything back), or that of a later operation.
+ * A cut may tear a write that was not durable: with clusters under 4 KiB a
+ * block is several pieces of the host disk, and init's atom=BYTES (the
+ * cluster size) makes the verification accept a block whose every
+ * BYTES-sized unit holds one of the contents allowed above; contents are
+ * then kept per unit from round to round (a block stays torn until it is
+ * written again, in the active image and in snapshots taken meanwhile).
  * Prints "PC-NOTE round R [TAG]: ..." with TAG the operation the cut hit:
  * create, delete, or idle (between two operations).
  */
@@ -94,12 +101,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pcunits.h"
+
 #define BLK		4096
 #define WORDS		(BLK / 8)
 #define STATE_MAGIC	"PCSNAP01"
 #define REC_MAGIC	0x31304e5343505350ULL	/* "PSPCSN01" */
 #define MAX_THREADS	16
 #define MAX_SNAPS	256
+#define VAL_MIXED	(UINT64_MAX - 1)	/* units of a block differ */
 #define NAME_LEN	64
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -126,6 +136,7 @@ struct sn_hdr {
 	uint32_t low;		/* odd rounds trim the snapshots to this many */
 	uint32_t top;		/* even rounds top them up to this many */
 	uint32_t max;		/* creates stop at this many */
+	uint32_t atom;		/* bytes a cut cannot tear; 0: a whole block */
 };
 
 struct snap {
@@ -150,9 +161,17 @@ static void val_str(uint64_t v, char *buf, size_t n)
 		snprintf(buf, n, "zeros");
 	else if (v == UINT64_MAX)
 		snprintf(buf, n, "garbage");
+	else if (v == VAL_MIXED)
+		snprintf(buf, n, "a block torn by an earlier cut");
 	else
 		snprintf(buf, n, "r%" PRIu64 "/t%" PRIu64 "/s%" PRIu64,
 			 v >> 40, (v >> 32) & 0xff, v & 0xffffffff);
+}
+
+/* Values kept per block: one per unit a cut cannot tear. */
+static uint32_t units(const struct sn_hdr *h)
+{
+	return h->atom ? BLK / h->atom : 1;
 }
 
 static void die(const char *fmt, ...)
@@ -323,12 +342,14 @@ static uint64_t *load_state(const char *dir, struct sn_hdr *h)
 	if (len < sizeof(*h) || memcmp(buf, STATE_MAGIC, 8))
 		die("%s/state: not a pcsnap state file", dir);
 	memcpy(h, buf, sizeof(*h));
-	if (len != sizeof(*h) + h->nblocks * 8)
+	if (h->atom && (h->atom < 512 || h->atom >= BLK || (h->atom & (h->atom - 1))))
+		die("%s/state: bad atom %u", dir, h->atom);
+	if (len != sizeof(*h) + h->nblocks * units(h) * 8)
 		die("%s/state: truncated", dir);
-	base = malloc(h->nblocks * 8);
+	base = malloc(h->nblocks * units(h) * 8);
 	if (!base)
 		die("out of memory");
-	memcpy(base, buf + sizeof(*h), h->nblocks * 8);
+	memcpy(base, buf + sizeof(*h), h->nblocks * units(h) * 8);
 	free(buf);
 	return base;
 }
@@ -456,6 +477,7 @@ static int cmd_init(int argc, char **argv)
 		{ "low", offsetof(struct sn_hdr, low) },
 		{ "top", offsetof(struct sn_hdr, top) },
 		{ "max", offsetof(struct sn_hdr, max) },
+		{ "atom", offsetof(struct sn_hdr, atom) },
 	};
 	struct snaplist none = { .n = 0 };
 	uint64_t *base;
@@ -482,21 +504,28 @@ static int cmd_init(int argc, char **argv)
 	if (!h.threads || h.threads > MAX_THREADS || !h.stripe || !h.maxlen ||
 	    h.maxlen > h.stripe || !h.batch || h.zero_pct + h.discard_pct > 100 ||
 	    h.nblocks / h.stripe < h.threads || h.nblocks > (1ULL << 32) ||
-	    h.low > h.top || h.top > h.max || !h.max || h.max >= MAX_SNAPS)
+	    h.low > h.top || h.top > h.max || !h.max || h.max >= MAX_SNAPS ||
+	    (h.atom && (h.atom < 512 || h.atom > BLK || (h.atom & (h.atom - 1)))))
 		die("inconsistent layout parameters");
-	base = calloc(h.nblocks, sizeof(*base));
+	if (h.atom == BLK)
+		h.atom = 0;
+	base = calloc(h.nblocks * units(&h), sizeof(*base));
 	if (!base)
 		die("out of memory");
 	if (mkdir(argv[0], 0755) && errno != EEXIST)
 		die("mkdir %s: %s", argv[0], strerror(errno));
 	save_snaps(argv[0], &none);
-	save_file(argv[0], "state", &h, sizeof(h), base, h.nblocks * sizeof(*base));
+	save_file(argv[0], "state", &h, sizeof(h), base,
+		  h.nblocks * units(&h) * sizeof(*base));
 	fsync_dir(argv[0]);
 	printf("pcsnap: %" PRIu64 " blocks, %u threads, stripe %u, write 1..%u blocks, "
 	       "zero %u%%, discard %u%%, fdatasync every 1..%u ops; snapshots: odd rounds "
 	       "trim to %u and create (up to %u), even rounds top up to %u and delete; seed %"
 	       PRIu64 "\n", h.nblocks, h.threads, h.stripe, h.maxlen, h.zero_pct,
 	       h.discard_pct, h.batch, h.low, h.max, h.top, h.seed);
+	if (h.atom)
+		printf("pcsnap: a cut may tear a block: verified in units of %u bytes\n",
+		       h.atom);
 	return 0;
 }
 
@@ -1121,34 +1150,42 @@ static void read_progress(const char *path, const struct sn_hdr *h, struct progr
 /*
  * What a block may hold: its content after ops 1..lo of its thread, or
  * after a later op (writes up to hiw, zero-outs and discards up to hiz).
+ * Contents are kept per unit (units()): a block torn by a cut holds parts
+ * of different writes.
  */
 struct expect {
-	uint64_t *v;		/* the content after ops 1..lo */
+	uint64_t *v;		/* the content after ops 1..lo, per unit */
 	uint8_t *vz;		/* or zeros (a discard) */
 	uint8_t *laterz;	/* a later zero-out/discard may have zeroed it */
 	uint32_t lo[MAX_THREADS];
 	uint32_t hiw[MAX_THREADS];	/* UINT32_MAX: no bound */
+	uint32_t last[MAX_THREADS];	/* the last op that may have been issued */
 };
 
 static void expect_build(const struct sn_hdr *h, uint32_t round, const uint64_t *base,
 			 const uint32_t *lo, const uint32_t *hiw, const uint32_t *hiz,
 			 struct expect *e)
 {
-	uint32_t t, s;
+	uint32_t t, s, u = units(h), k;
 	uint64_t b;
 	struct op o;
 
-	e->v = malloc(h->nblocks * 8);
+	e->v = malloc(h->nblocks * u * 8);
 	e->vz = calloc(h->nblocks, 1);
 	e->laterz = calloc(h->nblocks, 1);
 	if (!e->v || !e->vz || !e->laterz)
 		die("out of memory");
-	memcpy(e->v, base, h->nblocks * 8);
+	memcpy(e->v, base, h->nblocks * u * 8);
 	for (t = 0; t < h->threads; t++) {
 		uint32_t end = lo[t] > hiz[t] ? lo[t] : hiz[t];
 
 		e->lo[t] = lo[t];
 		e->hiw[t] = hiw[t];
+		/*
+		 * Unbounded: a thread syncs every batch ops at most, and a
+		 * zero-out or discard is logged before it is issued.
+		 */
+		e->last[t] = hiw[t] != UINT32_MAX ? hiw[t] : end + h->batch + 1;
 		for (s = 1; s <= end; s++) {
 			gen_op(h, round, t, s, &o);
 			for (b = o.start; b < o.start + o.len; b++) {
@@ -1156,10 +1193,12 @@ static void expect_build(const struct sn_hdr *h, uint32_t round, const uint64_t 
 					if (o.type != OP_WRITE && s <= hiz[t])
 						e->laterz[b] = 1;
 				} else if (o.type == OP_WRITE) {
-					e->v[b] = val_make(round, t, s);
+					for (k = 0; k < u; k++)
+						e->v[b * u + k] = val_make(round, t, s);
 					e->vz[b] = 0;
 				} else if (o.type == OP_ZERO) {
-					e->v[b] = 0;
+					for (k = 0; k < u; k++)
+						e->v[b * u + k] = 0;
 					e->vz[b] = 0;
 				} else {
 					e->vz[b] = 1;
@@ -1177,21 +1216,72 @@ static void expect_free(struct expect *e)
 }
 
 struct tally {
-	uint64_t same, later, zeros, bad;
+	uint64_t same, later, zeros, torn, bad;
 };
 
 #define MAX_REPORT 20
+#define MAX_TORN_REPORT 3
+
+struct fill_ctx {
+	const struct sn_hdr *h;
+	uint64_t x;
+};
+
+static void fill_val(const void *ctx, uint64_t v, uint64_t *exp)
+{
+	const struct fill_ctx *c = ctx;
+
+	fill(exp, c->h, v >> 40, (v >> 32) & 0xff, (uint32_t)v, c->x);
+}
+
+/*
+ * A block that holds no single allowed content, where a cut may tear one:
+ * can each unit hold one of the contents allowed in it (pc_units_ok())?  A
+ * unit may hold what was expected there (@want, per unit), zeros if @zok,
+ * or its part of a record of a later write of this round to the block
+ * (ops after @lo up to @last of the block's owner thread; none when @last
+ * is 0).  Sets @got[] to what each unit holds.
+ */
+static bool units_ok(const uint64_t *w, const struct sn_hdr *h, uint32_t round,
+		     uint64_t x, const uint64_t *want, bool zok, uint32_t lo,
+		     uint32_t last, uint64_t *got)
+{
+	static uint64_t exp[WORDS], *later;
+	static uint32_t max;
+	uint32_t t = (x / h->stripe) % h->threads, n = 0, s;
+	struct fill_ctx c = { h, x };
+	struct op o;
+
+	if (last > lo && last - lo > max) {
+		max = last - lo;
+		free(later);
+		later = malloc(max * sizeof(*later));
+		if (!later)
+			die("out of memory");
+	}
+	for (s = lo + 1; s <= last; s++) {
+		gen_op(h, round, t, s, &o);
+		if (o.type == OP_WRITE && x >= o.start && x < o.start + o.len)
+			later[n++] = val_make(round, t, s);
+	}
+	return pc_units_ok(w, WORDS, units(h), want, zok, later, n, fill_val, &c,
+			   exp, got);
+}
 
 /*
  * Check the raw image @raw block by block against @e (or, @e NULL, against
- * @exact); what is there goes to @seen.  Return the number of bad blocks.
+ * @exact, per unit); what is there goes to @seen, per unit.  A block that
+ * is no whole allowed content passes if each of its units holds one of the
+ * contents allowed there (units_ok()): a cut tore a write that was not
+ * durable.  Return the number of bad blocks.
  */
 static uint64_t check_raw(const char *what, const char *raw, const struct sn_hdr *h,
 			  uint32_t round, const struct expect *e, const uint64_t *exact,
 			  uint64_t *seen, struct tally *ty)
 {
+	uint32_t u = units(h), k;
 	size_t chunk = 256, i;
-	uint64_t *w, b;
+	uint64_t *w, b, held[BLK / 512];
 	int fd = open(raw, O_RDONLY);
 	struct stat st;
 
@@ -1213,12 +1303,20 @@ static uint64_t check_raw(const char *what, const char *raw, const struct sn_hdr
 		if (pread(fd, w, nb * BLK, b * BLK) != (ssize_t)(nb * BLK))
 			die("%s: short read at block %" PRIu64, raw, b);
 		for (i = 0; i < nb; i++) {
-			uint64_t x = b + i, where, v, want = e ? e->v[x] : exact[x];
+			uint64_t x = b + i, where, v;
+			const uint64_t *wu = e ? e->v + x * u : exact + x * u;
+			uint64_t want = wu[0];
+			uint32_t owner = (x / h->stripe) % h->threads;
 			const char *why = NULL;
 			char sv[64], sw[64];
 
+			/* The one content expected, or VAL_MIXED. */
+			for (k = 1; k < u; k++)
+				if (wu[k] != want)
+					want = VAL_MIXED;
 			v = classify(w + i * WORDS, h, x, &where);
-			seen[x] = v;
+			for (k = 0; k < u; k++)
+				seen[x * u + k] = v;
 			if (v == UINT64_MAX) {
 				why = "garbage (neither zeros nor a valid record)";
 			} else if (where != x) {
@@ -1244,6 +1342,25 @@ static uint64_t check_raw(const char *what, const char *raw, const struct sn_hdr
 					ty->later++;
 			} else {
 				why = "lost: an older value or zeros instead of the expected one";
+			}
+			if (why && u > 1 &&
+			    units_ok(w + i * WORDS, h, round, x, wu,
+				     e && (e->vz[x] || e->laterz[x]), e ? e->lo[owner] : 0,
+				     e ? e->last[owner] : 0, held)) {
+				/* Torn, or left torn by an earlier cut: each unit is fine. */
+				why = NULL;
+				memcpy(seen + x * u, held, u * sizeof(*held));
+				if (!memcmp(held, wu, u * sizeof(*held))) {
+					ty->same++;
+				} else if (ty->torn++ < MAX_TORN_REPORT) {
+					printf("pcsnap: %s block %" PRIu64 " torn by a cut, units of "
+					       "%u bytes:", what, x, h->atom);
+					for (k = 0; k < u; k++) {
+						val_str(held[k], sv, sizeof(sv));
+						printf(" %s", sv);
+					}
+					printf("\n");
+				}
 			}
 			if (!why)
 				continue;
@@ -1370,8 +1487,8 @@ static int cmd_verify(int argc, char **argv)
 		die("%s holds the state after round %u, cannot verify round %u", dir,
 		    h.last_round, round);
 	read_progress(argv[3], &h, &p);
-	seen = malloc(h.nblocks * 8);
-	active = malloc(h.nblocks * 8);
+	seen = malloc(h.nblocks * units(&h) * 8);
+	active = malloc(h.nblocks * units(&h) * 8);
 	if (!seen || !active)
 		die("out of memory");
 	jobs = jobs_env && *jobs_env ? (int)num(jobs_env, "QCOW_PC_SNAP_JOBS") : 2;
@@ -1489,8 +1606,8 @@ static int cmd_verify(int argc, char **argv)
 	expect_free(&e);
 	unlink(views[0].path);
 	printf("pcsnap: round %u active image: %" PRIu64 " blocks as durable, %" PRIu64
-	       " later writes landed, %" PRIu64 " zeros of a discard/zero-out, %" PRIu64 " bad\n",
-	       round, ty.same, ty.later, ty.zeros, ty.bad);
+	       " later writes landed, %" PRIu64 " zeros of a discard/zero-out, %" PRIu64
+	       " torn, %" PRIu64 " bad\n", round, ty.same, ty.later, ty.zeros, ty.torn, ty.bad);
 
 	/* Every snapshot. */
 	for (i = 0; i < actual.n; i++) {
@@ -1518,16 +1635,17 @@ static int cmd_verify(int argc, char **argv)
 			expect_free(&e);
 			printf("pcsnap: round %u snapshot %s (new): %" PRIu64 " blocks as when the "
 			       "create began, %" PRIu64 " writes in flight during it, %" PRIu64
-			       " zeros of a discard/zero-out, %" PRIu64 " bad\n", round, name,
-			       ty.same, ty.later, ty.zeros, ty.bad);
+			       " zeros of a discard/zero-out, %" PRIu64 " torn, %" PRIu64
+			       " bad\n", round, name, ty.same, ty.later, ty.zeros, ty.torn,
+			       ty.bad);
 			if (!bad)
-				save_file(dir, vn, seen, h.nblocks * 8, NULL, 0);
+				save_file(dir, vn, seen, h.nblocks * units(&h) * 8, NULL, 0);
 			checked_new++;
 		} else {
 			size_t len;
 			uint64_t *vals = load_file(dir, vn, &len);
 
-			if (len != h.nblocks * 8)
+			if (len != h.nblocks * units(&h) * 8)
 				die("%s/%s: truncated", dir, vn);
 			bad = check_raw(what, raw, &h, round, NULL, vals, seen, &ty);
 			free(vals);
@@ -1543,7 +1661,7 @@ static int cmd_verify(int argc, char **argv)
 		return 1;
 	h.last_round = round;
 	save_snaps(dir, &actual);
-	save_file(dir, "state", &h, sizeof(h), active, h.nblocks * 8);
+	save_file(dir, "state", &h, sizeof(h), active, h.nblocks * units(&h) * 8);
 	fsync_dir(dir);
 	remove_stale_vals(dir, &actual);
 	return 0;

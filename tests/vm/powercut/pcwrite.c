@@ -65,6 +65,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pcunits.h"
+
 #define BLK		4096
 #define WORDS		(BLK / 8)
 #define STATE_MAGIC	"PCSTATE1"
@@ -547,58 +549,47 @@ static void read_progress(const char *path, const struct pc_hdr *h, struct tprog
 #define MAX_REPORT 20
 #define MAX_TORN_REPORT 3
 
+struct fill_ctx {
+	const struct pc_hdr *h;
+	uint64_t x;
+};
+
+static void fill_val(const void *ctx, uint64_t v, uint64_t *exp)
+{
+	const struct fill_ctx *c = ctx;
+
+	fill(exp, c->h, v >> 40, (v >> 32) & 0xff, (uint32_t)v, c->x);
+}
+
 /*
  * A block that is no single allowed content, with a cut that may tear: can
- * each unit hold one of the contents allowed in it?  A unit may hold what
- * was expected there (@want, per unit), zeros if @zok, or its part of a
- * record of a later write of this round to the block (after op @last of the
- * block's owner thread).  Sets @got[] to what each unit holds; returns 0
- * when a unit holds nothing allowed.
+ * each unit hold one of the contents allowed in it (pc_units_ok())?  A
+ * unit may hold what was expected there (@want, per unit), zeros if @zok,
+ * or its part of a record of a later write of this round to the block
+ * (after op @last of the block's owner thread).  Sets @got[] to what each
+ * unit holds; returns 0 when a unit holds nothing allowed.
  */
 static int units_ok(const uint64_t *w, const struct pc_hdr *h, struct op *const *ops,
 		    uint32_t round, uint64_t x, const uint64_t *want, uint32_t last,
 		    int zok, uint64_t *got)
 {
-	static uint64_t exp[WORDS];
-	uint32_t u = units(h), uw = WORDS / u, k, j, left = u, s;
-	uint32_t t = (x / h->stripe) % h->threads;
+	static uint64_t exp[WORDS], *later;
+	uint32_t t = (x / h->stripe) % h->threads, n = 0, s;
+	struct fill_ctx c = { h, x };
 
-	for (k = 0; k < u; k++) {
-		got[k] = UINT64_MAX;
-		for (j = 0; j < uw && !w[k * uw + j]; j++)
-			;
-		if (j == uw && (!want[k] || zok)) {
-			got[k] = 0;
-			left--;
-		}
+	if (!later) {
+		later = malloc((h->maxops + 1) * sizeof(*later));
+		if (!later)
+			die("out of memory");
 	}
-	/* What was expected, then the later writes of this round. */
-	for (k = 0; k < u && left; k++) {
-		uint64_t v = want[k];
-
-		if (!v || got[k] != UINT64_MAX)
-			continue;
-		fill(exp, h, v >> 40, (v >> 32) & 0xff, (uint32_t)v, x);
-		for (j = k; j < u; j++)
-			if (got[j] == UINT64_MAX && want[j] == v &&
-			    !memcmp(exp + j * uw, w + j * uw, uw * 8)) {
-				got[j] = v;
-				left--;
-			}
-	}
-	for (s = last + 1; s <= h->maxops && left; s++) {
+	for (s = last + 1; s <= h->maxops; s++) {
 		const struct op *o = &ops[t][s];
 
-		if (o->type != OP_WRITE || x < o->start || x >= o->start + o->len)
-			continue;
-		fill(exp, h, round, t, s, x);
-		for (k = 0; k < u; k++)
-			if (got[k] == UINT64_MAX && !memcmp(exp + k * uw, w + k * uw, uw * 8)) {
-				got[k] = val_make(round, t, s);
-				left--;
-			}
+		if (o->type == OP_WRITE && x >= o->start && x < o->start + o->len)
+			later[n++] = val_make(round, t, s);
 	}
-	return !left;
+	return pc_units_ok(w, WORDS, units(h), want, zok, later, n, fill_val, &c,
+			   exp, got);
 }
 
 static int cmd_verify(int argc, char **argv)

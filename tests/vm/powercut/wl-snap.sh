@@ -25,6 +25,10 @@
 #     in flight until the create returned: nothing later;
 #   - the active image holds every write made durable (by fdatasync, or by
 #     a create that returned: it writes everything back), or a later one.
+# With clusters under 4 KiB a 4 KiB block of the device is several host
+# pieces, and a cut may tear a write that was not durable: the blocks are
+# then verified per cluster (pcsnap init atom=CLUSTER_SIZE), each unit on
+# its own, as the fsync workload does.
 # The harness checks before that `qemu-img check` finds no corruption.
 # "PC-NOTE round R [create|delete|idle]: ..." says where the cut landed.
 #
@@ -39,7 +43,7 @@
 
 # wl_init ROUND: the first round that will write is ROUND.
 wl_init() {
-	local size opts
+	local size opts cs atom=
 	# shellcheck disable=SC2154 # guest.sh sets it
 	[ "$backend" = qcow ] ||
 		fail "workload snap: snapshots need the online snapshot ioctls of the qcow backend, not $backend"
@@ -50,9 +54,12 @@ wl_init() {
 		opts=$(sed -E 's/(^|,)refcount_bits=[124](,|$)/\1refcount_bits=8\2/' <<<"$opts")
 	fi
 	expect qemu-img create -q -f qcow2 -o "$opts" "$PC_IMG" "$size"
+	# cluster_bits: a big-endian u32 at offset 20 of the header
+	cs=$((1 << $(od -An -tu1 -j23 -N1 "$PC_IMG" | tr -d ' ')))
+	[ "$cs" -ge 4096 ] || atom=atom=$cs
 	# shellcheck disable=SC2086 # a list of key=value words
 	expect "$PC_BIN/pcsnap" init "$PC_DIR/snap" "$size" "${QCOW_PC_SEED:-1}" \
-		after=$(($1 - 1)) ${QCOW_PC_SNAP_OPTS:-}
+		after=$(($1 - 1)) $atom ${QCOW_PC_SNAP_OPTS:-}
 }
 
 # wl_run DEV ROUND LIMIT PROGRESS
