@@ -13,8 +13,12 @@
  * allocation).  The request PDU holds the work item, so nothing is
  * allocated per request in the common single-bio case.  Reads and writes
  * of allocated clusters (COPIED, for writes) become one asynchronous direct
- * I/O on the image file that completes the request; everything else is
- * done synchronously by the worker (qcow_read.c, qcow_write.c).
+ * I/O on the image file that completes the request.  A write inside one
+ * cluster that needs a new cluster (and nothing copied around it) is
+ * planned by the worker, its data goes out the same way, and the image's
+ * completion work updates the L2 entry and completes the request
+ * (qcow_layer_write_async()).  Everything else is done synchronously by
+ * the worker (qcow_read.c, qcow_write.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -50,6 +54,20 @@ static void qcow_cmd_epoch_exit(struct qcow_device *dev, struct qcow_cmd *cmd)
 	if (cmd->epoch >= 0)
 		qcow_epoch_exit(dev->top->img, cmd->epoch);
 	cmd->epoch = -1;
+}
+
+/* An allocating write finished by qcow_awrite_work(), in process context. */
+static void qcow_awrite_done(struct qcow_awrite *aw, int err)
+{
+	struct qcow_cmd *cmd = container_of(aw, struct qcow_cmd, aw);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+	if (err)
+		cmd->sts = err == -ENOMEM ? BLK_STS_RESOURCE : BLK_STS_IOERR;
+	kfree(cmd->bvec);
+	cmd->bvec = NULL;
+	qcow_cmd_epoch_exit(rq->q->queuedata, cmd);
+	blk_mq_end_request(rq, cmd->sts);
 }
 
 static void qcow_aio_done(struct kiocb *iocb, long ret)
@@ -133,9 +151,14 @@ static int qcow_cmd_rw(struct qcow_device *dev, struct qcow_cmd *cmd,
 	if (qcow_rw_fast(dev, cmd, &iter, pos, len, write, fua))
 		return -EINPROGRESS;	/* qcow_aio_done() completes it */
 
-	if (write)
+	err = -EAGAIN;
+	if (write && !fua)
+		err = qcow_layer_write_async(dev->top, pos, &iter, len, &cmd->aw);
+	if (err == -EINPROGRESS)
+		return err;		/* qcow_awrite_done() completes it */
+	if (err == -EAGAIN && write)
 		err = qcow_layer_write(dev->top, pos, &iter, len, fua);
-	else
+	else if (!write)
 		err = qcow_layer_read(dev->top, pos, &iter, len);
 	kfree(cmd->bvec);
 	cmd->bvec = NULL;
@@ -239,6 +262,7 @@ static int qcow_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct qcow_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	INIT_WORK(&cmd->work, qcow_cmd_work);
+	cmd->aw.done = qcow_awrite_done;
 	return 0;
 }
 
@@ -707,6 +731,17 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 		err = -ENOMEM;
 		goto err_layers;
 	}
+	/*
+	 * Allocating writes complete on a queue of their own: workers of
+	 * dev->wq may be waiting for them (qcow_layer_write_async()).
+	 */
+	dev->aw_wq = alloc_workqueue("qcow%d_aw", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, idx);
+	if (!dev->aw_wq) {
+		err = -ENOMEM;
+		goto err_wq;
+	}
+	if (dev->top->img && dev->top->img->writable)
+		dev->top->img->aw_wq = dev->aw_wq;
 
 	dev->tag_set.ops = &qcow_mq_ops;
 	dev->tag_set.nr_hw_queues = nr_cpu_ids;
@@ -717,7 +752,7 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	dev->tag_set.driver_data = dev;
 	err = blk_mq_alloc_tag_set(&dev->tag_set);
 	if (err)
-		goto err_wq;
+		goto err_aw_wq;
 
 	disk = blk_mq_alloc_disk(&dev->tag_set, dev);
 	if (IS_ERR(disk)) {
@@ -761,6 +796,8 @@ err_disk:
 	dev->disk = NULL;
 err_tags:
 	blk_mq_free_tag_set(&dev->tag_set);
+err_aw_wq:
+	destroy_workqueue(dev->aw_wq);
 err_wq:
 	destroy_workqueue(dev->wq);
 err_layers:
@@ -782,6 +819,7 @@ static void qcow_dev_remove(struct qcow_device *dev)
 
 	del_gendisk(disk);		/* drains in-flight requests */
 	destroy_workqueue(dev->wq);
+	destroy_workqueue(dev->aw_wq);	/* before the image is closed */
 	blk_mq_free_tag_set(&dev->tag_set);
 	qcow_layers_put(dev);
 	mutex_lock(&qcow_ctl_mutex);

@@ -29,6 +29,7 @@
 #include <linux/errseq.h>
 #include <linux/fs.h>
 #include <linux/list.h>
+#include <linux/llist.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/seqlock.h>
@@ -60,6 +61,11 @@ struct qcow_layer;
  *	       past the end read as zeros; 0 or -EIO
  * @write_iter: write @len bytes of @iter at @pos (advancing it), durable
  *		before returning when @fua; 0, -ENOSPC or -EIO
+ * @write_async: start writing all of @iter at @pos with @iocb (owned by
+ *		 the caller until @done runs); @done gets the byte count or
+ *		 an error exactly once, possibly before this returns and
+ *		 possibly in IRQ context; 0 (started) or -EAGAIN (not
+ *		 possible for this I/O: nothing was done); optional
  * @size: current size of the layer's file in bytes
  * @flush: make every completed write durable; 0 or -EIO
  * @punch: deallocate a byte range (reads as zeros afterwards); 0 or errno
@@ -74,6 +80,9 @@ struct qcow_layer_ops {
 			 size_t len, loff_t pos);
 	int (*write_iter)(struct qcow_layer *l, struct iov_iter *iter,
 			  size_t len, loff_t pos, bool fua);
+	int (*write_async)(struct qcow_layer *l, struct kiocb *iocb,
+			   struct iov_iter *iter, loff_t pos,
+			   void (*done)(struct kiocb *iocb, long ret));
 	u64 (*size)(struct qcow_layer *l);
 	int (*flush)(struct qcow_layer *l);
 	int (*punch)(struct qcow_layer *l, loff_t pos, u64 len);
@@ -107,6 +116,90 @@ struct qcow_layer {
 	struct qcow_image *img;
 	struct qcow_layer *backing;
 	unsigned int depth;
+};
+
+/**
+ * struct qcow_wop - a slow-path operation in flight on guest clusters
+ * @node: entry in img->inflight
+ * @first: first guest cluster index
+ * @last: last guest cluster index
+ */
+struct qcow_wop {
+	struct list_head node;
+	u64 first;
+	u64 last;
+};
+
+/**
+ * struct qcow_wplan - what the slow path does to one guest cluster
+ * @host: host cluster the data goes to (0: nothing to write)
+ * @alloc: @host was allocated for this write
+ * @rs: first byte of the cluster written to @host
+ * @re: end of the bytes written to @host
+ * @word: new L2 entry
+ * @bitmap: new subcluster bitmap (extended L2)
+ * @free_off: old host range to dereference (0: none)
+ * @free_len: its length
+ * @zeros: the cluster reads as zeros today (unallocated without a backing
+ *	   file, or zero): copy-on-write copies zeros
+ * @fresh: @host lies beyond the end of the file: it reads as zeros without
+ *	   being written
+ */
+struct qcow_wplan {
+	u64 host;
+	bool alloc;
+	bool zeros;
+	bool fresh;
+	u32 rs;
+	u32 re;
+	u64 word;
+	u64 bitmap;
+	u64 free_off;
+	u64 free_len;
+};
+
+/**
+ * struct qcow_wbatch - one slow-path write to the clusters of one L2 slice
+ * @l: the top layer
+ * @pos: guest offset
+ * @len: bytes
+ * @wop: the guest clusters, in img->inflight from planning to the end
+ * @p: the plan, one entry per cluster
+ * @nr: clusters
+ * @ce: the L2 slice, held from planning to the end
+ * @idx: the first cluster's entry in @ce
+ */
+struct qcow_wbatch {
+	struct qcow_layer *l;
+	u64 pos;
+	size_t len;
+	struct qcow_wop wop;
+	struct qcow_wplan *p;
+	unsigned int nr;
+	struct qcow_cache_entry *ce;
+	u32 idx;
+};
+
+/**
+ * struct qcow_awrite - a slow-path write of one cluster whose data goes to
+ *	the image file as an asynchronous direct write
+ * @b: the batch
+ * @plan: its plan (@b.p points here)
+ * @iocb: the direct write
+ * @node: in img->aw_done once the write completed
+ * @ret: the write's result
+ * @err: what the request gets
+ * @done: called by the image's completion work (process context) once the
+ *	  L2 entry is updated, or the new cluster given back on error
+ */
+struct qcow_awrite {
+	struct qcow_wbatch b;
+	struct qcow_wplan plan;
+	struct kiocb iocb;
+	struct llist_node node;
+	long ret;
+	int err;
+	void (*done)(struct qcow_awrite *aw, int err);
 };
 
 /**
@@ -169,6 +262,10 @@ struct qcow_layer {
  *		extend it (0: never); trimmed back at detach
  * @shadow: refcount changes being prepared for a header switch
  *	    (qcow_shadow_begin()); real changes are mirrored into it
+ * @aw_wq: where @aw_work runs (the device's, not the one requests run on:
+ *	   those may wait for it); NULL: slow-path writes are all synchronous
+ * @aw_done: asynchronous slow-path writes whose data write completed
+ * @aw_work: finishes them (qcow_awrite_work())
  */
 struct qcow_image {
 	struct qcow_layer *layer;
@@ -221,6 +318,9 @@ struct qcow_image {
 	u64 file_open_size;
 	u64 file_ahead;
 	struct qcow_shadow *shadow;
+	struct workqueue_struct *aw_wq;
+	struct llist_head aw_done;
+	struct work_struct aw_work;
 };
 
 /**
@@ -258,6 +358,8 @@ enum qcow_state {
  * @disk: the gendisk
  * @tag_set: blk-mq tag set, one hardware queue per CPU
  * @wq: workqueue requests are handed to
+ * @aw_wq: workqueue finishing asynchronous allocating writes
+ *	   (img->aw_work of the top image)
  * @top: top layer (the attached image)
  * @nr_layers: layers in the chain, top included
  * @layers: the chain, top first
@@ -272,6 +374,7 @@ struct qcow_device {
 	struct gendisk *disk;
 	struct blk_mq_tag_set tag_set;
 	struct workqueue_struct *wq;
+	struct workqueue_struct *aw_wq;
 	struct qcow_layer *top;
 	struct work_struct remove_work;
 	unsigned int nr_layers;
@@ -282,6 +385,7 @@ struct qcow_device {
  * struct qcow_cmd - per-request state (blk-mq PDU)
  * @work: the work item running the request
  * @iocb: kiocb of the asynchronous direct read fast path
+ * @aw: an allocating write finished asynchronously (qcow_layer_write_async())
  * @bvec: segment array when the request has several bios, else NULL
  * @sts: status the request completes with
  * @epoch: the image epoch the request entered, or -1
@@ -289,6 +393,7 @@ struct qcow_device {
 struct qcow_cmd {
 	struct work_struct work;
 	struct kiocb iocb;
+	struct qcow_awrite aw;
 	struct bio_vec *bvec;
 	blk_status_t sts;
 	int epoch;
@@ -437,6 +542,9 @@ static inline bool qcow_image_failed(struct qcow_image *img)
 	return atomic_read(&img->corrupt) || atomic_read(&img->stopped);
 }
 
+int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
+			   size_t len, struct qcow_awrite *aw);
+void qcow_awrite_work(struct work_struct *work);
 int qcow_layer_write(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 		     size_t len, bool fua);
 int qcow_layer_zero(struct qcow_layer *l, u64 pos, u64 len, bool discard,

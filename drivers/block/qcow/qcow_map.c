@@ -139,6 +139,8 @@ int qcow_image_open(struct qcow_layer *l, u64 cache_bytes)
 	INIT_LIST_HEAD(&img->inflight);
 	xa_init(&img->meta);
 	INIT_DELAYED_WORK(&img->wb_work, qcow_writeback_work);
+	INIT_WORK(&img->aw_work, qcow_awrite_work);
+	init_llist_head(&img->aw_done);
 	init_waitqueue_head(&img->inflight_wq);
 	init_waitqueue_head(&img->epoch_wq);
 	atomic_set(&img->corrupt, 0);

@@ -44,46 +44,6 @@
 
 #include "qcow_main.h"
 
-/**
- * struct qcow_wop - a slow-path operation in flight on guest clusters
- * @node: entry in img->inflight
- * @first: first guest cluster index
- * @last: last guest cluster index
- */
-struct qcow_wop {
-	struct list_head node;
-	u64 first;
-	u64 last;
-};
-
-/**
- * struct qcow_wplan - what the slow path does to one guest cluster
- * @host: host cluster the data goes to (0: nothing to write)
- * @alloc: @host was allocated for this write
- * @rs: first byte of the cluster written to @host
- * @re: end of the bytes written to @host
- * @word: new L2 entry
- * @bitmap: new subcluster bitmap (extended L2)
- * @free_off: old host range to dereference (0: none)
- * @free_len: its length
- * @zeros: the cluster reads as zeros today (unallocated without a backing
- *	   file, or zero): copy-on-write copies zeros
- * @fresh: @host lies beyond the end of the file: it reads as zeros without
- *	   being written
- */
-struct qcow_wplan {
-	u64 host;
-	bool alloc;
-	bool zeros;
-	bool fresh;
-	u32 rs;
-	u32 re;
-	u64 word;
-	u64 bitmap;
-	u64 free_off;
-	u64 free_len;
-};
-
 /* ------------------------------------------------------------------------
  * epochs: when may a cluster that lost its last reference be reused?
  *
@@ -960,30 +920,28 @@ static void qcow_file_trim(struct qcow_image *img)
 }
 
 /*
- * Write [pos, pos + len) of one L2 slice's clusters through the slow path.
- * @iter is not advanced.
+ * Plan the slow-path write @b (@b->l, @b->pos, @b->len and @b->p set) and
+ * allocate its new clusters.  On success the guest clusters are in
+ * img->inflight and @b->ce is held; meta_lock is not held either way.
  */
-static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
-			    size_t len)
+static int qcow_wbatch_prepare(struct qcow_wbatch *b)
 {
+	struct qcow_layer *l = b->l;
 	struct qcow_image *img = l->img;
 	const struct qcow2_header *h = img->hdr;
 	u32 cb = h->cluster_bits;
-	u64 cs = h->cluster_size;
+	u64 cs = h->cluster_size, pos = b->pos, len = b->len;
 	u64 first = pos >> cb, last = (pos + len - 1) >> cb, cpos = first << cb;
-	unsigned int nr = last - first + 1, i, j;
-	struct qcow_cache_entry *ce = NULL;
-	struct qcow_wop wop = { .first = first, .last = last };
-	struct qcow_wplan *p;
+	struct qcow_wplan *p = b->p;
+	unsigned int i, j;
 	struct qcow2_l2e e;
 	u64 l2off, word, bitmap, host, got, fresh;
-	u32 idx;
 	int err;
 
-	p = kcalloc(nr, sizeof(*p), GFP_NOIO);
-	if (!p)
-		return -ENOMEM;
-
+	b->nr = last - first + 1;
+	b->wop.first = first;
+	b->wop.last = last;
+	b->ce = NULL;
 	mutex_lock(&img->meta_lock);
 	qcow_inflight_wait(img, first, last);
 	if (qcow_image_failed(img)) {
@@ -995,17 +953,17 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 		err = qcow_l2_prepare(img, pos, true, &l2off);
 	if (err)
 		goto out_unlock;
-	ce = qcow_l2_slice(img, l2off, pos, &idx);
-	if (IS_ERR(ce)) {
-		err = PTR_ERR(ce);
-		ce = NULL;
+	b->ce = qcow_l2_slice(img, l2off, pos, &b->idx);
+	if (IS_ERR(b->ce)) {
+		err = PTR_ERR(b->ce);
+		b->ce = NULL;
 		goto out_unlock;
 	}
-	for (i = 0; i < nr; i++) {
+	for (i = 0; i < b->nr; i++) {
 		u64 c0 = cpos + ((u64)i << cb);
 		u32 ws = max(pos, c0) - c0, we = min(pos + len, c0 + cs) - c0;
 
-		err = qcow_l2_entry(img, ce, idx + i, c0, &e, &word, &bitmap);
+		err = qcow_l2_entry(img, b->ce, b->idx + i, c0, &e, &word, &bitmap);
 		if (err)
 			goto out_unlock;
 		qcow_plan_cluster(h, &e, word, bitmap, ws, we, !!l->backing,
@@ -1013,12 +971,12 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 	}
 	/* Allocate the new clusters, contiguous where possible. */
 	fresh = img->nb_clusters << cb;	/* never written from here on */
-	for (i = 0; i < nr; i = j) {
+	for (i = 0; i < b->nr; i = j) {
 		if (!p[i].alloc) {
 			j = i + 1;
 			continue;
 		}
-		for (j = i + 1; j < nr && p[j].alloc; j++)
+		for (j = i + 1; j < b->nr && p[j].alloc; j++)
 			;
 		err = qcow_alloc_clusters(img, j - i, &host, &got);
 		if (err)
@@ -1030,43 +988,216 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 		}
 	}
 	qcow_file_ahead(img);
-	list_add(&wop.node, &img->inflight);
+	list_add(&b->wop.node, &img->inflight);
 	mutex_unlock(&img->meta_lock);
-
-	/* Data, with the copy-on-write parts, one I/O per contiguous run. */
-	for (i = 0; i < nr; i = j) {
-		for (j = i + 1; j < nr; j++)
-			if (p[j - 1].re != cs || p[j].rs ||
-			    p[j].host != p[j - 1].host + cs)
-				break;
-		err = qcow_write_run(l, p, i, j, cpos, iter, pos, len);
-		if (err)
-			break;
-	}
-
-	mutex_lock(&img->meta_lock);
-	qcow_inflight_done(img, &wop);
-	if (err)
-		goto out_free;
-	for (i = 0; i < nr; i++) {
-		qcow_l2_update(img, ce, idx + i, p[i].word, p[i].bitmap);
-		if (p[i].free_off)
-			qcow_free_later(img, p[i].free_off, p[i].free_len);
-	}
-	qcow_writeback_schedule(img);
-	goto out_unlock;
+	return 0;
 
 out_free:
-	/* Nothing on disk references the new clusters: give them back. */
-	for (i = 0; i < nr; i++)
+	/* Nothing references the new clusters: give them back. */
+	for (i = 0; i < b->nr; i++)
 		if (p[i].alloc && p[i].host)
 			qcow_refcount_add(img, p[i].host >> cb, 1, -1);
 out_unlock:
 	mutex_unlock(&img->meta_lock);
-	if (ce)
-		qcow_cache_put(img->cache, ce);
-	kfree(p);
+	if (b->ce)
+		qcow_cache_put(img->cache, b->ce);
+	b->ce = NULL;
 	return err;
+}
+
+/* The data of @b, with the copy-on-write parts, one I/O per contiguous run. */
+static int qcow_wbatch_data(struct qcow_wbatch *b, struct iov_iter *iter)
+{
+	u64 cs = b->l->img->hdr->cluster_size;
+	u64 cpos = b->pos & ~(cs - 1);
+	struct qcow_wplan *p = b->p;
+	unsigned int i, j;
+	int err = 0;
+
+	for (i = 0; i < b->nr; i = j) {
+		for (j = i + 1; j < b->nr; j++)
+			if (p[j - 1].re != cs || p[j].rs ||
+			    p[j].host != p[j - 1].host + cs)
+				break;
+		err = qcow_write_run(b->l, p, i, j, cpos, iter, b->pos, b->len);
+		if (err)
+			break;
+	}
+	return err;
+}
+
+/*
+ * Under meta_lock, once the data of @b is written (@err 0) or failed: the
+ * L2 entries point to it, or the new clusters are given back.  The caller
+ * puts @b->ce after dropping the lock.
+ */
+static void qcow_wbatch_finish(struct qcow_wbatch *b, int err)
+{
+	struct qcow_image *img = b->l->img;
+	struct qcow_wplan *p = b->p;
+	unsigned int i;
+
+	lockdep_assert_held(&img->meta_lock);
+	qcow_inflight_done(img, &b->wop);
+	if (err) {
+		/* Nothing on disk references the new clusters: give them back. */
+		for (i = 0; i < b->nr; i++)
+			if (p[i].alloc && p[i].host)
+				qcow_refcount_add(img, p[i].host >> img->hdr->cluster_bits,
+						  1, -1);
+		return;
+	}
+	for (i = 0; i < b->nr; i++) {
+		qcow_l2_update(img, b->ce, b->idx + i, p[i].word, p[i].bitmap);
+		if (p[i].free_off)
+			qcow_free_later(img, p[i].free_off, p[i].free_len);
+	}
+	qcow_writeback_schedule(img);
+}
+
+/* Finish @b in the calling context. */
+static void qcow_wbatch_end(struct qcow_wbatch *b, int err)
+{
+	struct qcow_image *img = b->l->img;
+
+	mutex_lock(&img->meta_lock);
+	qcow_wbatch_finish(b, err);
+	mutex_unlock(&img->meta_lock);
+	qcow_cache_put(img->cache, b->ce);
+	b->ce = NULL;
+}
+
+/*
+ * Write [pos, pos + len) of one L2 slice's clusters through the slow path.
+ * @iter is not advanced.
+ */
+static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
+			    size_t len)
+{
+	u32 cb = l->img->hdr->cluster_bits;
+	struct qcow_wbatch b = { .l = l, .pos = pos, .len = len };
+	int err;
+
+	b.p = kcalloc(((pos + len - 1) >> cb) - (pos >> cb) + 1, sizeof(*b.p),
+		      GFP_NOIO);
+	if (!b.p)
+		return -ENOMEM;
+	err = qcow_wbatch_prepare(&b);
+	if (!err) {
+		err = qcow_wbatch_data(&b, iter);
+		qcow_wbatch_end(&b, err);
+	}
+	kfree(b.p);
+	return err;
+}
+
+static void qcow_awrite_complete(struct kiocb *iocb, long ret)
+{
+	struct qcow_awrite *aw = container_of(iocb, struct qcow_awrite, iocb);
+	struct qcow_image *img = aw->b.l->img;
+
+	aw->ret = ret;
+	if (llist_add(&aw->node, &img->aw_done))
+		queue_work(img->aw_wq, &img->aw_work);
+}
+
+/**
+ * qcow_awrite_work() - finish the asynchronous slow-path writes whose data
+ * write completed
+ * @work: img->aw_work
+ *
+ * All of them under one hold of meta_lock: the L2 entries are updated (or
+ * the new clusters given back when the write failed), then each request
+ * is told.
+ */
+void qcow_awrite_work(struct work_struct *work)
+{
+	struct qcow_image *img = container_of(work, struct qcow_image, aw_work);
+	struct llist_node *list = llist_reverse_order(llist_del_all(&img->aw_done));
+	struct qcow_awrite *aw, *tmp;
+	int err;
+
+	if (!list)
+		return;
+	mutex_lock(&img->meta_lock);
+	llist_for_each_entry(aw, list, node) {
+		u64 host = aw->plan.host + (aw->b.pos & (img->hdr->cluster_size - 1));
+
+		aw->err = 0;
+		if (aw->ret != aw->b.len) {
+			pr_err_ratelimited("%pD: write of %zu bytes at %llu failed: %ld\n",
+					   img->layer->file, aw->b.len, host, aw->ret);
+			aw->err = -EIO;
+		}
+		qcow_wbatch_finish(&aw->b, aw->err);
+	}
+	mutex_unlock(&img->meta_lock);
+	err = qcow_dirty_limit(img);
+	llist_for_each_entry_safe(aw, tmp, list, node) {
+		qcow_cache_put(img->cache, aw->b.ce);
+		aw->b.ce = NULL;
+		aw->done(aw, aw->err ?: err);
+	}
+}
+
+/**
+ * qcow_layer_write_async() - a slow-path write whose data write does not
+ * block the caller
+ * @l: the top layer (writable qcow2)
+ * @pos: guest offset
+ * @iter: data (a bvec iterator over a block request), exactly @len bytes;
+ *	  it must stay valid until @aw->done runs
+ * @len: bytes
+ * @aw: the request's state; @aw->done is set
+ *
+ * For a write inside one cluster that needs the slow path (a new cluster,
+ * a subcluster allocation, a zero cluster's first write) and whose data is
+ * exactly the guest's bytes (nothing copied around them): the clusters are
+ * planned and allocated, the data goes out as an asynchronous direct write,
+ * and qcow_awrite_work() updates the L2 entry once it completes, batching
+ * the metadata updates of many writes under one hold of meta_lock.  Not
+ * for FUA writes.
+ *
+ * Return: -EINPROGRESS (@aw->done will be called), -EAGAIN (the write does
+ * not qualify: nothing was done, use qcow_layer_write()), or the result of
+ * a write that was done synchronously after all (0 or an error).
+ */
+int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
+			   size_t len, struct qcow_awrite *aw)
+{
+	struct qcow_image *img = l->img;
+	u32 cb = img->hdr->cluster_bits;
+	u32 ws = pos & (img->hdr->cluster_size - 1);
+	struct qcow_wplan *p = &aw->plan;
+	struct qcow_wbatch *b = &aw->b;
+	int err;
+
+	if (!img->aw_wq || !img->writable || qcow_image_failed(img) ||
+	    pos + len > l->size || (pos >> cb) != ((pos + len - 1) >> cb) ||
+	    iov_iter_count(iter) != len || !l->ops->write_async)
+		return -EAGAIN;
+	memset(b, 0, sizeof(*b));
+	b->l = l;
+	b->pos = pos;
+	b->len = len;
+	b->p = p;
+	err = qcow_wbatch_prepare(b);
+	if (err)
+		return err;
+	/* Copy-on-write parts to fill in: the synchronous way. */
+	if (!p->host || ((p->rs != ws || p->re != ws + len) &&
+			 !(p->fresh && p->zeros))) {
+		err = qcow_wbatch_data(b, iter);
+		qcow_wbatch_end(b, err);
+		return err ?: qcow_dirty_limit(img);
+	}
+	err = l->ops->write_async(l, &aw->iocb, iter, p->host + ws,
+				  qcow_awrite_complete);
+	if (!err)
+		return -EINPROGRESS;
+	err = l->ops->write_iter(l, iter, len, p->host + ws, false);
+	qcow_wbatch_end(b, err);
+	return err ?: qcow_dirty_limit(img);
 }
 
 /* Bytes from @pos to the end of the guest range one L2 slice maps. */
@@ -1406,7 +1537,8 @@ int qcow_image_open_rw(struct qcow_image *img)
 
 /**
  * qcow_image_close_rw() - write everything back and mark the image clean
- * @img: image; no request is in flight any more
+ * @img: image; no request is in flight any more, and img->aw_wq (if any)
+ *	 has been drained (destroyed)
  *
  * Errors are logged: the image then keeps its dirty bit (if it has one)
  * and at worst leaks clusters.

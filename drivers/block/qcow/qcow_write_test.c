@@ -124,6 +124,7 @@ struct qwt_undo {
  * @punches: punch calls
  * @punched: bytes punched
  * @truncates: truncate calls
+ * @async_writes: write_async calls that started a write
  * @fail_write: the @fail_write-th write from now fails (0: none)
  * @fail_flush: the @fail_flush-th flush from now fails (0: none)
  * @fail_err: what the failing write returns (-EIO or -ENOSPC)
@@ -156,6 +157,7 @@ struct qwt_file {
 	unsigned int punches;
 	u64 punched;
 	unsigned int truncates;
+	unsigned int async_writes;
 	unsigned int fail_write;
 	unsigned int fail_flush;
 	int fail_err;
@@ -492,9 +494,55 @@ static int qwt_truncate(struct qcow_layer *l, u64 size)
 	return err;
 }
 
+/* A write_async in flight: done at once, completed later from a work item. */
+struct qwt_aio {
+	struct work_struct work;
+	struct kiocb *iocb;
+	long ret;
+	void (*done)(struct kiocb *iocb, long ret);
+};
+
+static void qwt_aio_work(struct work_struct *work)
+{
+	struct qwt_aio *a = container_of(work, struct qwt_aio, work);
+
+	a->done(a->iocb, a->ret);
+	kfree(a);
+}
+
+/*
+ * The data reaches the file at once (the fault and power-cut models apply
+ * as to write_iter); the completion comes later, from another thread, as
+ * an interrupt's would.
+ */
+static int qwt_write_async(struct qcow_layer *l, struct kiocb *iocb,
+			   struct iov_iter *iter, loff_t pos,
+			   void (*done)(struct kiocb *iocb, long ret))
+{
+	struct qwt_file *f = l->priv;
+	size_t len = iov_iter_count(iter);
+	struct qwt_aio *a;
+	int err;
+
+	a = kzalloc(sizeof(*a), GFP_NOIO);
+	if (!a)
+		return -EAGAIN;
+	err = qwt_write_iter(l, iter, len, pos, false);
+	a->iocb = iocb;
+	a->ret = err ?: len;
+	a->done = done;
+	INIT_WORK(&a->work, qwt_aio_work);
+	mutex_lock(&f->lock);
+	f->async_writes++;
+	mutex_unlock(&f->lock);
+	queue_work(system_unbound_wq, &a->work);
+	return 0;
+}
+
 static const struct qcow_layer_ops qwt_layer_ops = {
 	.read_iter	= qwt_read_iter,
 	.write_iter	= qwt_write_iter,
+	.write_async	= qwt_write_async,
 	.size		= qwt_size,
 	.flush		= qwt_flush,
 	.punch		= qwt_punch,
@@ -2943,6 +2991,163 @@ static void qcow_write_fault_data(struct kunit *test)
 	qwt_step_ok(t);
 	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
 	t->leaks_ok = false;
+}
+
+/* --- asynchronous allocating writes ------------------------------------------------ */
+
+/* One request as the block device issues it (qcow_layer_write_async()). */
+struct qwt_aw {
+	struct qcow_awrite aw;
+	struct completion done;
+	struct kvec kv;
+	struct iov_iter iter;
+	u64 pos;
+	u64 len;
+	u8 *buf;
+	int err;
+	bool async;
+};
+
+static void qwt_aw_done(struct qcow_awrite *aw, int err)
+{
+	struct qwt_aw *w = container_of(aw, struct qwt_aw, aw);
+
+	w->err = err;
+	complete(&w->done);
+}
+
+/* Start a write: asynchronously where the driver can, else at once. */
+static void qwt_aw_start(struct qwt *t, struct qwt_aw *w, u64 pos, u64 len)
+{
+	int err;
+
+	w->buf = kunit_kmalloc(t->test, len, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(t->test, w->buf);
+	qwt_fill(++t->seed, pos, w->buf, len);
+	init_completion(&w->done);
+	w->aw.done = qwt_aw_done;
+	w->pos = pos;
+	w->len = len;
+	w->kv.iov_base = w->buf;
+	w->kv.iov_len = len;
+	iov_iter_kvec(&w->iter, WRITE, &w->kv, 1, len);
+	qwt_touch(t, pos, len);
+	err = qcow_layer_write_async(&t->top->l, pos, &w->iter, len, &w->aw);
+	w->async = err == -EINPROGRESS;
+	if (err == -EAGAIN)
+		err = qcow_layer_write(&t->top->l, pos, &w->iter, len, false);
+	if (!w->async) {
+		w->err = err;
+		complete(&w->done);
+	}
+}
+
+/*
+ * Wait for it; the model takes what it wrote.  A failed request changed
+ * nothing the guest sees: its L2 entry was never updated.
+ */
+static int qwt_aw_end(struct qwt *t, struct qwt_aw *w)
+{
+	wait_for_completion(&w->done);
+	if (!w->err)
+		memcpy(t->model + w->pos, w->buf, w->len);
+	return w->err;
+}
+
+static const struct qwt_geo qwt_async_geos[] = {
+	QWT_GEO("c64k", 3, 16, 4, false, false, SZ_2M, 0),
+	QWT_GEO("c64k-lazy", 3, 16, 4, false, true, SZ_2M, 0),
+	QWT_GEO("c512", 3, 9, 4, false, false, SZ_256K, 0),
+	QWT_GEO("c64k-ext-backing", 3, 16, 4, true, false, SZ_2M, SZ_2M),
+};
+
+KUNIT_ARRAY_PARAM(qwt_async, qwt_async_geos, qwt_geo_desc);
+
+#define QWT_AW	24
+
+/*
+ * The block device's slow-path writes inside one cluster
+ * (qcow_layer_write_async()): many in flight at once, completed from
+ * another thread and finished in batches by img->aw_work, must leave
+ * exactly what the synchronous path leaves: data, L2 entries, refcounts
+ * (the invariant checker after each step).  Writes to one cluster
+ * serialize behind the one in flight; a write that needs a copy around it
+ * (a reused cluster, not past the allocation end) is done synchronously
+ * and returns its result; a failed data write fails its request with -EIO
+ * and gives the cluster back (no leak), and the same write then succeeds.
+ */
+static void qcow_write_async(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	struct qcow_image *img = qwt_img(t);
+	u64 len = min_t(u64, t->cs, SZ_4K), nclu = t->vsize / t->cs, nb, host0;
+	/* With extended L2 and a backing file, whole subclusters copy nothing. */
+	u64 al = g->ext ? t->unit : SECTOR_SIZE, span = t->cs - len + 1;
+	unsigned int i, n = min_t(u64, QWT_AW, nclu / 2), async = 0;
+	struct workqueue_struct *wq;
+	struct qwt_aw *w;
+
+	w = kunit_kcalloc(test, QWT_AW, sizeof(*w), GFP_KERNEL);
+	wq = alloc_workqueue("qwt_aw", WQ_UNBOUND, 0);
+	KUNIT_ASSERT_TRUE(test, w && wq);
+	img->aw_wq = wq;
+
+	qwt_step(t, "%u writes in flight, one per new cluster", n);
+	for (i = 0; i < n; i++)
+		qwt_aw_start(t, &w[i], 2 * i * t->cs + round_down(i * len % span, al), len);
+	for (i = 0; i < n; i++) {
+		KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[i]), 0, "%s: write %u", t->step, i);
+		async += w[i].async;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, async, n, "%s: asynchronous", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, t->top->async_writes, n, "%s", t->step);
+	qwt_step_ok(t);
+
+	qwt_step(t, "%u writes to one new cluster", QWT_AW);
+	for (i = 0; i < QWT_AW; i++)
+		qwt_aw_start(t, &w[i], 3 * t->cs + round_down(i * SECTOR_SIZE % span, al), len);
+	for (i = 0; i < QWT_AW; i++)
+		KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[i]), 0, "%s: write %u", t->step, i);
+	qwt_step_ok(t);
+
+	qwt_step(t, "a reused cluster is filled around the write");
+	host0 = qwt_disk_host(t->top, 0);
+	KUNIT_ASSERT_EQ(test, qwt_zero(t, 0, t->cs, true, true), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+	/* Guest cluster 1 shares guest 0's L2 table: no table to allocate. */
+	qwt_aw_start(t, &w[0], t->cs + (t->cs > len ? al : 0), len);
+	KUNIT_EXPECT_EQ(test, qwt_aw_end(t, &w[0]), 0);
+	/* Zeros to write around it (not so with extended L2: subclusters). */
+	KUNIT_EXPECT_EQ_MSG(test, w[0].async, t->cs == len || g->ext, "%s", t->step);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ_MSG(test, qwt_disk_host(t->top, 1), host0, "%s", t->step);
+
+	qwt_step(t, "a failed data write");
+	/* Into guest 0's L2 table: the write is the first the file sees. */
+	t->top->failures = 0;
+	t->top->fail_err = -ENOSPC;
+	t->top->fail_write = 1;
+	qwt_aw_start(t, &w[0], 5 * t->cs, len);
+	KUNIT_EXPECT_EQ(test, qwt_aw_end(t, &w[0]), -EIO);
+	KUNIT_EXPECT_TRUE(test, w[0].async);
+	KUNIT_EXPECT_EQ(test, t->top->failures, 1U);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	/* The allocation end moved, the cluster below it was given back... */
+	nb = img->nb_clusters;
+	qwt_step(t, "the same write again");
+	qwt_aw_start(t, &w[0], 5 * t->cs, len);
+	KUNIT_EXPECT_EQ(test, qwt_aw_end(t, &w[0]), 0);
+	qwt_step_ok(t);
+	/* ...and is the one the write gets. */
+	KUNIT_EXPECT_EQ(test, img->nb_clusters, nb);
+	KUNIT_EXPECT_EQ_MSG(test, qwt_disk_host(t->top, 5), (nb - 1) * t->cs,
+			    "%s", t->step);
+
+	destroy_workqueue(wq);
+	img->aw_wq = NULL;
+	qwt_step(t, "reopened");
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
 }
 
 /* --- seeded random sequences ------------------------------------------------------- */
@@ -5700,6 +5905,7 @@ static struct kunit_case qcow_write_cases[] = {
 	KUNIT_CASE_PARAM(qcow_write_compressed, qwt_comp_gen_params),
 	KUNIT_CASE_PARAM(qcow_write_corrupt, qwt_bad_gen_params),
 	KUNIT_CASE_PARAM(qcow_write_fault_data, qwt_err_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_async, qwt_async_gen_params),
 	{}
 };
 
