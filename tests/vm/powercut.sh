@@ -45,7 +45,7 @@
 # $QCOW_RESULTS (default build/results-powercut.txt) and exits non-zero on
 # any failure.  Refcount table growth: the module logs each move of the
 # table; a round's result counts the moves while it wrote, and says when the
-# cut landed in one (the file reaches past what the header's table counts:
+# cut landed in one (the file's data reaches past what the header's table counts:
 # the new table was written, the header not switched yet; or the header
 # names a table the module had not logged).  A run with 5 or more cut
 # rounds on an image whose first refcount table counts less than a quarter
@@ -316,6 +316,7 @@ reftable_cut() {
 	rt_total=$((rt_total + rt_moves[$r]))
 	[ "${rt_moves[$r]}" -eq 0 ] || rt_moved=$((rt_moved + 1))
 	# "PC-REFTABLE after round R: offset O clusters N covers BYTES file BYTES"
+	# (file: where the file's data ends; a hole may follow)
 	read -r off cover size < <(grep -aoE "PC-REFTABLE after round $r: offset 0x[0-9a-f]+ clusters [0-9]+ covers [0-9]+ file [0-9]+" \
 		"$run/console-b$((r + 1)).log" | tail -n 1 | awk '{ print $6, $10, $12 }')
 	if [[ $off =~ ^0x[0-9a-f]+$ && $cover =~ ^[0-9]+$ && $size =~ ^[0-9]+$ ]]; then
@@ -323,7 +324,7 @@ reftable_cut() {
 			[ $((o)) -ne $((off)) ] || known=1
 		done
 		if [ "$size" -gt "$cover" ]; then
-			where="; the cut came in a refcount table move: the file ($size bytes) reaches past what the table at $off counts ($cover)"
+			where="; the cut came in a refcount table move: the file's data (to $size) reaches past what the table at $off counts ($cover)"
 		elif [ "$known" = 0 ]; then
 			where="; the cut came in a refcount table move: the header names the table at $off, the module had not logged the move"
 		fi

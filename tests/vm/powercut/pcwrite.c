@@ -7,6 +7,8 @@
  *   pcwrite write STATE DEV ROUND PROGRESS [LIMIT]   (DEV may be a file)
  *   pcwrite verify STATE RAW ROUND PROGRESS
  *   pcwrite ops STATE ROUND [N]       (list the operations, for debugging)
+ *   pcwrite dataend FILE              (the end of FILE's last data extent:
+ *                                      past it, a hole to the end of the file)
  *
  * The device is a row of 4 KiB blocks cut into stripes; stripe i belongs to
  * writer thread i % threads, so every block has one owner.  Each thread
@@ -785,10 +787,43 @@ static int cmd_ops(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Where FILE's data ends: the module keeps the image file ahead of its
+ * allocation end as a hole, so the file's size says nothing about how far
+ * the last refcount table move got.
+ */
+static int cmd_dataend(int argc, char **argv)
+{
+	off_t data, hole, end = 0;
+	struct stat st;
+	int fd;
+
+	if (argc < 1)
+		die("usage: pcwrite dataend FILE");
+	fd = open(argv[0], O_RDONLY);
+	if (fd < 0 || fstat(fd, &st))
+		die("%s: %s", argv[0], strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		die("%s: not a regular file", argv[0]);
+	for (data = lseek(fd, 0, SEEK_DATA); data >= 0; data = lseek(fd, hole, SEEK_DATA)) {
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole <= data)
+			die("%s: SEEK_HOLE: %s", argv[0], hole < 0 ? strerror(errno) : "no progress");
+		end = hole;
+	}
+	if (errno != ENXIO)
+		die("%s: SEEK_DATA: %s", argv[0], strerror(errno));
+	close(fd);
+	printf("%lld\n", (long long)end);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: pcwrite init|write|verify|ops ...");
+		die("usage: pcwrite init|write|verify|ops|dataend ...");
+	if (!strcmp(argv[1], "dataend"))
+		return cmd_dataend(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "ops"))
 		return cmd_ops(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "init"))
