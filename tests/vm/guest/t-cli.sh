@@ -32,33 +32,12 @@ W=$QCOW_SCRATCH/cli
 rm -rf "$W"
 mkdir -p "$W"
 cd "$W"
+CHECK_GROUP=cli
+CHECK_LOG=$W/check.log
+CHECK_DIR=$W
 
-nfail=0
-npass=0
-
-# die MSG: fail the current check (checks run in a subshell).
-die() {
-	echo "$*" >&2
-	exit 1
-}
-
-# check NAME FUNCTION [ARGS...]: run one check in a subshell with errexit,
-# print its verdict, then detach whatever it left attached.
-check() {
-	local name=$1 rc
-	shift
-	set +e
-	(set -e; cd "$W"; "$@") >"$W/check.log" 2>&1
-	rc=$?
-	set -e
-	if [ "$rc" -eq 0 ]; then
-		echo "PASS cli/$name"
-		npass=$((npass + 1))
-	else
-		echo "FAIL cli/$name"
-		sed 's/^/    /' "$W/check.log"
-		nfail=$((nfail + 1))
-	fi
+# after each check: detach whatever it left attached
+check_after() {
 	if [ -e /dev/qcow-control ]; then
 		"$QCOW_CTL" detach -a >/dev/null 2>&1 || true
 	fi

@@ -30,38 +30,17 @@ W=$QCOW_SCRATCH/fio-verify
 rm -rf "$W"
 mkdir -p "$W"
 cd "$W"
+CHECK_GROUP=fio-verify
+CHECK_LOG=$W/check.log
+CHECK_SHOW=always	# fio's numbers are worth seeing
+
+check_after() {
+	"$QCOW_CTL" detach -a >/dev/null 2>&1 || true
+}
 
 M=$((1024 * 1024))
 K=1024
 SIZE=$((32 * M))
-nfail=0
-npass=0
-
-die() {
-	echo "$*" >&2
-	exit 1
-}
-
-# check NAME FUNCTION [ARGS...]: one case in a subshell with errexit; its
-# verdict and its log (fio's numbers are worth seeing); then detach
-# whatever it left attached.
-check() {
-	local name=$1 rc
-	shift
-	set +e
-	(set -e; "$@") >"$W/check.log" 2>&1
-	rc=$?
-	set -e
-	if [ "$rc" -eq 0 ]; then
-		echo "PASS fio-verify/$name"
-		npass=$((npass + 1))
-	else
-		echo "FAIL fio-verify/$name"
-		nfail=$((nfail + 1))
-	fi
-	sed 's/^/    /' "$W/check.log"
-	"$QCOW_CTL" detach -a >/dev/null 2>&1 || true
-}
 
 # attach IMAGE [qcowctl options]: sets $dev and $sys.
 attach() {

@@ -30,35 +30,11 @@ W=$QCOW_SCRATCH/guest-disk
 rm -rf "$W"
 mkdir -p "$W/mnt"
 cd "$W"
+CHECK_GROUP=guest-disk
+CHECK_DIR=$W
+CHECK_SHOW=live
 
-nfail=0
-npass=0
 t_start=$SECONDS
-
-# die MSG: fail the current check (checks run in a subshell).
-die() {
-	echo "$*" >&2
-	exit 1
-}
-
-# check NAME FUNCTION [ARGS...]: run one check in a subshell with errexit
-# and print its verdict; the function's output is indented.
-check() {
-	local name=$1 rc t0=$SECONDS
-	shift
-	set +e
-	(set -e; cd "$W"; "$@") 2>&1 | sed -u 's/^/    /'
-	rc=${PIPESTATUS[0]}
-	set -e
-	if [ "$rc" -eq 0 ]; then
-		echo "PASS guest-disk/$name ($((SECONDS - t0))s)"
-		npass=$((npass + 1))
-	else
-		echo "FAIL guest-disk/$name"
-		nfail=$((nfail + 1))
-	fi
-	cleanup
-}
 
 # cleanup: undo whatever a failed check left behind.
 cleanup() {
@@ -78,6 +54,10 @@ cleanup() {
 	if [ -e /dev/qcow-control ]; then
 		"$QCOW_CTL" detach -a >/dev/null 2>&1 || true
 	fi
+}
+
+check_after() {
+	cleanup
 }
 
 # wait_gone PID: wait up to 10 s for a process that is not our child to exit.

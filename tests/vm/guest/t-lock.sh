@@ -30,18 +30,14 @@ W=$QCOW_SCRATCH/lock
 rm -rf "$W"
 mkdir -p "$W"
 cd "$W"
+CHECK_GROUP=lock
+CHECK_LOG=$W/check.log
+CHECK_DIR=$W
 
-nfail=0
-npass=0
 declare -A hold_pid=() hold_fd=()
 
-die() {
-	echo "$*" >&2
-	exit 1
-}
-
-# kill what a case left holding, detach what it left attached
-cleanup() {
+# kill what a case left holding (on the way out of the check)
+check_exit() {
 	local p
 	for p in "${hold_pid[@]}"; do
 		kill "$p" 2>/dev/null || true
@@ -49,22 +45,8 @@ cleanup() {
 	wait
 }
 
-# check NAME FUNCTION: run one case in a subshell with errexit.
-check() {
-	local name=$1 rc
-	shift
-	set +e
-	(set -e; trap cleanup EXIT; cd "$W"; "$@") >"$W/check.log" 2>&1
-	rc=$?
-	set -e
-	if [ "$rc" -eq 0 ]; then
-		echo "PASS lock/$name"
-		npass=$((npass + 1))
-	else
-		echo "FAIL lock/$name"
-		sed 's/^/    /' "$W/check.log"
-		nfail=$((nfail + 1))
-	fi
+# detach what it left attached
+check_after() {
 	"$QCOW_CTL" detach -a >/dev/null 2>&1 || true
 }
 

@@ -39,34 +39,15 @@ W=$QCOW_SCRATCH/udev
 rm -rf "$W"
 mkdir -p "$W"
 cd "$W"
-nfail=0
-npass=0
-monpid=
+CHECK_GROUP=udev
+CHECK_LOG=$W/check.log
+CHECK_DIR=$W
 
-die() {
-	echo "$*" >&2
-	exit 1
-}
-
-# check NAME FUNCTION: one case in a subshell; detach what it left.
-check() {
-	local name=$1 rc
-	shift
-	set +e
-	(set -e; cd "$W"; "$@") >"$W/check.log" 2>&1
-	rc=$?
-	set -e
-	if [ "$rc" -eq 0 ]; then
-		echo "PASS udev/$name"
-		npass=$((npass + 1))
-	else
-		echo "FAIL udev/$name"
-		sed 's/^/    /' "$W/check.log"
-		nfail=$((nfail + 1))
-	fi
+check_after() {
 	"$QCOW_CTL" detach -a >/dev/null 2>&1 || true
 	udevadm settle --timeout=30 || true
 }
+monpid=
 
 settle() {
 	udevadm settle --timeout=60 || die "udevadm settle timed out"

@@ -53,3 +53,65 @@ have_qcowctl() {
 	[ -x "$QCOW_CTL" ] || return 1
 	[ $# -eq 0 ] || "$QCOW_CTL" help 2>&1 | grep -qw "$1"
 }
+
+# --- tests made of named checks ----------------------------------------------
+#
+# A test that reports each of its checks as "PASS|FAIL GROUP/NAME" calls
+# check() for each.  Set CHECK_GROUP (GROUP above) and CHECK_LOG (where a
+# check's output is kept), optionally
+#   CHECK_DIR    the directory the check runs in (default: where it is)
+#   CHECK_SHOW   fail (default): show the output of a failed check; always;
+#                live: indented as it comes, with the seconds on PASS
+# and define the hooks it needs:
+#   check_exit   trapped on EXIT inside the check: runs even when it fails
+#   check_after  after each check, in the test's shell: undo what a failed
+#                check left behind (detach, unmount...)
+# The counts are in npass and nfail.
+npass=0
+nfail=0
+
+# die MSG: fail the current check (checks run in a subshell).
+die() {
+	echo "$*" >&2
+	exit 1
+}
+
+check_run() {
+	if declare -F check_exit >/dev/null; then
+		trap check_exit EXIT
+	fi
+	if [ -n "${CHECK_DIR:-}" ]; then
+		cd "$CHECK_DIR"
+	fi
+	"$@"
+}
+
+# check NAME FUNCTION [ARGS...]: run one check in a subshell with errexit.
+check() {
+	local name=$1 rc t0=$SECONDS took=
+	shift
+	set +e
+	if [ "${CHECK_SHOW:-fail}" = live ]; then
+		(set -e; check_run "$@") 2>&1 | sed -u 's/^/    /'
+		rc=${PIPESTATUS[0]}
+		took=" ($((SECONDS - t0))s)"
+	else
+		(set -e; check_run "$@") >"$CHECK_LOG" 2>&1
+		rc=$?
+	fi
+	set -e
+	if [ "$rc" -eq 0 ]; then
+		echo "PASS $CHECK_GROUP/$name$took"
+		npass=$((npass + 1))
+	else
+		echo "FAIL $CHECK_GROUP/$name"
+		nfail=$((nfail + 1))
+	fi
+	if [ "${CHECK_SHOW:-fail}" = always ] ||
+	   { [ "$rc" -ne 0 ] && [ "${CHECK_SHOW:-fail}" = fail ]; }; then
+		sed 's/^/    /' "$CHECK_LOG"
+	fi
+	if declare -F check_after >/dev/null; then
+		check_after
+	fi
+}
