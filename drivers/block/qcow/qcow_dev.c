@@ -683,6 +683,16 @@ static int qcow_index_reserve(const struct qcow_attach *a)
 	return idx;
 }
 
+/* Drain and free dev->aw_wq (if any); the image forgets it. */
+static void qcow_aw_wq_destroy(struct qcow_device *dev)
+{
+	if (!dev->aw_wq)
+		return;
+	destroy_workqueue(dev->aw_wq);
+	dev->aw_wq = NULL;
+	dev->top->img->aw_wq = NULL;
+}
+
 /**
  * qcow_dev_attach() - create /dev/qcowN for an image and its backing chain
  * @a: attach arguments, already checked for flags and reserved fields;
@@ -735,13 +745,15 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	 * Allocating writes complete on a queue of their own: workers of
 	 * dev->wq may be waiting for them (qcow_layer_write_async()).
 	 */
-	dev->aw_wq = alloc_workqueue("qcow%d_aw", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, idx);
-	if (!dev->aw_wq) {
-		err = -ENOMEM;
-		goto err_wq;
-	}
-	if (dev->top->img && dev->top->img->writable)
+	if (dev->top->img && dev->top->img->writable) {
+		dev->aw_wq = alloc_workqueue("qcow%d_aw",
+					     WQ_UNBOUND | WQ_MEM_RECLAIM, 0, idx);
+		if (!dev->aw_wq) {
+			err = -ENOMEM;
+			goto err_wq;
+		}
 		dev->top->img->aw_wq = dev->aw_wq;
+	}
 
 	dev->tag_set.ops = &qcow_mq_ops;
 	dev->tag_set.nr_hw_queues = nr_cpu_ids;
@@ -797,7 +809,7 @@ err_disk:
 err_tags:
 	blk_mq_free_tag_set(&dev->tag_set);
 err_aw_wq:
-	destroy_workqueue(dev->aw_wq);
+	qcow_aw_wq_destroy(dev);
 err_wq:
 	destroy_workqueue(dev->wq);
 err_layers:
@@ -819,7 +831,7 @@ static void qcow_dev_remove(struct qcow_device *dev)
 
 	del_gendisk(disk);		/* drains in-flight requests */
 	destroy_workqueue(dev->wq);
-	destroy_workqueue(dev->aw_wq);	/* before the image is closed */
+	qcow_aw_wq_destroy(dev);	/* before the image is closed */
 	blk_mq_free_tag_set(&dev->tag_set);
 	qcow_layers_put(dev);
 	mutex_lock(&qcow_ctl_mutex);
