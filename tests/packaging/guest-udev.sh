@@ -22,11 +22,7 @@ minor=$(sed -n 's/^#define QCOW_CTRL_MINOR[[:space:]]*\([0-9]*\).*/\1/p' \
 	"$QCOW_TOP/include/uapi/linux/qcow.h")
 [ -n "$minor" ] || fail "cannot read QCOW_CTRL_MINOR"
 [ -x "$QCOW_CTL" ] || fail "no qcowctl at $QCOW_CTL"
-udevd=
-for f in /lib/systemd/systemd-udevd /usr/lib/systemd/systemd-udevd; do
-	[ -x "$f" ] && udevd=$f && break
-done
-[ -n "$udevd" ] || fail "no systemd-udevd (apt-get install udev)"
+udevd=$(udevd_path)
 
 perms() { stat -c '%a %U:%G' "$1"; }
 want() { # NODE "MODE OWNER:GROUP" WHAT

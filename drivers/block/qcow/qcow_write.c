@@ -919,6 +919,19 @@ static void qcow_file_trim(struct qcow_image *img)
 			l->file, end, err);
 }
 
+/* Nothing on disk references the clusters @b allocated: give them back. */
+static void qcow_wbatch_give_back(struct qcow_wbatch *b)
+{
+	struct qcow_image *img = b->l->img;
+	unsigned int i;
+
+	lockdep_assert_held(&img->meta_lock);
+	for (i = 0; i < b->nr; i++)
+		if (b->p[i].alloc && b->p[i].host)
+			qcow_refcount_add(img, b->p[i].host >> img->hdr->cluster_bits,
+					  1, -1);
+}
+
 /*
  * Plan the slow-path write @b (@b->l, @b->pos, @b->len and @b->p set) and
  * allocate its new clusters.  On success the guest clusters are in
@@ -993,10 +1006,7 @@ static int qcow_wbatch_prepare(struct qcow_wbatch *b)
 	return 0;
 
 out_free:
-	/* Nothing references the new clusters: give them back. */
-	for (i = 0; i < b->nr; i++)
-		if (p[i].alloc && p[i].host)
-			qcow_refcount_add(img, p[i].host >> cb, 1, -1);
+	qcow_wbatch_give_back(b);
 out_unlock:
 	mutex_unlock(&img->meta_lock);
 	if (b->ce)
@@ -1040,11 +1050,7 @@ static void qcow_wbatch_finish(struct qcow_wbatch *b, int err)
 	lockdep_assert_held(&img->meta_lock);
 	qcow_inflight_done(img, &b->wop);
 	if (err) {
-		/* Nothing on disk references the new clusters: give them back. */
-		for (i = 0; i < b->nr; i++)
-			if (p[i].alloc && p[i].host)
-				qcow_refcount_add(img, p[i].host >> img->hdr->cluster_bits,
-						  1, -1);
+		qcow_wbatch_give_back(b);
 		return;
 	}
 	for (i = 0; i < b->nr; i++) {

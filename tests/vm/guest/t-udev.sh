@@ -26,11 +26,7 @@
 . "$QCOW_TOP/tests/vm/lib/guest-lib.sh"
 
 [ -x "$QCOW_CTL" ] || fail "no qcowctl at $QCOW_CTL (make qcowctl)"
-udevd=
-for f in /lib/systemd/systemd-udevd /usr/lib/systemd/systemd-udevd; do
-	[ -x "$f" ] && udevd=$f && break
-done
-[ -n "$udevd" ] || fail "no systemd-udevd (apt-get install udev)"
+udevd=$(udevd_path)
 for t in udevadm lsblk jq sfdisk mkfs.ext4; do
 	command -v "$t" >/dev/null || fail "$t is not installed"
 done

@@ -54,6 +54,18 @@ have_qcowctl() {
 	[ $# -eq 0 ] || "$QCOW_CTL" help 2>&1 | grep -qw "$1"
 }
 
+# udevd_path: the systemd-udevd binary, or fail.
+udevd_path() {
+	local f
+	for f in /lib/systemd/systemd-udevd /usr/lib/systemd/systemd-udevd; do
+		if [ -x "$f" ]; then
+			echo "$f"
+			return 0
+		fi
+	done
+	fail "no systemd-udevd (apt-get install udev)"
+}
+
 # --- tests made of named checks ----------------------------------------------
 #
 # A test that reports each of its checks as "PASS|FAIL GROUP/NAME" calls
