@@ -350,9 +350,18 @@ drop_image() {
 # first.
 perf_report() {
 	local data=$1 base=$2
-	perf report -i "$data" --stdio --no-children -g none --percent-limit 0.5 \
-		--sort comm,dso,sym 2>/dev/null |
-		sed 's/kworker\/[0-9a-zA-Z:+.-]*/kworker/' > "$base.perf.txt" || true
+	{
+		echo "## by symbol, all processes (self time)"
+		perf report -i "$data" --stdio --no-children -g none \
+			--percent-limit 0.3 --sort sym 2>/dev/null
+		echo "## by symbol, including callees (inclusive time)"
+		perf report -i "$data" --stdio --children -g none \
+			--percent-limit 2 --sort sym 2>/dev/null
+		echo "## by process, object and symbol"
+		perf report -i "$data" --stdio --no-children -g none \
+			--percent-limit 0.5 --sort comm,dso,sym 2>/dev/null |
+			sed 's/kworker\/[0-9a-zA-Z:+.-]*/kworker/'
+	} | grep -v -e '^#$' -e '^# \.\.\.' > "$base.perf.txt" || true
 	perf script -i "$data" -F comm,event,ip,sym 2>/dev/null | awk '
 		function done() {
 			if (key != "") count[key]++

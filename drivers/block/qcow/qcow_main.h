@@ -181,10 +181,69 @@ struct qcow_wbatch {
 };
 
 /**
+ * struct qcow_bounce - pages for the copy-on-write parts of slow-path
+ *	writes: one cluster's worth, rounded up to whole pages
+ * @node: in the pool's free list
+ * @pages: the pages (struct qcow_bounce_pool.nr_pages of them)
+ */
+struct qcow_bounce {
+	struct list_head node;
+	struct page *pages[];
+};
+
+/**
+ * struct qcow_bounce_pool - bounce elements kept for reuse
+ * @lock: protects @free and @nr_free
+ * @free: elements not in use
+ * @nr_free: entries in @free
+ * @nr_pages: pages per element (0: no pool)
+ * @keep: @free never holds more than this; never less than
+ *	  QCOW_BOUNCE_RESERVE elements exist, so a writer that waits for
+ *	  one always gets it (forward progress under memory pressure)
+ * @wait: writers waiting for free elements
+ *
+ * Reuse also spares the zeroing a kernel with init_on_alloc gives every
+ * new page, which costs as much as the copy itself.
+ */
+struct qcow_bounce_pool {
+	spinlock_t lock;		/* @free, @nr_free */
+	struct list_head free;
+	unsigned int nr_free;
+	unsigned int nr_pages;
+	unsigned int keep;
+	wait_queue_head_t wait;
+};
+
+#define QCOW_BOUNCE_RESERVE	2
+
+/**
+ * struct qcow_cow - the data of one run of contiguous new clusters of a
+ *	slow-path write, as one I/O: the parts copied from the old contents
+ *	are read into bounce pages (or are the zero page), the guest's bytes
+ *	are referenced where they are
+ * @iter: the data (a bvec iterator over @bv, or the guest's own iterator
+ *	  when nothing is copied)
+ * @host: where it goes in the image file
+ * @len: bytes
+ * @bv: the segments (NULL when nothing is copied)
+ * @bounce: the bounce elements @bv points into
+ * @nr_bounce: how many
+ */
+struct qcow_cow {
+	struct iov_iter iter;
+	u64 host;
+	size_t len;
+	struct bio_vec *bv;
+	struct qcow_bounce *bounce[2];
+	unsigned int nr_bounce;
+};
+
+/**
  * struct qcow_awrite - a slow-path write of one cluster whose data goes to
  *	the image file as an asynchronous direct write
  * @b: the batch
  * @plan: its plan (@b.p points here)
+ * @cow: the data written, with what is copied around the guest's bytes
  * @iocb: the direct write
  * @node: in img->aw_done once the write completed
  * @ret: the write's result
@@ -195,6 +254,7 @@ struct qcow_wbatch {
 struct qcow_awrite {
 	struct qcow_wbatch b;
 	struct qcow_wplan plan;
+	struct qcow_cow cow;
 	struct kiocb iocb;
 	struct llist_node node;
 	long ret;
@@ -266,6 +326,7 @@ struct qcow_awrite {
  *	   those may wait for it); NULL: slow-path writes are all synchronous
  * @aw_done: asynchronous slow-path writes whose data write completed
  * @aw_work: finishes them (qcow_awrite_work())
+ * @bounce: pages for copy-on-write (read-write images)
  */
 struct qcow_image {
 	struct qcow_layer *layer;
@@ -321,6 +382,7 @@ struct qcow_image {
 	struct workqueue_struct *aw_wq;
 	struct llist_head aw_done;
 	struct work_struct aw_work;
+	struct qcow_bounce_pool bounce;
 };
 
 /**
@@ -545,6 +607,8 @@ static inline bool qcow_image_failed(struct qcow_image *img)
 int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 			   size_t len, struct qcow_awrite *aw);
 void qcow_awrite_work(struct work_struct *work);
+int qcow_bounce_init(struct qcow_bounce_pool *pool, u32 cluster_size);
+void qcow_bounce_exit(struct qcow_bounce_pool *pool);
 int qcow_layer_write(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 		     size_t len, bool fua);
 int qcow_layer_zero(struct qcow_layer *l, u64 pos, u64 len, bool discard,

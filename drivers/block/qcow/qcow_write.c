@@ -806,69 +806,347 @@ static void qcow_plan_cluster(const struct qcow2_header *h,
 	qcow_drop_ref(h, e, p);
 }
 
-/*
- * Write the planned clusters [i, j) whose host ranges are contiguous:
- * copy-on-write parts are read through the current mapping of layer @l.
- * Zeros need not be copied into a cluster beyond the end of the file: it
- * reads as zeros already (and QEMU accepts a last cluster cut short).
+/* ------------------------------------------------------------------------
+ * bounce pages for copy-on-write
  */
+
+/* The pool keeps at most this much memory of free elements per image. */
+#define QCOW_BOUNCE_KEEP_BYTES	SZ_4M
+#define QCOW_BOUNCE_KEEP_MAX	64
+
+static void qcow_bounce_free(struct qcow_bounce *b, unsigned int nr_pages)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_pages; i++)
+		if (b->pages[i])
+			__free_page(b->pages[i]);
+	kfree(b);
+}
+
+static struct qcow_bounce *qcow_bounce_alloc(unsigned int nr_pages, gfp_t gfp)
+{
+	struct qcow_bounce *b;
+	unsigned int i;
+
+	b = kzalloc(struct_size(b, pages, nr_pages), gfp);
+	if (!b)
+		return NULL;
+	for (i = 0; i < nr_pages; i++) {
+		b->pages[i] = alloc_page(gfp);
+		if (!b->pages[i]) {
+			qcow_bounce_free(b, nr_pages);
+			return NULL;
+		}
+	}
+	return b;
+}
+
+/* Back to the free list, or to the page allocator when it is full. */
+static void qcow_bounce_put(struct qcow_bounce_pool *pool, struct qcow_bounce *b)
+{
+	spin_lock(&pool->lock);
+	if (pool->nr_free < pool->keep) {
+		list_add(&b->node, &pool->free);
+		pool->nr_free++;
+		b = NULL;
+	}
+	spin_unlock(&pool->lock);
+	if (b)
+		qcow_bounce_free(b, pool->nr_pages);
+	else
+		wake_up(&pool->wait);
+}
+
+/*
+ * @n (at most QCOW_BOUNCE_RESERVE) elements, all or none: from the free
+ * list, else new ones if memory is at hand, else wait until enough are
+ * given back.  At least QCOW_BOUNCE_RESERVE elements always exist and
+ * their holders give them back without waiting for anything a waiter
+ * holds (callers hold no pool element, lock or in-flight state another
+ * pool user waits for), so the wait ends.
+ */
+static void qcow_bounce_get(struct qcow_bounce_pool *pool, unsigned int n,
+			    struct qcow_bounce **out)
+{
+	unsigned int got;
+
+	for (;;) {
+		got = 0;
+		spin_lock(&pool->lock);
+		while (got < n && pool->nr_free) {
+			out[got] = list_first_entry(&pool->free,
+						    struct qcow_bounce, node);
+			list_del(&out[got++]->node);
+			pool->nr_free--;
+		}
+		spin_unlock(&pool->lock);
+		for (; got < n; got++) {
+			out[got] = qcow_bounce_alloc(pool->nr_pages,
+						     GFP_NOIO | __GFP_NORETRY |
+						     __GFP_NOWARN);
+			if (!out[got])
+				break;
+		}
+		if (got == n)
+			return;
+		while (got)
+			qcow_bounce_put(pool, out[--got]);
+		wait_event(pool->wait, READ_ONCE(pool->nr_free) >= n);
+	}
+}
+
+/**
+ * qcow_bounce_init() - set up an image's bounce pool
+ * @pool: the pool (zeroed)
+ * @cluster_size: bytes per cluster
+ *
+ * Allocates the reserve.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int qcow_bounce_init(struct qcow_bounce_pool *pool, u32 cluster_size)
+{
+	unsigned int i, bytes;
+	struct qcow_bounce *b;
+
+	spin_lock_init(&pool->lock);
+	INIT_LIST_HEAD(&pool->free);
+	init_waitqueue_head(&pool->wait);
+	pool->nr_pages = DIV_ROUND_UP(cluster_size, PAGE_SIZE);
+	bytes = pool->nr_pages << PAGE_SHIFT;
+	pool->keep = clamp_t(unsigned int, QCOW_BOUNCE_KEEP_BYTES / bytes,
+			     QCOW_BOUNCE_RESERVE, QCOW_BOUNCE_KEEP_MAX);
+	for (i = 0; i < QCOW_BOUNCE_RESERVE; i++) {
+		b = qcow_bounce_alloc(pool->nr_pages, GFP_KERNEL);
+		if (!b) {
+			qcow_bounce_exit(pool);
+			return -ENOMEM;
+		}
+		list_add(&b->node, &pool->free);
+		pool->nr_free++;
+	}
+	return 0;
+}
+
+/**
+ * qcow_bounce_exit() - free an image's bounce pool
+ * @pool: the pool; every element has been given back (no write in flight)
+ */
+void qcow_bounce_exit(struct qcow_bounce_pool *pool)
+{
+	struct qcow_bounce *b, *tmp;
+
+	if (!pool->nr_pages)
+		return;
+	list_for_each_entry_safe(b, tmp, &pool->free, node)
+		qcow_bounce_free(b, pool->nr_pages);
+	INIT_LIST_HEAD(&pool->free);
+	pool->nr_free = 0;
+	pool->nr_pages = 0;
+}
+
+/*
+ * Segments of @len bytes of @iter (not advanced) into @bv, or only count
+ * them when @bv is NULL.  Block requests bring bvec iterators; kernel
+ * buffers (kvec, direct-mapped or vmalloc memory) are described page by
+ * page.  Return: the number of segments, or -EINVAL for other iterators.
+ */
+static int qcow_iter_bvecs(const struct iov_iter *iter, size_t len,
+			   struct bio_vec *bv)
+{
+	size_t skip = iter->iov_offset, chunk, off;
+	unsigned int n = 0;
+
+	if (iov_iter_is_bvec(iter)) {
+		const struct bio_vec *v = iter->bvec;
+
+		for (; len; v++, skip = 0) {
+			chunk = min_t(size_t, v->bv_len - skip, len);
+			off = v->bv_offset + skip;
+			if (chunk && bv)
+				bvec_set_page(&bv[n], v->bv_page + (off >> PAGE_SHIFT),
+					      chunk, offset_in_page(off));
+			n += !!chunk;
+			len -= chunk;
+		}
+		return n;
+	}
+	if (iov_iter_is_kvec(iter)) {
+		const struct kvec *v = iter->kvec;
+
+		for (; len; v++, skip = 0) {
+			const u8 *p = (const u8 *)v->iov_base + skip;
+			size_t left = min_t(size_t, v->iov_len - skip, len);
+
+			len -= left;
+			for (; left; left -= chunk, p += chunk) {
+				chunk = min_t(size_t, left,
+					      PAGE_SIZE - offset_in_page(p));
+				if (bv)
+					bvec_set_page(&bv[n], is_vmalloc_addr(p) ?
+						      vmalloc_to_page(p) : virt_to_page(p),
+						      chunk, offset_in_page(p));
+				n++;
+			}
+		}
+		return n;
+	}
+	return -EINVAL;
+}
+
+/* @len bytes of the zero page. */
+static unsigned int qcow_bvec_zeros(struct bio_vec *bv, size_t len)
+{
+	unsigned int n = 0;
+	size_t chunk;
+
+	for (; len; len -= chunk) {
+		chunk = min_t(size_t, len, PAGE_SIZE);
+		bvec_set_page(&bv[n++], ZERO_PAGE(0), chunk, 0);
+	}
+	return n;
+}
+
+/* Bytes [@off, @off + @len) of the bounce elements of @c, end to end. */
+static unsigned int qcow_bvec_bounce(struct qcow_cow *c, unsigned int per,
+				     size_t off, size_t len, struct bio_vec *bv)
+{
+	unsigned int n = 0, k;
+	size_t chunk;
+
+	for (; len; len -= chunk, off += chunk) {
+		k = off >> PAGE_SHIFT;
+		chunk = min_t(size_t, len, PAGE_SIZE - offset_in_page(off));
+		bvec_set_page(&bv[n++], c->bounce[k / per]->pages[k % per],
+			      chunk, offset_in_page(off));
+	}
+	return n;
+}
+
+/*
+ * Append [@pos, @pos + @len) of layer @l as it reads today to @c's
+ * segments: the zero page when it reads as zeros (@zeros), else bounce
+ * pages from byte @*boff on, read now.
+ */
+static int qcow_cow_part(struct qcow_layer *l, struct qcow_cow *c,
+			 unsigned int *nr, u64 pos, size_t len, bool zeros,
+			 size_t *boff)
+{
+	struct bio_vec *bv = c->bv + *nr;
+	struct iov_iter bi;
+	unsigned int n;
+	int err;
+
+	if (zeros) {
+		*nr += qcow_bvec_zeros(bv, len);
+		return 0;
+	}
+	n = qcow_bvec_bounce(c, l->img->bounce.nr_pages, *boff, len, bv);
+	iov_iter_bvec(&bi, READ, bv, n, len);
+	err = qcow_layer_read(l, pos, &bi, len);
+	if (err)
+		return err;
+	*boff += len;
+	*nr += n;
+	return 0;
+}
+
+/* Give back what qcow_cow_build() took. */
+static void qcow_cow_release(struct qcow_image *img, struct qcow_cow *c)
+{
+	while (c->nr_bounce)
+		qcow_bounce_put(&img->bounce, c->bounce[--c->nr_bounce]);
+	kfree(c->bv);
+	c->bv = NULL;
+}
+
+/*
+ * The data of the planned clusters [i, j), whose host ranges are
+ * contiguous, as one I/O in @c: the copy-on-write parts around the guest
+ * bytes are read through the current mapping of layer @l.  Zeros need not
+ * be written into a cluster beyond the end of the file: it reads as zeros
+ * already (and QEMU accepts a last cluster cut short).  On success the
+ * caller writes @c->iter and then calls qcow_cow_release().
+ */
+static int qcow_cow_build(struct qcow_layer *l, struct qcow_wplan *p,
+			  unsigned int i, unsigned int j, u64 cpos,
+			  struct iov_iter *iter, u64 wpos, size_t wlen,
+			  struct qcow_cow *c)
+{
+	struct qcow_image *img = l->img;
+	const struct qcow2_header *h = img->hdr;
+	u64 gstart = cpos + ((u64)i << h->cluster_bits) + p[i].rs;
+	u64 gend = cpos + ((u64)(j - 1) << h->cluster_bits) + p[j - 1].re;
+	u64 ds = max(gstart, wpos), de = min(gend, wpos + wlen);
+	bool zhead = p[i].zeros, ztail = p[j - 1].zeros;
+	size_t head, tail, bytes, boff = 0;
+	unsigned int per = img->bounce.nr_pages, nr = 0;
+	struct iov_iter sub;
+	int guest, err;
+
+	memset(c, 0, sizeof(*c));
+	c->host = p[i].host + p[i].rs;
+	if (p[i].fresh && zhead) {
+		c->host += ds - gstart;
+		gstart = ds;
+	}
+	if (p[j - 1].fresh && ztail)
+		gend = de;
+	c->len = gend - gstart;
+	head = ds - gstart;
+	tail = gend - de;
+
+	sub = *iter;
+	iov_iter_advance(&sub, ds - wpos);
+	if (!head && !tail) {
+		c->iter = sub;
+		iov_iter_truncate(&c->iter, c->len);
+		return 0;
+	}
+	guest = qcow_iter_bvecs(&sub, de - ds, NULL);
+	if (WARN_ON_ONCE(guest < 0))
+		return -EIO;
+	/* Each part lies inside one cluster: at most one element each. */
+	bytes = (zhead ? 0 : head) + (ztail ? 0 : tail);
+	c->nr_bounce = DIV_ROUND_UP(bytes, (size_t)per << PAGE_SHIFT);
+	if (WARN_ON_ONCE(c->nr_bounce > ARRAY_SIZE(c->bounce)))
+		return -EIO;
+	c->bv = kmalloc_array(guest + 2 * (per + 1), sizeof(*c->bv), GFP_NOIO);
+	if (!c->bv) {
+		c->nr_bounce = 0;
+		return -ENOMEM;
+	}
+	qcow_bounce_get(&img->bounce, c->nr_bounce, c->bounce);
+	err = 0;
+	if (head)
+		err = qcow_cow_part(l, c, &nr, gstart, head, zhead, &boff);
+	if (!err) {
+		nr += qcow_iter_bvecs(&sub, de - ds, c->bv + nr);
+		if (tail)
+			err = qcow_cow_part(l, c, &nr, de, tail, ztail, &boff);
+	}
+	if (err) {
+		qcow_cow_release(img, c);
+		return err;
+	}
+	iov_iter_bvec(&c->iter, WRITE, c->bv, nr, c->len);
+	return 0;
+}
+
+/* Write the planned clusters [i, j) whose host ranges are contiguous. */
 static int qcow_write_run(struct qcow_layer *l, struct qcow_wplan *p,
 			  unsigned int i, unsigned int j, u64 cpos,
 			  struct iov_iter *iter, u64 wpos, size_t wlen)
 {
-	const struct qcow2_header *h = l->img->hdr;
-	u64 gstart = cpos + ((u64)i << h->cluster_bits) + p[i].rs;
-	u64 gend = cpos + ((u64)(j - 1) << h->cluster_bits) + p[j - 1].re;
-	u64 host = p[i].host + p[i].rs;
-	u64 ds = max(gstart, wpos), de = min(gend, wpos + wlen);
-	struct iov_iter sub, bi;
-	struct kvec kv;
-	size_t n;
-	void *buf;
+	struct qcow_cow c;
 	int err;
 
-	if (p[i].fresh && p[i].zeros) {
-		host += ds - gstart;
-		gstart = ds;
-	}
-	if (p[j - 1].fresh && p[j - 1].zeros)
-		gend = de;
-	n = gend - gstart;
-
-	sub = *iter;
-	iov_iter_advance(&sub, ds - wpos);
-	if (ds == gstart && de == gend)
-		return l->ops->write_iter(l, &sub, n, host, false);
-
-	buf = kvmalloc(n, GFP_NOIO);
-	if (!buf)
-		return -ENOMEM;
-	kv.iov_base = buf;
-	kv.iov_len = n;
-	if (ds > gstart) {
-		iov_iter_kvec(&bi, READ, &kv, 1, ds - gstart);
-		err = qcow_layer_read(l, gstart, &bi, ds - gstart);
-		if (err)
-			goto out;
-	}
-	if (gend > de) {
-		kv.iov_base = buf + (de - gstart);
-		kv.iov_len = gend - de;
-		iov_iter_kvec(&bi, READ, &kv, 1, gend - de);
-		err = qcow_layer_read(l, de, &bi, gend - de);
-		if (err)
-			goto out;
-	}
-	if (copy_from_iter(buf + (ds - gstart), de - ds, &sub) != de - ds) {
-		err = -EIO;
-		goto out;
-	}
-	kv.iov_base = buf;
-	kv.iov_len = n;
-	iov_iter_kvec(&bi, WRITE, &kv, 1, n);
-	err = l->ops->write_iter(l, &bi, n, host, false);
-out:
-	kvfree(buf);
+	err = qcow_cow_build(l, p, i, j, cpos, iter, wpos, wlen, &c);
+	if (err)
+		return err;
+	err = l->ops->write_iter(l, &c.iter, c.len, c.host, false);
+	qcow_cow_release(l->img, &c);
 	return err;
 }
 
@@ -1127,12 +1405,11 @@ void qcow_awrite_work(struct work_struct *work)
 		return;
 	mutex_lock(&img->meta_lock);
 	llist_for_each_entry(aw, list, node) {
-		u64 host = aw->plan.host + (aw->b.pos & (img->hdr->cluster_size - 1));
-
 		aw->err = 0;
-		if (aw->ret != aw->b.len) {
+		if (aw->ret != aw->cow.len) {
 			pr_err_ratelimited("%pD: write of %zu bytes at %llu failed: %ld\n",
-					   img->layer->file, aw->b.len, host, aw->ret);
+					   img->layer->file, aw->cow.len,
+					   aw->cow.host, aw->ret);
 			aw->err = -EIO;
 		}
 		qcow_wbatch_finish(&aw->b, aw->err);
@@ -1140,6 +1417,7 @@ void qcow_awrite_work(struct work_struct *work)
 	mutex_unlock(&img->meta_lock);
 	err = qcow_dirty_limit(img);
 	llist_for_each_entry_safe(aw, tmp, list, node) {
+		qcow_cow_release(img, &aw->cow);
 		qcow_cache_put(img->cache, aw->b.ce);
 		aw->b.ce = NULL;
 		aw->done(aw, aw->err ?: err);
@@ -1157,9 +1435,10 @@ void qcow_awrite_work(struct work_struct *work)
  * @aw: the request's state; @aw->done is set
  *
  * For a write inside one cluster that needs the slow path (a new cluster,
- * a subcluster allocation, a zero cluster's first write) and whose data is
- * exactly the guest's bytes (nothing copied around them): the clusters are
- * planned and allocated, the data goes out as an asynchronous direct write,
+ * a subcluster allocation, a zero cluster's first write, copy-on-write
+ * from a backing file, a shared or a compressed cluster): the cluster is
+ * planned and allocated, what is copied around the guest's bytes is read
+ * (synchronously), the whole goes out as one asynchronous direct write,
  * and qcow_awrite_work() updates the L2 entry once it completes, batching
  * the metadata updates of many writes under one hold of meta_lock.  Not
  * for FUA writes.
@@ -1176,6 +1455,7 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 	u32 ws = pos & (img->hdr->cluster_size - 1);
 	struct qcow_wplan *p = &aw->plan;
 	struct qcow_wbatch *b = &aw->b;
+	struct blk_plug plug;
 	int err;
 
 	if (!img->aw_wq || !img->writable || qcow_image_failed(img) ||
@@ -1190,18 +1470,30 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 	err = qcow_wbatch_prepare(b);
 	if (err)
 		return err;
-	/* Copy-on-write parts to fill in: the synchronous way. */
-	if (!p->host || ((p->rs != ws || p->re != ws + len) &&
-			 !(p->fresh && p->zeros))) {
-		err = qcow_wbatch_data(b, iter);
+	err = -EIO;
+	if (!WARN_ON_ONCE(!p->host))
+		err = qcow_cow_build(l, p, 0, 1, pos - ws, iter, pos, len,
+				     &aw->cow);
+	if (err) {
 		qcow_wbatch_end(b, err);
-		return err ?: qcow_dirty_limit(img);
+		return err;
 	}
-	err = l->ops->write_async(l, &aw->iocb, iter, p->host + ws,
+	/*
+	 * A write into a hole holds the file's inode lock exclusively
+	 * (ext4, XFS) while it allocates and submits; under our own plug the
+	 * file system's is nested, so the bio is handed to the disk's queue
+	 * only after the lock is released, and the next writer can allocate
+	 * while this one is being queued.
+	 */
+	blk_start_plug(&plug);
+	err = l->ops->write_async(l, &aw->iocb, &aw->cow.iter, aw->cow.host,
 				  qcow_awrite_complete);
+	blk_finish_plug(&plug);
 	if (!err)
 		return -EINPROGRESS;
-	err = l->ops->write_iter(l, iter, len, p->host + ws, false);
+	err = l->ops->write_iter(l, &aw->cow.iter, aw->cow.len, aw->cow.host,
+				 false);
+	qcow_cow_release(img, &aw->cow);
 	qcow_wbatch_end(b, err);
 	return err ?: qcow_dirty_limit(img);
 }
@@ -1527,6 +1819,9 @@ int qcow_image_open_rw(struct qcow_image *img)
 	err = qcow_refcount_open(img);
 	if (err)
 		return err;
+	err = qcow_bounce_init(&img->bounce, h->cluster_size);
+	if (err)
+		return err;
 	img->file_open_size = l->ops->size(l);
 	img->lazy_refcounts = h->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS;
 	img->writable = true;
@@ -1576,6 +1871,7 @@ void qcow_image_close_rw(struct qcow_image *img)
 		img->writable = false;
 	}
 	qcow_refcount_close(img);
+	qcow_bounce_exit(&img->bounce);
 	free_percpu(img->epoch);
 	img->epoch = NULL;
 	bitmap_free(img->l1_dirty);
