@@ -193,24 +193,29 @@ struct qcow_bounce {
 
 /**
  * struct qcow_bounce_pool - bounce elements kept for reuse
- * @lock: protects @free and @nr_free
+ * @lock: protects @free, @nr_free and @nr_total
  * @free: elements not in use
  * @nr_free: entries in @free
+ * @nr_total: elements that exist, in use or free
  * @nr_pages: pages per element (0: no pool)
  * @keep: @free never holds more than this; never less than
  *	  QCOW_BOUNCE_RESERVE elements exist, so a writer that waits for
  *	  one always gets it (forward progress under memory pressure)
+ * @max: no more than this many exist: writers beyond wait for one
+ *	 (bounds the memory of copy-on-write writes in flight)
  * @wait: writers waiting for free elements
  *
  * Reuse also spares the zeroing a kernel with init_on_alloc gives every
  * new page, which costs as much as the copy itself.
  */
 struct qcow_bounce_pool {
-	spinlock_t lock;		/* @free, @nr_free */
+	spinlock_t lock;		/* @free, @nr_free, @nr_total */
 	struct list_head free;
 	unsigned int nr_free;
+	unsigned int nr_total;
 	unsigned int nr_pages;
 	unsigned int keep;
+	unsigned int max;
 	wait_queue_head_t wait;
 };
 
@@ -609,6 +614,9 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 void qcow_awrite_work(struct work_struct *work);
 int qcow_bounce_init(struct qcow_bounce_pool *pool, u32 cluster_size);
 void qcow_bounce_exit(struct qcow_bounce_pool *pool);
+void qcow_bounce_get(struct qcow_bounce_pool *pool, unsigned int n,
+		     struct qcow_bounce **out);
+void qcow_bounce_put(struct qcow_bounce_pool *pool, struct qcow_bounce *b);
 int qcow_layer_write(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 		     size_t len, bool fua);
 int qcow_layer_zero(struct qcow_layer *l, u64 pos, u64 len, bool discard,

@@ -810,9 +810,14 @@ static void qcow_plan_cluster(const struct qcow2_header *h,
  * bounce pages for copy-on-write
  */
 
-/* The pool keeps at most this much memory of free elements per image. */
+/*
+ * Per image, the pool keeps at most this much memory of free elements, and
+ * lets at most that much exist.
+ */
 #define QCOW_BOUNCE_KEEP_BYTES	SZ_4M
-#define QCOW_BOUNCE_KEEP_MAX	64
+#define QCOW_BOUNCE_KEEP_MAX	64U
+#define QCOW_BOUNCE_MAX_BYTES	SZ_32M
+#define QCOW_BOUNCE_MAX_MAX	512U
 
 static void qcow_bounce_free(struct qcow_bounce *b, unsigned int nr_pages)
 {
@@ -842,37 +847,66 @@ static struct qcow_bounce *qcow_bounce_alloc(unsigned int nr_pages, gfp_t gfp)
 	return b;
 }
 
-/* Back to the free list, or to the page allocator when it is full. */
-static void qcow_bounce_put(struct qcow_bounce_pool *pool, struct qcow_bounce *b)
+/**
+ * qcow_bounce_put() - give a bounce element back
+ * @pool: its pool
+ * @b: the element
+ *
+ * It goes to the free list, or back to the page allocator when the list
+ * holds @pool->keep already.
+ */
+void qcow_bounce_put(struct qcow_bounce_pool *pool, struct qcow_bounce *b)
 {
 	spin_lock(&pool->lock);
 	if (pool->nr_free < pool->keep) {
 		list_add(&b->node, &pool->free);
 		pool->nr_free++;
 		b = NULL;
+	} else {
+		pool->nr_total--;
 	}
 	spin_unlock(&pool->lock);
 	if (b)
 		qcow_bounce_free(b, pool->nr_pages);
-	else
+	if (wq_has_sleeper(&pool->wait))
 		wake_up(&pool->wait);
 }
 
-/*
- * @n (at most QCOW_BOUNCE_RESERVE) elements, all or none: from the free
- * list, else new ones if memory is at hand, else wait until enough are
+/* Can @n elements be had without waiting (free, or room to make them)? */
+static bool qcow_bounce_ready(struct qcow_bounce_pool *pool, unsigned int n,
+			      bool nomem)
+{
+	bool ready;
+
+	spin_lock(&pool->lock);
+	ready = pool->nr_free >= n ||
+		(!nomem && pool->nr_free + pool->max - pool->nr_total >= n);
+	spin_unlock(&pool->lock);
+	return ready;
+}
+
+/**
+ * qcow_bounce_get() - take bounce elements
+ * @pool: the pool
+ * @n: how many (at most QCOW_BOUNCE_RESERVE)
+ * @out: they go here
+ *
+ * All or none: from the free list, else new ones while fewer than
+ * @pool->max exist and memory is at hand, else wait until enough are
  * given back.  At least QCOW_BOUNCE_RESERVE elements always exist and
  * their holders give them back without waiting for anything a waiter
- * holds (callers hold no pool element, lock or in-flight state another
- * pool user waits for), so the wait ends.
+ * holds (callers hold no element, lock or in-flight state another pool
+ * user waits for), so the wait ends.  May sleep.
  */
-static void qcow_bounce_get(struct qcow_bounce_pool *pool, unsigned int n,
-			    struct qcow_bounce **out)
+void qcow_bounce_get(struct qcow_bounce_pool *pool, unsigned int n,
+		     struct qcow_bounce **out)
 {
-	unsigned int got;
+	unsigned int got, make, i;
+	bool nomem;
 
 	for (;;) {
 		got = 0;
+		make = 0;
 		spin_lock(&pool->lock);
 		while (got < n && pool->nr_free) {
 			out[got] = list_first_entry(&pool->free,
@@ -880,19 +914,30 @@ static void qcow_bounce_get(struct qcow_bounce_pool *pool, unsigned int n,
 			list_del(&out[got++]->node);
 			pool->nr_free--;
 		}
+		if (got < n && pool->nr_total + n - got <= pool->max) {
+			make = n - got;
+			pool->nr_total += make;
+		}
 		spin_unlock(&pool->lock);
-		for (; got < n; got++) {
+		for (i = 0; i < make; i++) {
 			out[got] = qcow_bounce_alloc(pool->nr_pages,
 						     GFP_NOIO | __GFP_NORETRY |
 						     __GFP_NOWARN);
 			if (!out[got])
 				break;
+			got++;
+		}
+		nomem = i < make;
+		if (nomem) {
+			spin_lock(&pool->lock);
+			pool->nr_total -= make - i;
+			spin_unlock(&pool->lock);
 		}
 		if (got == n)
 			return;
 		while (got)
 			qcow_bounce_put(pool, out[--got]);
-		wait_event(pool->wait, READ_ONCE(pool->nr_free) >= n);
+		wait_event(pool->wait, qcow_bounce_ready(pool, n, nomem));
 	}
 }
 
@@ -917,6 +962,8 @@ int qcow_bounce_init(struct qcow_bounce_pool *pool, u32 cluster_size)
 	bytes = pool->nr_pages << PAGE_SHIFT;
 	pool->keep = clamp_t(unsigned int, QCOW_BOUNCE_KEEP_BYTES / bytes,
 			     QCOW_BOUNCE_RESERVE, QCOW_BOUNCE_KEEP_MAX);
+	pool->max = clamp_t(unsigned int, QCOW_BOUNCE_MAX_BYTES / bytes,
+			    pool->keep, QCOW_BOUNCE_MAX_MAX);
 	for (i = 0; i < QCOW_BOUNCE_RESERVE; i++) {
 		b = qcow_bounce_alloc(pool->nr_pages, GFP_KERNEL);
 		if (!b) {
@@ -925,6 +972,7 @@ int qcow_bounce_init(struct qcow_bounce_pool *pool, u32 cluster_size)
 		}
 		list_add(&b->node, &pool->free);
 		pool->nr_free++;
+		pool->nr_total++;
 	}
 	return 0;
 }
@@ -939,10 +987,12 @@ void qcow_bounce_exit(struct qcow_bounce_pool *pool)
 
 	if (!pool->nr_pages)
 		return;
+	WARN_ON_ONCE(pool->nr_total != pool->nr_free);
 	list_for_each_entry_safe(b, tmp, &pool->free, node)
 		qcow_bounce_free(b, pool->nr_pages);
 	INIT_LIST_HEAD(&pool->free);
 	pool->nr_free = 0;
+	pool->nr_total = 0;
 	pool->nr_pages = 0;
 }
 

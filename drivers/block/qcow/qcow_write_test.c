@@ -229,6 +229,7 @@ struct qwt_snap {
  * @model: what the guest must read
  * @rbuf: read-back buffer, @vsize bytes
  * @wbuf: data of one request
+ * @snap: a snapshot's guest data, for tests that need one copy
  * @wbuf_len: bytes at @wbuf
  * @seed: pattern seed of the next write
  * @has_comp: the image has (or had) compressed clusters
@@ -256,6 +257,7 @@ struct qwt {
 	u8 *model;
 	u8 *rbuf;
 	u8 *wbuf;
+	u8 *snap;
 	u64 wbuf_len;
 	u64 seed;
 	bool has_comp;
@@ -2995,11 +2997,24 @@ static void qcow_write_fault_data(struct kunit *test)
 
 /* --- asynchronous allocating writes ------------------------------------------------ */
 
+/* Where a request's data lies: the slow path must take all three. */
+enum qwt_src {
+	QWT_SRC_KMALLOC,	/* a kvec over direct-mapped memory */
+	QWT_SRC_VMALLOC,	/* a kvec over vmalloc memory */
+	QWT_SRC_PAGES,		/* a bvec of scattered pages, as a request */
+	QWT_SRC_NR,
+};
+
+#define QWT_AW_SEGS	8
+
 /* One request as the block device issues it (qcow_layer_write_async()). */
 struct qwt_aw {
 	struct qcow_awrite aw;
 	struct completion done;
 	struct kvec kv;
+	struct bio_vec bv[QWT_AW_SEGS];
+	struct page *pages[QWT_AW_SEGS + 1];
+	void *vbuf;
 	struct iov_iter iter;
 	u64 pos;
 	u64 len;
@@ -3007,6 +3022,67 @@ struct qwt_aw {
 	int err;
 	bool async;
 };
+
+/*
+ * Present @w->buf as @src: vmalloc memory, or at most QWT_AW_SEGS bvec
+ * segments of 512 bytes and more at odd sector offsets of separate pages,
+ * the first one crossing from one page into the next of an order-1
+ * allocation (a multi-page segment).
+ */
+static void qwt_aw_src(struct qwt *t, struct qwt_aw *w, enum qwt_src src)
+{
+	u64 len = w->len, done = 0, chunk;
+	unsigned int n = 0;
+	void *p;
+
+	if (src == QWT_SRC_KMALLOC) {
+		w->kv.iov_base = w->buf;
+		w->kv.iov_len = len;
+		iov_iter_kvec(&w->iter, WRITE, &w->kv, 1, len);
+		return;
+	}
+	if (src == QWT_SRC_VMALLOC) {
+		w->vbuf = vmalloc(len);
+		KUNIT_ASSERT_NOT_NULL(t->test, w->vbuf);
+		memcpy(w->vbuf, w->buf, len);
+		w->kv.iov_base = w->vbuf;
+		w->kv.iov_len = len;
+		iov_iter_kvec(&w->iter, WRITE, &w->kv, 1, len);
+		return;
+	}
+	w->pages[0] = alloc_pages(GFP_KERNEL, 1);
+	KUNIT_ASSERT_NOT_NULL(t->test, w->pages[0]);
+	chunk = min_t(u64, len, 2 * SECTOR_SIZE);
+	p = page_address(w->pages[0]);
+	memcpy(p + PAGE_SIZE - SECTOR_SIZE, w->buf, chunk);
+	bvec_set_page(&w->bv[n++], w->pages[0], chunk, PAGE_SIZE - SECTOR_SIZE);
+	for (done = chunk; done < len; done += chunk, n++) {
+		KUNIT_ASSERT_LT(t->test, n, QWT_AW_SEGS);
+		chunk = n == QWT_AW_SEGS - 1 ? len - done :
+			min_t(u64, len - done, n * SECTOR_SIZE);
+		KUNIT_ASSERT_LE(t->test, chunk + (n % 4) * SECTOR_SIZE, PAGE_SIZE);
+		w->pages[n] = alloc_page(GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(t->test, w->pages[n]);
+		memcpy(page_address(w->pages[n]) + (n % 4) * SECTOR_SIZE,
+		       w->buf + done, chunk);
+		bvec_set_page(&w->bv[n], w->pages[n], chunk, (n % 4) * SECTOR_SIZE);
+	}
+	iov_iter_bvec(&w->iter, WRITE, w->bv, n, len);
+}
+
+static void qwt_aw_src_free(struct qwt_aw *w)
+{
+	unsigned int i;
+
+	vfree(w->vbuf);
+	w->vbuf = NULL;
+	if (w->pages[0])
+		__free_pages(w->pages[0], 1);
+	for (i = 1; i < ARRAY_SIZE(w->pages); i++)
+		if (w->pages[i])
+			__free_page(w->pages[i]);
+	memset(w->pages, 0, sizeof(w->pages));
+}
 
 static void qwt_aw_done(struct qcow_awrite *aw, int err)
 {
@@ -3016,7 +3092,10 @@ static void qwt_aw_done(struct qcow_awrite *aw, int err)
 	complete(&w->done);
 }
 
-/* Start a write: asynchronously where the driver can, else at once. */
+/*
+ * Start a write: asynchronously where the driver can, else at once.  The
+ * data source rotates through enum qwt_src.
+ */
 static void qwt_aw_start(struct qwt *t, struct qwt_aw *w, u64 pos, u64 len)
 {
 	int err;
@@ -3028,9 +3107,7 @@ static void qwt_aw_start(struct qwt *t, struct qwt_aw *w, u64 pos, u64 len)
 	w->aw.done = qwt_aw_done;
 	w->pos = pos;
 	w->len = len;
-	w->kv.iov_base = w->buf;
-	w->kv.iov_len = len;
-	iov_iter_kvec(&w->iter, WRITE, &w->kv, 1, len);
+	qwt_aw_src(t, w, t->seed % QWT_SRC_NR);
 	qwt_touch(t, pos, len);
 	err = qcow_layer_write_async(&t->top->l, pos, &w->iter, len, &w->aw);
 	w->async = err == -EINPROGRESS;
@@ -3049,6 +3126,7 @@ static void qwt_aw_start(struct qwt *t, struct qwt_aw *w, u64 pos, u64 len)
 static int qwt_aw_end(struct qwt *t, struct qwt_aw *w)
 {
 	wait_for_completion(&w->done);
+	qwt_aw_src_free(w);
 	if (!w->err)
 		memcpy(t->model + w->pos, w->buf, w->len);
 	return w->err;
@@ -3148,6 +3226,214 @@ static void qcow_write_async(struct kunit *test)
 	img->aw_wq = NULL;
 	qwt_step(t, "reopened");
 	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+}
+
+static const struct qwt_geo qwt_async_cow_geos[] = {
+	QWT_GEO("c64k-backing", 3, 16, 4, false, false, SZ_2M, SZ_2M),
+	QWT_GEO("c4k-backing", 3, 12, 4, false, false, SZ_512K, SZ_512K),
+	QWT_GEO("c1k-backing", 3, 10, 4, false, false, SZ_256K, SZ_256K),
+	QWT_GEO("c64k-ext-backing", 3, 16, 4, true, false, SZ_2M, SZ_2M),
+	QWT_GEO("c2m-backing", 3, 21, 4, false, false, SZ_16M, SZ_16M),
+};
+
+KUNIT_ARRAY_PARAM(qwt_async_cow, qwt_async_cow_geos, qwt_geo_desc);
+
+/* Write @n clusters from @first, each at a different sector of its own. */
+static void qwt_aw_round(struct qwt *t, struct qwt_aw *w, u64 first,
+			 unsigned int n, u64 len, unsigned int *async)
+{
+	u64 span = t->cs - len + 1, pos;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		pos = (first + i) * t->cs + round_down((i * 3 + 1) * SECTOR_SIZE % span,
+						       SECTOR_SIZE);
+		qwt_aw_start(t, &w[i], pos, len);
+	}
+	for (i = 0; i < n; i++) {
+		KUNIT_EXPECT_EQ_MSG(t->test, qwt_aw_end(t, &w[i]), 0, "%s: write %u",
+				    t->step, i);
+		*async += w[i].async;
+	}
+}
+
+/*
+ * Copy-on-write through qcow_layer_write_async(): writes that need the
+ * rest of their cluster copied from the backing file, from a cluster an
+ * internal snapshot shares, or from a compressed cluster, many in flight,
+ * from every kind of data source (enum qwt_src).  Each must go out
+ * asynchronously as one write of the copied parts around the guest's own
+ * pages, leave exactly the data and metadata the synchronous path leaves
+ * (the invariant checker, the model), keep the snapshot's data, and give
+ * its bounce pages back (the pool is whole after each step).
+ */
+static void qcow_write_async_cow(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	u64 len = min_t(u64, t->cs / 2, SZ_4K), nclu = t->vsize / t->cs, next = 0;
+	unsigned int n = min_t(u64, QWT_AW, nclu / 3), async = 0, writes = 0, i;
+	struct workqueue_struct *wq;
+	struct qcow_image *img;
+	struct qwt_aw *w;
+	u8 *snap;
+
+	w = kunit_kcalloc(test, QWT_AW, sizeof(*w), GFP_KERNEL);
+	t->snap = kvmalloc(t->vsize, GFP_KERNEL);
+	snap = t->snap;
+	wq = alloc_workqueue("qwt_aw", WQ_UNBOUND, 0);
+	KUNIT_ASSERT_TRUE(test, w && snap && wq);
+
+	qwt_step(t, "fill a third, compress one cluster, take a snapshot");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, n * t->cs, n * t->cs, false), 0);
+	qwt_close(t);
+	qwt_compress(t, n, &next);
+	qwt_snapshot(t);
+	memcpy(snap, t->model, t->vsize);
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_CLEAN));
+	KUNIT_ASSERT_EQ(test, qwt_open(t), 0);
+	img = qwt_img(t);
+	img->aw_wq = wq;
+	KUNIT_EXPECT_EQ(test, img->bounce.nr_pages, (unsigned int)DIV_ROUND_UP(t->cs, PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, img->bounce.nr_total, (unsigned int)QCOW_BOUNCE_RESERVE);
+
+	qwt_step(t, "%u writes over the backing file", n);
+	qwt_aw_round(t, w, 0, n, len, &async);
+	writes += n;
+	KUNIT_EXPECT_EQ_MSG(test, async, writes, "%s: asynchronous", t->step);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
+
+	qwt_step(t, "%u writes into shared and compressed clusters", n);
+	qwt_aw_round(t, w, n, n, len, &async);
+	writes += n;
+	KUNIT_EXPECT_EQ_MSG(test, async, writes, "%s: asynchronous", t->step);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
+	KUNIT_EXPECT_LE(test, img->bounce.nr_total, img->bounce.max);
+
+	qwt_step(t, "the same clusters again: now written in place");
+	qwt_aw_round(t, w, n, n, len, &async);
+	qwt_step_ok(t);
+
+	/*
+	 * Across a cluster boundary, the first cluster written in place
+	 * and the second a new one: two runs, the second starting inside
+	 * the request's data.
+	 */
+	qwt_step(t, "writes across cluster boundaries");
+	len = min_t(u64, t->cs, SZ_8K);
+	for (i = 0; 2 * i + 2 <= n; i++)
+		KUNIT_ASSERT_EQ(test, qwt_write(t, (2 * n + 2 * i) * t->cs,
+						SECTOR_SIZE, false), 0);
+	for (i = 0; 2 * i + 2 <= n; i++)
+		qwt_aw_start(t, &w[i], (2 * n + 2 * i + 1) * t->cs - len / 2, len);
+	for (i = 0; 2 * i + 2 <= n; i++)
+		KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[i]), 0, "%s: write %u",
+				    t->step, i);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
+
+	destroy_workqueue(wq);
+	img->aw_wq = NULL;
+	qwt_close(t);
+	qwt_step(t, "closed: the snapshot kept its data");
+	KUNIT_ASSERT_TRUE(test, qwt_chk(t, QWT_CLEAN));
+	for (i = n + 1; i < 2 * n; i++)	/* cluster n is compressed */
+		qwt_snap_expect(t, i, snap);
+	KUNIT_ASSERT_EQ(test, qwt_open(t), 0);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+}
+
+struct qwt_bounce_waiter {
+	struct work_struct work;
+	struct qcow_bounce_pool *pool;
+	struct qcow_bounce *b;
+	struct completion done;
+};
+
+static void qwt_bounce_wait_work(struct work_struct *work)
+{
+	struct qwt_bounce_waiter *bw = container_of(work, struct qwt_bounce_waiter, work);
+
+	qcow_bounce_get(bw->pool, 1, &bw->b);
+	complete(&bw->done);
+}
+
+/*
+ * The bounce pool: its size for each cluster size, the reserve, reuse,
+ * how many free elements it keeps, and a writer waiting when as many
+ * elements exist as it allows, until one is given back.
+ */
+static void qcow_write_bounce_pool(struct kunit *test)
+{
+	struct qcow_bounce_pool *pool;
+	struct qcow_bounce *b[6];
+	struct qwt_bounce_waiter bw;
+	unsigned int i;
+
+	pool = kunit_kzalloc(test, sizeof(*pool), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, pool);
+	KUNIT_ASSERT_EQ(test, qcow_bounce_init(pool, SZ_2M), 0);
+	KUNIT_EXPECT_EQ(test, pool->nr_pages, (unsigned int)(SZ_2M / PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, pool->keep, 2U);
+	KUNIT_EXPECT_EQ(test, pool->max, 16U);
+	qcow_bounce_exit(pool);
+	KUNIT_ASSERT_EQ(test, qcow_bounce_init(pool, SECTOR_SIZE), 0);
+	KUNIT_EXPECT_EQ(test, pool->nr_pages, 1U);
+	KUNIT_EXPECT_EQ(test, pool->keep, 64U);
+	KUNIT_EXPECT_EQ(test, pool->max, 512U);
+	qcow_bounce_exit(pool);
+
+	KUNIT_ASSERT_EQ(test, qcow_bounce_init(pool, SZ_64K), 0);
+	KUNIT_EXPECT_EQ(test, pool->nr_pages, 16U);
+	KUNIT_EXPECT_EQ(test, pool->nr_free, 2U);
+	KUNIT_EXPECT_EQ(test, pool->nr_total, 2U);
+	/* The reserve first, then new elements; all come back for reuse. */
+	qcow_bounce_get(pool, 2, b);
+	KUNIT_EXPECT_EQ(test, pool->nr_free, 0U);
+	qcow_bounce_get(pool, 2, b + 2);
+	KUNIT_EXPECT_EQ(test, pool->nr_total, 4U);
+	for (i = 0; i < 4; i++)
+		qcow_bounce_put(pool, b[i]);
+	KUNIT_EXPECT_EQ(test, pool->nr_free, 4U);
+	qcow_bounce_get(pool, 1, b);
+	KUNIT_EXPECT_EQ(test, pool->nr_total, 4U);
+	qcow_bounce_put(pool, b[0]);
+
+	/* No more than @keep stay free. */
+	pool->keep = 3;
+	for (i = 0; i < 6; i += 2)
+		qcow_bounce_get(pool, 2, b + i);
+	KUNIT_EXPECT_EQ(test, pool->nr_total, 6U);
+	for (i = 0; i < 6; i++)
+		qcow_bounce_put(pool, b[i]);
+	KUNIT_EXPECT_EQ(test, pool->nr_free, 3U);
+	KUNIT_EXPECT_EQ(test, pool->nr_total, 3U);
+
+	/* At @max, a writer waits for an element to come back. */
+	pool->max = 3;
+	qcow_bounce_get(pool, 2, b);
+	qcow_bounce_get(pool, 1, b + 2);
+	bw.pool = pool;
+	bw.b = NULL;
+	init_completion(&bw.done);
+	INIT_WORK_ONSTACK(&bw.work, qwt_bounce_wait_work);
+	queue_work(system_unbound_wq, &bw.work);
+	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&bw.done, HZ / 5), 0UL);
+	KUNIT_EXPECT_NULL(test, bw.b);
+	qcow_bounce_put(pool, b[1]);
+	KUNIT_EXPECT_GT(test, wait_for_completion_timeout(&bw.done, 10 * HZ), 0UL);
+	flush_work(&bw.work);
+	destroy_work_on_stack(&bw.work);
+	KUNIT_EXPECT_PTR_EQ(test, bw.b, b[1]);
+	KUNIT_EXPECT_EQ(test, pool->nr_total, 3U);
+	qcow_bounce_put(pool, b[0]);
+	qcow_bounce_put(pool, b[2]);
+	if (bw.b)
+		qcow_bounce_put(pool, bw.b);
+	KUNIT_EXPECT_EQ(test, pool->nr_free, pool->nr_total);
+	qcow_bounce_exit(pool);
 }
 
 /* --- seeded random sequences ------------------------------------------------------- */
@@ -5887,6 +6173,7 @@ static void qwt_exit(struct kunit *test)
 	while (t->nr_snaps)
 		kvfree(t->snaps[--t->nr_snaps].data);
 	kvfree(t->wbuf);
+	kvfree(t->snap);
 	kvfree(t->rbuf);
 	kvfree(t->model);
 }
@@ -5906,6 +6193,8 @@ static struct kunit_case qcow_write_cases[] = {
 	KUNIT_CASE_PARAM(qcow_write_corrupt, qwt_bad_gen_params),
 	KUNIT_CASE_PARAM(qcow_write_fault_data, qwt_err_gen_params),
 	KUNIT_CASE_PARAM(qcow_write_async, qwt_async_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_async_cow, qwt_async_cow_gen_params),
+	KUNIT_CASE(qcow_write_bounce_pool),
 	{}
 };
 
