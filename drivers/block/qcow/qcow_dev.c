@@ -14,11 +14,12 @@
  * allocated per request in the common single-bio case.  Reads and writes
  * of allocated clusters (COPIED, for writes) become one asynchronous direct
  * I/O on the image file that completes the request.  A write inside one
- * cluster that needs a new cluster (and nothing copied around it) is
- * planned by the worker, its data goes out the same way, and the image's
- * completion work updates the L2 entry and completes the request
- * (qcow_layer_write_async()).  Everything else is done synchronously by
- * the worker (qcow_read.c, qcow_write.c).
+ * cluster that needs a new cluster (copy-on-write included) is planned by
+ * the worker, which reads what is copied around the guest's bytes; the
+ * whole goes out the same way, and the image's completion work updates
+ * the L2 entry and completes the request (qcow_layer_write_async()).
+ * Everything else is done synchronously by the worker (qcow_read.c,
+ * qcow_write.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

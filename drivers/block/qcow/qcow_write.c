@@ -16,8 +16,9 @@
  *     compressed cluster, zeros), allocate, and register the batch in
  *     img->inflight;
  *  2. without the lock: read the copy-on-write parts through the current
- *     mapping and write them with the guest data, one I/O per run of
- *     contiguous host clusters;
+ *     mapping into pooled bounce pages and write them with the guest's
+ *     own pages, one I/O per run of contiguous host clusters
+ *     (qcow_cow_build());
  *  3. under the lock: point the L2 entries at the new data (the slice is
  *     dirty in the cache), queue the old references for release, leave
  *     img->inflight and wake waiters.
