@@ -434,16 +434,16 @@ cpu_jiffies() {
 # L2 cache hits and misses.
 snap() {
 	local dev=${1#/dev/} s=/sys/block/${1#/dev/}/qcow _a _b name w ws
-	local hs=0 ds=0 dw=0 h=0 m=0
+	local hs=0 ds=0 dw=0 h=0 m=0 hw=0
 	while read -r _a _b name _ _ _ _ w _ ws _; do
-		[ "$name" = "$scratch_disk" ] && hs=$ws
+		[ "$name" = "$scratch_disk" ] && hs=$ws && hw=$w
 		[ "$name" = "$dev" ] && ds=$ws && dw=$w
 	done < /proc/diskstats
 	if [ -e "$s/cache_hits" ]; then
 		read -r h < "$s/cache_hits"
 		read -r m < "$s/cache_misses"
 	fi
-	echo "$hs $ds $dw $h $m"
+	echo "$hs $ds $dw $h $m $hw"
 }
 
 # slot_log N [sync]: set SLOT_LOG to a fio replay log (v2) of 4K writes
@@ -569,8 +569,8 @@ point() {
 		sync
 	fi
 	s1=$(snap "$dev")
-	# host_sectors dev_sectors dev_writes l2_hits l2_misses, before and
-	# after; slots
+	# host_sectors dev_sectors dev_writes l2_hits l2_misses host_writes,
+	# before and after; slots
 	echo "$s0 $s1 $slots" > "$base.ds"
 	case $set in
 	empty|cow64|cowel2) drop_image "$set" "$d" ;;

@@ -124,7 +124,7 @@ REF_NAMES = {'loop': 'loop', 'nbd': 'qemu-nbd',
 
 KEYS = ['iops', 'bw', 'lat_p50_us', 'lat_p99_us', 'lat_mean_us',
         'cpu_cores', 'cpu_us_per_io', 'ctxt_per_io', 'l2_hit_rate',
-        'write_amp', 'fio_usr_cpu', 'fio_sys_cpu']
+        'write_amp', 'disk_writes_per_write', 'fio_usr_cpu', 'fio_sys_cpu']
 
 
 def load_point(base, latdir, runtime):
@@ -175,10 +175,16 @@ def load_point(base, latdir, runtime):
         pass
     try:
         # Before and after: scratch disk sectors written, device sectors
-        # written, device writes, L2 hits, L2 misses; then the slots.
+        # written, device writes, L2 hits, L2 misses, scratch disk write
+        # requests; then the slots.
         with open(base + '.ds') as f:
             v = [int(x) for x in f.read().split()]
-        host, dev, writes, hits, misses = (v[5 + i] - v[i] for i in range(5))
+        n = 6
+        host, dev, writes, hits, misses, hreqs = (v[n + i] - v[i] for i in range(n))
+        # Write requests the scratch disk completed per write the device
+        # completed (merging shows here; the final flush is included).
+        if writes > 0:
+            p['disk_writes_per_write'] = hreqs / writes
         if hits + misses:
             p['l2_hit_rate'] = hits / (hits + misses)
         p['host_write_bytes'] = host * 512
@@ -187,9 +193,9 @@ def load_point(base, latdir, runtime):
         # write, over the whole run (ramp and final flush included).
         if dev > 0:
             p['write_amp'] = host / dev
-        if v[10] and p['job_runtime_ms'] < 900 * runtime:
+        if v[2 * n] and p['job_runtime_ms'] < 900 * runtime:
             # The replay log ran out before the runtime did.
-            p['exhausted'] = v[10]
+            p['exhausted'] = v[2 * n]
     except (OSError, ValueError, IndexError):
         pass
     return p
@@ -380,11 +386,12 @@ def print_table(results):
           'lat (submit to completion) of the row\'s direction (reads for the '
           'mix); CPU = busy guest CPU (all processes and kworkers) per I/O; '
           'cs = guest context switches per I/O; WA = bytes written to the '
-          'scratch disk per byte written to the device')
+          'scratch disk per byte written to the device; dW/W = write '
+          'requests of the scratch disk per write of the device')
     print()
-    hdr = '%-32s %-17s %8s %8s %6s %8s %8s %9s %6s %6s %6s' % (
+    hdr = '%-32s %-17s %8s %8s %6s %8s %8s %9s %6s %6s %5s %6s' % (
         'workload', 'device', 'IOPS', 'MB/s', 'spread', 'p50 us', 'p99 us',
-        'CPU us/IO', 'cs/IO', 'WA', 'L2 hit')
+        'CPU us/IO', 'cs/IO', 'WA', 'dW/W', 'L2 hit')
     print(hdr)
     print('-' * len(hdr))
     notes = []
@@ -405,14 +412,15 @@ def print_table(results):
                 return d[k]['median'] if k in d else None
             hit = med('l2_hit_rate')
             wa = med('write_amp') if write else None
-            print('%-32s %-17s %8s %8s %5.0f%% %8s %8s %9s %6s %6s %6s' % (
+            dw = med('disk_writes_per_write') if write else None
+            print('%-32s %-17s %8s %8s %5.0f%% %8s %8s %9s %6s %6s %5s %6s' % (
                 title, d['name'],
                 fmt_num(med('iops')),
                 fmt_num(med('bw') / 1e6 if med('bw') is not None else None),
                 100 * d[m]['spread'] if m in d else 0,
                 fmt_num(med('lat_p50_us')), fmt_num(med('lat_p99_us')),
                 fmt_num(med('cpu_us_per_io')), fmt_num(med('ctxt_per_io')),
-                fmt_num(wa),
+                fmt_num(wa), fmt_num(dw),
                 '%.0f%%' % (100 * hit) if hit is not None else '-'))
             if d.get('exhausted'):
                 notes.append('%s on %s: a point wrote its whole replay log (%s '

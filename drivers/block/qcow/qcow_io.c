@@ -170,6 +170,19 @@ const struct qcow_layer_ops qcow_file_layer_ops = {
 };
 
 /**
+ * qcow_layer_can_write_async() - whether @l's write_async can start writes
+ * @l: a layer
+ *
+ * Return: false when it has none, or would refuse every one (a file
+ * without direct I/O).
+ */
+bool qcow_layer_can_write_async(const struct qcow_layer *l)
+{
+	return l->ops->write_async &&
+	       (l->ops != &qcow_file_layer_ops || l->dio);
+}
+
+/**
  * qcow_file_read_async() - start an asynchronous direct read
  * @l: layer whose file is read
  * @iocb: kiocb owned by the caller until @done runs

@@ -250,6 +250,7 @@ struct qcow_cow {
  * @plan: its plan (@b.p points here)
  * @cow: the data written, with what is copied around the guest's bytes
  * @iocb: the direct write
+ * @snode: in img->aw_submit until the write is started
  * @node: in img->aw_done once the write completed
  * @ret: the write's result
  * @err: what the request gets
@@ -261,6 +262,7 @@ struct qcow_awrite {
 	struct qcow_wplan plan;
 	struct qcow_cow cow;
 	struct kiocb iocb;
+	struct llist_node snode;
 	struct llist_node node;
 	long ret;
 	int err;
@@ -329,6 +331,9 @@ struct qcow_awrite {
  *	    (qcow_shadow_begin()); real changes are mirrored into it
  * @aw_wq: where @aw_work runs (the device's, not the one requests run on:
  *	   those may wait for it); NULL: slow-path writes are all synchronous
+ * @aw_submit: asynchronous slow-path writes whose data write is to be
+ *	       started (qcow_awrite_queue())
+ * @aw_starting: bit 0: a writer is starting the writes of @aw_submit
  * @aw_done: asynchronous slow-path writes whose data write completed
  * @aw_work: finishes them (qcow_awrite_work())
  * @bounce: pages for copy-on-write (read-write images)
@@ -385,6 +390,8 @@ struct qcow_image {
 	u64 file_ahead;
 	struct qcow_shadow *shadow;
 	struct workqueue_struct *aw_wq;
+	struct llist_head aw_submit;
+	unsigned long aw_starting;
 	struct llist_head aw_done;
 	struct work_struct aw_work;
 	struct qcow_bounce_pool bounce;
@@ -469,6 +476,7 @@ struct qcow_cmd {
 /* qcow_io.c */
 extern const struct qcow_layer_ops qcow_file_layer_ops;
 int qcow_file_read(struct qcow_layer *l, void *buf, size_t len, loff_t pos);
+bool qcow_layer_can_write_async(const struct qcow_layer *l);
 int qcow_file_read_async(struct qcow_layer *l, struct kiocb *iocb,
 			 struct iov_iter *iter, loff_t pos,
 			 void (*done)(struct kiocb *iocb, long ret));

@@ -1475,6 +1475,89 @@ void qcow_awrite_work(struct work_struct *work)
 	}
 }
 
+/* Start the data write of @aw; its completion goes to img->aw_done. */
+static void qcow_awrite_submit(struct qcow_awrite *aw)
+{
+	struct qcow_layer *l = aw->b.l;
+	int err;
+
+	err = l->ops->write_async(l, &aw->iocb, &aw->cow.iter, aw->cow.host,
+				  qcow_awrite_complete);
+	if (!err)
+		return;
+	/* Refused after all (out of memory, unaligned): now, then the same way. */
+	err = l->ops->write_iter(l, &aw->cow.iter, aw->cow.len, aw->cow.host,
+				 false);
+	qcow_awrite_complete(&aw->iocb, err ?: aw->cow.len);
+}
+
+/*
+ * The batch @list in the order of the writes' file offsets, so that a
+ * write contiguous with the one before it merges into its request (the
+ * plug merges a bio only into its last request).  A batch is a few
+ * requests: insertion sort.
+ */
+static struct llist_node *qcow_awrite_sort(struct llist_node *list)
+{
+	struct llist_node *sorted = NULL, *next, **pp;
+	struct qcow_awrite *aw;
+
+	for (; list; list = next) {
+		next = list->next;
+		aw = llist_entry(list, struct qcow_awrite, snode);
+		for (pp = &sorted; *pp; pp = &(*pp)->next)
+			if (llist_entry(*pp, struct qcow_awrite, snode)->cow.host >
+			    aw->cow.host)
+				break;
+		list->next = *pp;
+		*pp = list;
+	}
+	return sorted;
+}
+
+/*
+ * Queue @aw's data write and start it, unless another writer is starting
+ * writes: that one starts it too.  One writer at a time starts everything
+ * queued, batch after batch, each under one plug and in file order, and
+ * the others move on.  New clusters are allocated in order at the end of
+ * the file, so the writes of a batch are mostly contiguous on the disk,
+ * and contiguous bios of one plug merge into one request.  A write into a hole holds the
+ * file's inode lock exclusively (ext4, XFS) while it allocates and
+ * submits: writers no longer queue on that lock, and the file system's
+ * plug, nested in ours, no longer hands the bio to the disk with the lock
+ * held.
+ */
+static void qcow_awrite_queue(struct qcow_image *img, struct qcow_awrite *aw)
+{
+	struct qcow_awrite *a, *tmp;
+	struct llist_node *list;
+	struct blk_plug plug;
+
+	llist_add(&aw->snode, &img->aw_submit);
+	/*
+	 * A write queued after the starter's last look but before it let go
+	 * found the bit set and left it to the starter: look again after
+	 * letting go (llist_add() and the bit operations are full barriers).
+	 */
+	while (!llist_empty(&img->aw_submit) &&
+	       !test_and_set_bit_lock(0, &img->aw_starting)) {
+		while ((list = llist_del_all(&img->aw_submit))) {
+			blk_start_plug(&plug);
+			/* A completion may end a request before its next is read. */
+			llist_for_each_entry_safe(a, tmp, qcow_awrite_sort(list),
+						  snode)
+				qcow_awrite_submit(a);
+			blk_finish_plug(&plug);
+		}
+		clear_bit_unlock(0, &img->aw_starting);
+		/*
+		 * The clear before the llist_empty() look above, against a
+		 * writer's llist_add() before its test of the bit.
+		 */
+		smp_mb();
+	}
+}
+
 /**
  * qcow_layer_write_async() - a slow-path write whose data write does not
  * block the caller
@@ -1489,14 +1572,15 @@ void qcow_awrite_work(struct work_struct *work)
  * a subcluster allocation, a zero cluster's first write, copy-on-write
  * from a backing file, a shared or a compressed cluster): the cluster is
  * planned and allocated, what is copied around the guest's bytes is read
- * (synchronously), the whole goes out as one asynchronous direct write,
- * and qcow_awrite_work() updates the L2 entry once it completes, batching
+ * (synchronously), the whole goes out as one asynchronous direct write
+ * (qcow_awrite_queue()), and qcow_awrite_work() updates the L2
+ * entry once it completes, batching
  * the metadata updates of many writes under one hold of meta_lock.  Not
  * for FUA writes.
  *
  * Return: -EINPROGRESS (@aw->done will be called), -EAGAIN (the write does
- * not qualify: nothing was done, use qcow_layer_write()), or the result of
- * a write that was done synchronously after all (0 or an error).
+ * not qualify: nothing was done, use qcow_layer_write()), or an error from
+ * planning or reading what is copied (nothing was written).
  */
 int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 			   size_t len, struct qcow_awrite *aw)
@@ -1506,12 +1590,11 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 	u32 ws = pos & (img->hdr->cluster_size - 1);
 	struct qcow_wplan *p = &aw->plan;
 	struct qcow_wbatch *b = &aw->b;
-	struct blk_plug plug;
 	int err;
 
 	if (!img->aw_wq || !img->writable || qcow_image_failed(img) ||
 	    pos + len > l->size || (pos >> cb) != ((pos + len - 1) >> cb) ||
-	    iov_iter_count(iter) != len || !l->ops->write_async)
+	    iov_iter_count(iter) != len || !qcow_layer_can_write_async(l))
 		return -EAGAIN;
 	memset(b, 0, sizeof(*b));
 	b->l = l;
@@ -1529,24 +1612,8 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 		qcow_wbatch_end(b, err);
 		return err;
 	}
-	/*
-	 * A write into a hole holds the file's inode lock exclusively
-	 * (ext4, XFS) while it allocates and submits; under our own plug the
-	 * file system's is nested, so the bio is handed to the disk's queue
-	 * only after the lock is released, and the next writer can allocate
-	 * while this one is being queued.
-	 */
-	blk_start_plug(&plug);
-	err = l->ops->write_async(l, &aw->iocb, &aw->cow.iter, aw->cow.host,
-				  qcow_awrite_complete);
-	blk_finish_plug(&plug);
-	if (!err)
-		return -EINPROGRESS;
-	err = l->ops->write_iter(l, &aw->cow.iter, aw->cow.len, aw->cow.host,
-				 false);
-	qcow_cow_release(img, &aw->cow);
-	qcow_wbatch_end(b, err);
-	return err ?: qcow_dirty_limit(img);
+	qcow_awrite_queue(img, aw);
+	return -EINPROGRESS;
 }
 
 /* Bytes from @pos to the end of the guest range one L2 slice maps. */

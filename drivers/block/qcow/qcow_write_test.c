@@ -125,6 +125,7 @@ struct qwt_undo {
  * @punched: bytes punched
  * @truncates: truncate calls
  * @async_writes: write_async calls that started a write
+ * @no_async: write_async refuses (-EAGAIN), as without direct I/O
  * @fail_write: the @fail_write-th write from now fails (0: none)
  * @fail_flush: the @fail_flush-th flush from now fails (0: none)
  * @fail_err: what the failing write returns (-EIO or -ENOSPC)
@@ -158,6 +159,7 @@ struct qwt_file {
 	u64 punched;
 	unsigned int truncates;
 	unsigned int async_writes;
+	bool no_async;
 	unsigned int fail_write;
 	unsigned int fail_flush;
 	int fail_err;
@@ -526,6 +528,8 @@ static int qwt_write_async(struct qcow_layer *l, struct kiocb *iocb,
 	struct qwt_aio *a;
 	int err;
 
+	if (f->no_async)
+		return -EAGAIN;
 	a = kzalloc(sizeof(*a), GFP_NOIO);
 	if (!a)
 		return -EAGAIN;
@@ -3010,6 +3014,8 @@ enum qwt_src {
 /* One request as the block device issues it (qcow_layer_write_async()). */
 struct qwt_aw {
 	struct qcow_awrite aw;
+	struct qwt *t;
+	struct work_struct work;
 	struct completion done;
 	struct kvec kv;
 	struct bio_vec bv[QWT_AW_SEGS];
@@ -3096,10 +3102,31 @@ static void qwt_aw_done(struct qcow_awrite *aw, int err)
  * Start a write: asynchronously where the driver can, else at once.  The
  * data source rotates through enum qwt_src.
  */
-static void qwt_aw_start(struct qwt *t, struct qwt_aw *w, u64 pos, u64 len)
+/* Issue @w (prepared by qwt_aw_prep()) as the block device does. */
+static void qwt_aw_go(struct qwt_aw *w)
 {
+	struct qcow_layer *l = &w->t->top->l;
 	int err;
 
+	err = qcow_layer_write_async(l, w->pos, &w->iter, w->len, &w->aw);
+	w->async = err == -EINPROGRESS;
+	if (err == -EAGAIN)
+		err = qcow_layer_write(l, w->pos, &w->iter, w->len, false);
+	if (!w->async) {
+		w->err = err;
+		complete(&w->done);
+	}
+}
+
+static void qwt_aw_work(struct work_struct *work)
+{
+	qwt_aw_go(container_of(work, struct qwt_aw, work));
+}
+
+/* Data and source of a write; the model learns what it may change. */
+static void qwt_aw_prep(struct qwt *t, struct qwt_aw *w, u64 pos, u64 len)
+{
+	w->t = t;
 	w->buf = kunit_kmalloc(t->test, len, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(t->test, w->buf);
 	qwt_fill(++t->seed, pos, w->buf, len);
@@ -3109,14 +3136,12 @@ static void qwt_aw_start(struct qwt *t, struct qwt_aw *w, u64 pos, u64 len)
 	w->len = len;
 	qwt_aw_src(t, w, t->seed % QWT_SRC_NR);
 	qwt_touch(t, pos, len);
-	err = qcow_layer_write_async(&t->top->l, pos, &w->iter, len, &w->aw);
-	w->async = err == -EINPROGRESS;
-	if (err == -EAGAIN)
-		err = qcow_layer_write(&t->top->l, pos, &w->iter, len, false);
-	if (!w->async) {
-		w->err = err;
-		complete(&w->done);
-	}
+}
+
+static void qwt_aw_start(struct qwt *t, struct qwt_aw *w, u64 pos, u64 len)
+{
+	qwt_aw_prep(t, w, pos, len);
+	qwt_aw_go(w);
 }
 
 /*
@@ -3233,7 +3258,7 @@ static const struct qwt_geo qwt_async_cow_geos[] = {
 	QWT_GEO("c4k-backing", 3, 12, 4, false, false, SZ_512K, SZ_512K),
 	QWT_GEO("c1k-backing", 3, 10, 4, false, false, SZ_256K, SZ_256K),
 	QWT_GEO("c64k-ext-backing", 3, 16, 4, true, false, SZ_2M, SZ_2M),
-	QWT_GEO("c2m-backing", 3, 21, 4, false, false, SZ_16M, SZ_16M),
+	QWT_GEO("c2m-backing", 3, 21, 4, false, false, 20 * SZ_1M, 20 * SZ_1M),
 };
 
 KUNIT_ARRAY_PARAM(qwt_async_cow, qwt_async_cow_geos, qwt_geo_desc);
@@ -3272,7 +3297,7 @@ static void qcow_write_async_cow(struct kunit *test)
 	const struct qwt_geo *g = test->param_value;
 	struct qwt *t = qwt_new(test, g, false);
 	u64 len = min_t(u64, t->cs / 2, SZ_4K), nclu = t->vsize / t->cs, next = 0;
-	unsigned int n = min_t(u64, QWT_AW, nclu / 3), async = 0, writes = 0, i;
+	unsigned int n = min_t(u64, QWT_AW, nclu / 5), async = 0, writes = 0, i;
 	struct workqueue_struct *wq;
 	struct qcow_image *img;
 	struct qwt_aw *w;
@@ -3284,7 +3309,7 @@ static void qcow_write_async_cow(struct kunit *test)
 	wq = alloc_workqueue("qwt_aw", WQ_UNBOUND, 0);
 	KUNIT_ASSERT_TRUE(test, w && snap && wq);
 
-	qwt_step(t, "fill a third, compress one cluster, take a snapshot");
+	qwt_step(t, "fill a fifth, compress one cluster, take a snapshot");
 	KUNIT_ASSERT_EQ(test, qwt_write(t, n * t->cs, n * t->cs, false), 0);
 	qwt_close(t);
 	qwt_compress(t, n, &next);
@@ -3315,6 +3340,42 @@ static void qcow_write_async_cow(struct kunit *test)
 	qwt_step(t, "the same clusters again: now written in place");
 	qwt_aw_round(t, w, n, n, len, &async);
 	qwt_step_ok(t);
+
+	/*
+	 * Issued from many threads at once: writers queue behind the one
+	 * starting writes, which starts them in batches (in file order).
+	 */
+	qwt_step(t, "%u writes over the backing file from %u threads", n, n);
+	async = 0;
+	writes = t->top->async_writes;
+	for (i = 0; i < n; i++) {
+		qwt_aw_prep(t, &w[i], (4 * n + i) * t->cs + SECTOR_SIZE * (i % 3),
+			    SECTOR_SIZE);
+		INIT_WORK(&w[i].work, qwt_aw_work);
+	}
+	for (i = 0; i < n; i++)
+		queue_work(system_unbound_wq, &w[i].work);
+	for (i = 0; i < n; i++) {
+		flush_work(&w[i].work);
+		KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[i]), 0, "%s: write %u",
+				    t->step, i);
+		async += w[i].async;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, async, n, "%s: asynchronous", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, t->top->async_writes, writes + n, "%s", t->step);
+	qwt_step_ok(t);
+
+	/* Started synchronously after all, finished the same way. */
+	qwt_step(t, "%u writes over the backing file, no asynchronous write", n);
+	t->top->no_async = true;
+	async = 0;
+	writes = t->top->async_writes;
+	qwt_aw_round(t, w, 3 * n, n, len, &async);
+	t->top->no_async = false;
+	KUNIT_EXPECT_EQ_MSG(test, async, n, "%s: asynchronous", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, t->top->async_writes, writes, "%s", t->step);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
 
 	/*
 	 * Across a cluster boundary, the first cluster written in place
