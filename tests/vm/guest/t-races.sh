@@ -197,7 +197,12 @@ t_detach_fio() {
 	io_started "$dev"
 	"$QCOW_CTL" detach --lazy "$dev" || die "detach --lazy failed"
 	sleep 1
-	kill -9 "$pid"
+	if ! kill -9 "$pid" 2>/dev/null; then
+		wait "$pid" || true
+		head -n 20 "$W/fio-8.err"
+		sed -n '/^{/,$p' "$W/fio-8.json" | jq -c '.jobs[] | {error, w: .write.io_bytes, r: .read.io_bytes}' || true
+		die "fio (120 s) ended within a second of the lazy detach"
+	fi
 	wait "$pid" || true
 	gone "$dev" 30
 	wl_qcheck img.qcow2
