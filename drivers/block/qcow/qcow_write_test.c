@@ -3174,9 +3174,9 @@ KUNIT_ARRAY_PARAM(qwt_async, qwt_async_geos, qwt_geo_desc);
  * another thread and finished in batches by img->aw_work, must leave
  * exactly what the synchronous path leaves: data, L2 entries, refcounts
  * (the invariant checker after each step).  Writes to one cluster
- * serialize behind the one in flight; a write that needs a copy around it
- * (a reused cluster, not past the allocation end) is done synchronously
- * and returns its result; a failed data write fails its request with -EIO
+ * serialize behind the one in flight; a write that needs zeros around it
+ * (a reused cluster, not past the allocation end) is still asynchronous
+ * and gets the freed cluster; a failed data write fails its request with -EIO
  * and gives the cluster back (no leak), and the same write then succeeds.
  */
 static void qcow_write_async(struct kunit *test)
