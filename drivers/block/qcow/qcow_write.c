@@ -1521,11 +1521,11 @@ static struct llist_node *qcow_awrite_sort(struct llist_node *list)
  * queued, batch after batch, each under one plug and in file order, and
  * the others move on.  New clusters are allocated in order at the end of
  * the file, so the writes of a batch are mostly contiguous on the disk,
- * and contiguous bios of one plug merge into one request.  A write into a hole holds the
- * file's inode lock exclusively (ext4, XFS) while it allocates and
- * submits: writers no longer queue on that lock, and the file system's
- * plug, nested in ours, no longer hands the bio to the disk with the lock
- * held.
+ * and contiguous bios of one plug merge into one request.  A write into a
+ * hole holds the file's inode lock exclusively (ext4, XFS) while it
+ * allocates and submits: writers no longer queue on that lock, and the
+ * file system's plug, nested in ours, no longer hands the bio to the disk
+ * with the lock held.
  */
 static void qcow_awrite_queue(struct qcow_image *img, struct qcow_awrite *aw)
 {
@@ -1573,10 +1573,9 @@ static void qcow_awrite_queue(struct qcow_image *img, struct qcow_awrite *aw)
  * from a backing file, a shared or a compressed cluster): the cluster is
  * planned and allocated, what is copied around the guest's bytes is read
  * (synchronously), the whole goes out as one asynchronous direct write
- * (qcow_awrite_queue()), and qcow_awrite_work() updates the L2
- * entry once it completes, batching
- * the metadata updates of many writes under one hold of meta_lock.  Not
- * for FUA writes.
+ * (qcow_awrite_queue()), and qcow_awrite_work() updates the L2 entry once
+ * it completes, batching the metadata updates of many writes under one
+ * hold of meta_lock.  Not for FUA writes.
  *
  * Return: -EINPROGRESS (@aw->done will be called), -EAGAIN (the write does
  * not qualify: nothing was done, use qcow_layer_write()), or an error from
