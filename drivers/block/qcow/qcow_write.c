@@ -1692,23 +1692,23 @@ static int qcow_write_zero_data(struct qcow_layer *l, u64 pos, u64 len)
 {
 	size_t chunk = min_t(u64, len, SZ_1M), n;
 	struct iov_iter iter;
-	struct kvec kv;
-	void *zeros;
+	struct bio_vec *bv;
+	unsigned int nr;
 	int err = 0;
 
-	zeros = kvzalloc(chunk, GFP_NOIO);
-	if (!zeros)
+	/* The zero page, as often as a chunk needs it: nothing to allocate. */
+	bv = kmalloc_array(DIV_ROUND_UP(chunk, PAGE_SIZE), sizeof(*bv), GFP_NOIO);
+	if (!bv)
 		return -ENOMEM;
+	nr = qcow_bvec_zeros(bv, chunk);
 	while (len && !err) {
 		n = min_t(u64, len, chunk);
-		kv.iov_base = zeros;
-		kv.iov_len = n;
-		iov_iter_kvec(&iter, WRITE, &kv, 1, n);
+		iov_iter_bvec(&iter, WRITE, bv, nr, n);
 		err = qcow_layer_write(l, pos, &iter, n, false);
 		pos += n;
 		len -= n;
 	}
-	kvfree(zeros);
+	kfree(bv);
 	return err;
 }
 
