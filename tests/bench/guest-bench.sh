@@ -38,6 +38,8 @@
 # raw/<round>-<row>-<device>.cpu (guest CPU over the measured window and
 # qcow cache counters), .ds (sectors and writes of the scratch disk and of
 # the device, before fio and after fio and a flush: write amplification),
+# .disk (the scratch disk's /proc/diskstats line at the same two moments:
+# its requests and the milliseconds they took, the emulated disk's latency),
 # .na (why the point could not run), .perf.txt (perf report, when asked).
 # tests/bench/report.py turns them into the report.
 #
@@ -446,6 +448,17 @@ snap() {
 	echo "$hs $ds $dw $h $m $hw"
 }
 
+# The scratch disk's line of /proc/diskstats (request counts and the
+# milliseconds they took: the emulated disk's latency, for .disk).
+disk_line() {
+	local line
+	while read -r line; do
+		if [[ " $line " == *" $scratch_disk "* ]]; then
+			echo "$line"
+		fi
+	done < /proc/diskstats
+}
+
 # slot_log N [sync]: set SLOT_LOG to a fio replay log (v2) of 4K writes
 # at the start of 64K slots drawn at random among N, each at most once, in
 # the same order in every point, with an fsync after each write when asked,
@@ -517,6 +530,7 @@ point() {
 		perf=/tmp/perf-$row.data
 	fi
 	s0=$(snap "$dev")
+	disk_line > "$base.disk"
 	# perf, when asked, over the whole fio run (perf takes seconds to
 	# start under TCG: started first, stopped when fio is done).
 	if [ -n "$perf" ]; then
@@ -569,6 +583,7 @@ point() {
 		sync
 	fi
 	s1=$(snap "$dev")
+	disk_line >> "$base.disk"
 	# host_sectors dev_sectors dev_writes l2_hits l2_misses host_writes,
 	# before and after; slots
 	echo "$s0 $s1 $slots" > "$base.ds"

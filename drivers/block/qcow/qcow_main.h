@@ -221,6 +221,9 @@ struct qcow_bounce_pool {
 
 #define QCOW_BOUNCE_RESERVE	2
 
+/* At most this many bytes per grouped slow-path data write. */
+#define QCOW_AWGROUP_MAX	SZ_1M
+
 /**
  * struct qcow_cow - the data of one run of contiguous new clusters of a
  *	slow-path write, as one I/O: the parts copied from the old contents

@@ -125,6 +125,7 @@ struct qwt_undo {
  * @punched: bytes punched
  * @truncates: truncate calls
  * @async_writes: write_async calls that started a write
+ * @reads: read_iter calls
  * @no_async: write_async refuses (-EAGAIN), as without direct I/O
  * @fail_write: the @fail_write-th write from now fails (0: none)
  * @fail_flush: the @fail_flush-th flush from now fails (0: none)
@@ -159,6 +160,7 @@ struct qwt_file {
 	u64 punched;
 	unsigned int truncates;
 	unsigned int async_writes;
+	unsigned int reads;
 	bool no_async;
 	unsigned int fail_write;
 	unsigned int fail_flush;
@@ -311,6 +313,7 @@ static int qwt_read_iter(struct qcow_layer *l, struct iov_iter *iter,
 	size_t n = 0;
 
 	mutex_lock(&f->lock);
+	f->reads++;
 	if (pos < f->len)
 		n = min_t(u64, len, f->len - pos);
 	if (copy_to_iter(f->buf + pos, n, iter) != n ||
@@ -3167,6 +3170,7 @@ static const struct qwt_geo qwt_async_geos[] = {
 KUNIT_ARRAY_PARAM(qwt_async, qwt_async_geos, qwt_geo_desc);
 
 #define QWT_AW	24
+#define QWT_GROUP	4
 
 /*
  * The block device's slow-path writes inside one cluster
@@ -3254,27 +3258,99 @@ static void qcow_write_async(struct kunit *test)
 }
 
 static const struct qwt_geo qwt_async_cow_geos[] = {
-	QWT_GEO("c64k-backing", 3, 16, 4, false, false, SZ_2M, SZ_2M),
+	QWT_GEO("c64k-backing", 3, 16, 4, false, false, SZ_4M, SZ_4M),
 	QWT_GEO("c4k-backing", 3, 12, 4, false, false, SZ_512K, SZ_512K),
 	QWT_GEO("c1k-backing", 3, 10, 4, false, false, SZ_256K, SZ_256K),
-	QWT_GEO("c64k-ext-backing", 3, 16, 4, true, false, SZ_2M, SZ_2M),
-	QWT_GEO("c2m-backing", 3, 21, 4, false, false, 20 * SZ_1M, 20 * SZ_1M),
+	QWT_GEO("c64k-ext-backing", 3, 16, 4, true, false, SZ_4M, SZ_4M),
+	QWT_GEO("c2m-backing", 3, 21, 4, false, false, 36 * SZ_1M, 36 * SZ_1M),
 };
 
 KUNIT_ARRAY_PARAM(qwt_async_cow, qwt_async_cow_geos, qwt_geo_desc);
+
+/* Where qwt_aw_round() writes its @i-th write of @len bytes from cluster @first. */
+static u64 qwt_aw_round_pos(struct qwt *t, u64 first, unsigned int i, u64 len)
+{
+	u64 span = t->cs - len + 1;
+
+	return (first + i) * t->cs + round_down((i * 3 + 1) * SECTOR_SIZE % span,
+						SECTOR_SIZE);
+}
+
+/*
+ * Reads of what is copied around a write of [@pos, @pos + @len) inside
+ * one unit, when all of it is copied: none, one per side, or one for both
+ * sides when the guest bytes between them are no more than the sides.
+ */
+static unsigned int qwt_cow_reads(struct qwt *t, u64 pos, u64 len)
+{
+	u64 head = pos - round_down(pos, t->unit);
+	u64 tail = round_up(pos + len, t->unit) - pos - len;
+
+	if (head && tail && len <= head + tail)
+		return 1;
+	return !!head + !!tail;
+}
+
+/*
+ * Write the first @len bytes of @k clusters from @first, all queued while
+ * another writer holds the starting bit, then started by the last one in
+ * one batch.
+ */
+static void qwt_aw_queued(struct qwt *t, struct qwt_aw *w, u64 first,
+			  unsigned int k, u64 len)
+{
+	struct qcow_image *img = qwt_img(t);
+	unsigned int i;
+
+	set_bit(0, &img->aw_starting);
+	for (i = 0; i + 1 < k; i++)
+		qwt_aw_start(t, &w[i], (first + i) * t->cs, len);
+	clear_bit(0, &img->aw_starting);
+	qwt_aw_start(t, &w[k - 1], (first + k - 1) * t->cs, len);
+}
+
+/*
+ * How the starter groups the data writes of qwt_aw_queued(t, w, @first,
+ * @k, @len): sorted by host, runs that follow each other on the file, up
+ * to QCOW_AWGROUP_MAX bytes.  Return: the number of groups; @lead: bit i
+ * set for the writes in the group with the lowest host (started first).
+ * The hosts are read from the file: flush first.
+ */
+static unsigned int qwt_aw_groups(struct qwt *t, u64 first, unsigned int k,
+				  u64 len, unsigned long *lead)
+{
+	u64 host[QWT_GROUP], wlen = round_up(len, t->unit), end = 0, run = 0;
+	unsigned int order[QWT_GROUP], i, j, groups = 0;
+
+	for (i = 0; i < k; i++) {
+		host[i] = qwt_disk_host(t->top, first + i);
+		for (j = i; j && host[order[j - 1]] > host[i]; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	*lead = 0;
+	for (j = 0; j < k; j++) {
+		i = order[j];
+		if (!j || host[i] != end || run + wlen > QCOW_AWGROUP_MAX) {
+			groups++;
+			run = 0;
+		}
+		run += wlen;
+		end = host[i] + wlen;
+		if (groups == 1)
+			*lead |= BIT(i);
+	}
+	return groups;
+}
 
 /* Write @n clusters from @first, each at a different sector of its own. */
 static void qwt_aw_round(struct qwt *t, struct qwt_aw *w, u64 first,
 			 unsigned int n, u64 len, unsigned int *async)
 {
-	u64 span = t->cs - len + 1, pos;
 	unsigned int i;
 
-	for (i = 0; i < n; i++) {
-		pos = (first + i) * t->cs + round_down((i * 3 + 1) * SECTOR_SIZE % span,
-						       SECTOR_SIZE);
-		qwt_aw_start(t, &w[i], pos, len);
-	}
+	for (i = 0; i < n; i++)
+		qwt_aw_start(t, &w[i], qwt_aw_round_pos(t, first, i, len), len);
 	for (i = 0; i < n; i++) {
 		KUNIT_EXPECT_EQ_MSG(t->test, qwt_aw_end(t, &w[i]), 0, "%s: write %u",
 				    t->step, i);
@@ -3297,7 +3373,12 @@ static void qcow_write_async_cow(struct kunit *test)
 	const struct qwt_geo *g = test->param_value;
 	struct qwt *t = qwt_new(test, g, false);
 	u64 len = min_t(u64, t->cs / 2, SZ_4K), nclu = t->vsize / t->cs, next = 0;
-	unsigned int n = min_t(u64, QWT_AW, nclu / 5), async = 0, writes = 0, i;
+	/* Five rounds of n clusters, then 2 x QWT_GROUP for the grouped writes. */
+	unsigned int n = min_t(u64, QWT_AW, (nclu - 2 * QWT_GROUP) / 5);
+	unsigned int async = 0, writes = 0, i, reads, groups;
+	unsigned long failed, lead;
+	u64 first;
+	int err;
 	struct workqueue_struct *wq;
 	struct qcow_image *img;
 	struct qwt_aw *w;
@@ -3323,9 +3404,18 @@ static void qcow_write_async_cow(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, img->bounce.nr_total, (unsigned int)QCOW_BOUNCE_RESERVE);
 
 	qwt_step(t, "%u writes over the backing file", n);
+	/*
+	 * What is copied comes from the backing file, both sides in one
+	 * read where the rule allows it (qcow_cow_merge()).
+	 */
+	for (i = 0, reads = 0; i < n; i++)
+		reads += qwt_cow_reads(t, qwt_aw_round_pos(t, 0, i, len), len);
+	t->back->reads = 0;
 	qwt_aw_round(t, w, 0, n, len, &async);
 	writes += n;
 	KUNIT_EXPECT_EQ_MSG(test, async, writes, "%s: asynchronous", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, t->back->reads, reads, "%s: backing file reads",
+			    t->step);
 	qwt_step_ok(t);
 	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
 
@@ -3362,7 +3452,9 @@ static void qcow_write_async_cow(struct kunit *test)
 		async += w[i].async;
 	}
 	KUNIT_EXPECT_EQ_MSG(test, async, n, "%s: asynchronous", t->step);
-	KUNIT_EXPECT_EQ_MSG(test, t->top->async_writes, writes + n, "%s", t->step);
+	/* Some may have gone out grouped with others. */
+	KUNIT_EXPECT_LE_MSG(test, t->top->async_writes, writes + n, "%s", t->step);
+	KUNIT_EXPECT_GE_MSG(test, t->top->async_writes, writes + 1, "%s", t->step);
 	qwt_step_ok(t);
 
 	/* Started synchronously after all, finished the same way. */
@@ -3392,6 +3484,69 @@ static void qcow_write_async_cow(struct kunit *test)
 	for (i = 0; 2 * i + 2 <= n; i++)
 		KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[i]), 0, "%s: write %u",
 				    t->step, i);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
+
+	/*
+	 * Writes queued while another writer starts writes go out in one
+	 * batch: those whose new clusters follow each other on the file as
+	 * one write (up to QCOW_AWGROUP_MAX bytes), each completing on its
+	 * own.  Standard L2: the guest's pages, then the rest of the cluster
+	 * copied, contiguous from one cluster to the next.  Extended L2: only
+	 * the first subclusters, not contiguous, so each goes alone.
+	 */
+	len = min_t(u64, t->cs, SZ_4K) - SECTOR_SIZE;
+	first = 5 * n;
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+	qwt_step(t, "%u writes queued behind a starter", QWT_GROUP);
+	writes = t->top->async_writes;
+	qwt_aw_queued(t, w, first, QWT_GROUP, len);
+	for (i = 0, async = 0; i < QWT_GROUP; i++) {
+		KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[i]), 0, "%s: write %u",
+				    t->step, i);
+		async += w[i].async;
+	}
+	KUNIT_EXPECT_EQ_MSG(test, async, QWT_GROUP, "%s: asynchronous", t->step);
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+	groups = qwt_aw_groups(t, first, QWT_GROUP, len, &lead);
+	KUNIT_EXPECT_EQ_MSG(test, t->top->async_writes, writes + groups,
+			    "%s: writes started", t->step);
+	if (!g->ext && t->cs <= QCOW_AWGROUP_MAX)
+		KUNIT_EXPECT_LT_MSG(test, groups, QWT_GROUP, "%s: grouped", t->step);
+	qwt_step_ok(t);
+
+	/*
+	 * The first write started fails: each write of its group fails with
+	 * it, the others succeed.  Their clusters are given back, and the
+	 * same writes again get them: the group that failed is the one with
+	 * the lowest host then.
+	 */
+	qwt_step(t, "a failed grouped write");
+	first += QWT_GROUP;
+	t->top->failures = 0;
+	t->top->fail_err = -EIO;
+	t->top->fail_write = 1;
+	qwt_aw_queued(t, w, first, QWT_GROUP, len);
+	for (i = 0, failed = 0; i < QWT_GROUP; i++) {
+		err = qwt_aw_end(t, &w[i]);
+		KUNIT_EXPECT_TRUE_MSG(test, !err || err == -EIO, "%s: write %u: %d",
+				      t->step, i, err);
+		if (err)
+			failed |= BIT(i);
+	}
+	KUNIT_EXPECT_EQ(test, t->top->failures, 1U);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	qwt_step(t, "the failed grouped writes again");
+	for (i = 0; i < QWT_GROUP; i++)
+		if (failed & BIT(i))
+			qwt_aw_start(t, &w[i], (first + i) * t->cs, len);
+	for (i = 0; i < QWT_GROUP; i++)
+		if (failed & BIT(i))
+			KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[i]), 0,
+					    "%s: write %u", t->step, i);
+	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
+	qwt_aw_groups(t, first, QWT_GROUP, len, &lead);
+	KUNIT_EXPECT_EQ_MSG(test, failed, lead, "%s: the writes failed", t->step);
 	qwt_step_ok(t);
 	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
 
