@@ -152,17 +152,19 @@ static int qcow_kiocb_truncate(struct qcow_layer *l, u64 size)
 	return vfs_truncate(&l->file->f_path, size);
 }
 
-static int qcow_kiocb_write_async(struct qcow_layer *l, struct kiocb *iocb,
-				  struct iov_iter *iter, loff_t pos,
-				  void (*done)(struct kiocb *iocb, long ret))
+/* Start a direct read or write: the iterator's direction says which. */
+static int qcow_kiocb_rw_async(struct qcow_layer *l, struct kiocb *iocb,
+			       struct iov_iter *iter, loff_t pos,
+			       void (*done)(struct kiocb *iocb, long ret))
 {
 	return qcow_file_rw_async(l, iocb, iter, pos, 0, done);
 }
 
 const struct qcow_layer_ops qcow_file_layer_ops = {
 	.read_iter	= qcow_kiocb_read,
+	.read_async	= qcow_kiocb_rw_async,
 	.write_iter	= qcow_kiocb_write,
-	.write_async	= qcow_kiocb_write_async,
+	.write_async	= qcow_kiocb_rw_async,
 	.size		= qcow_kiocb_size,
 	.flush		= qcow_kiocb_flush,
 	.punch		= qcow_kiocb_punch,

@@ -59,6 +59,8 @@ struct qcow_layer;
  * struct qcow_layer_ops - how a layer's bytes are read and written
  * @read_iter: read @len bytes at @pos into @iter (advancing it); bytes
  *	       past the end read as zeros; 0 or -EIO
+ * @read_async: start reading all of @iter at @pos (inside the file) with
+ *		@iocb, as @write_async; optional
  * @write_iter: write @len bytes of @iter at @pos (advancing it), durable
  *		before returning when @fua; 0, -ENOSPC or -EIO
  * @write_async: start writing all of @iter at @pos with @iocb (owned by
@@ -78,6 +80,9 @@ struct qcow_layer;
 struct qcow_layer_ops {
 	int (*read_iter)(struct qcow_layer *l, struct iov_iter *iter,
 			 size_t len, loff_t pos);
+	int (*read_async)(struct qcow_layer *l, struct kiocb *iocb,
+			  struct iov_iter *iter, loff_t pos,
+			  void (*done)(struct kiocb *iocb, long ret));
 	int (*write_iter)(struct qcow_layer *l, struct iov_iter *iter,
 			  size_t len, loff_t pos, bool fua);
 	int (*write_async)(struct qcow_layer *l, struct kiocb *iocb,
@@ -236,6 +241,11 @@ struct qcow_bounce_pool {
  * @bv: the segments (NULL when nothing is copied)
  * @bounce: the bounce elements @bv points into
  * @nr_bounce: how many
+ * @rpos: guest offset of the one read left to the caller (qcow_cow_build()
+ *	  with @defer), into the first bytes of @bounce[0]
+ * @rlen: its bytes (0: nothing left to read)
+ * @rbv: its segments (at the end of @bv)
+ * @nr_rbv: how many
  */
 struct qcow_cow {
 	struct iov_iter iter;
@@ -244,6 +254,10 @@ struct qcow_cow {
 	struct bio_vec *bv;
 	struct qcow_bounce *bounce[2];
 	unsigned int nr_bounce;
+	u64 rpos;
+	size_t rlen;
+	struct bio_vec *rbv;
+	unsigned int nr_rbv;
 };
 
 /**
@@ -252,10 +266,11 @@ struct qcow_cow {
  * @b: the batch
  * @plan: its plan (@b.p points here)
  * @cow: the data written, with what is copied around the guest's bytes
- * @iocb: the direct write
+ * @iocb: the copy-on-write read, then the direct write
  * @snode: in img->aw_submit until the write is started
  * @node: in img->aw_done once the write completed
  * @ret: the write's result
+ * @rerr: -EIO when the copy-on-write read failed (nothing was written)
  * @err: what the request gets
  * @done: called by the image's completion work (process context) once the
  *	  L2 entry is updated, or the new cluster given back on error
@@ -268,6 +283,7 @@ struct qcow_awrite {
 	struct llist_node snode;
 	struct llist_node node;
 	long ret;
+	int rerr;
 	int err;
 	void (*done)(struct qcow_awrite *aw, int err);
 };
@@ -339,6 +355,8 @@ struct qcow_awrite {
  * @aw_starting: bit 0: a writer is starting the writes of @aw_submit
  * @aw_done: asynchronous slow-path writes whose data write completed
  * @aw_work: finishes them (qcow_awrite_work())
+ * @aw_start_work: starts the writes of @aw_submit for the completions of
+ *		   copy-on-write reads (qcow_awrite_start_work())
  * @bounce: pages for copy-on-write (read-write images)
  */
 struct qcow_image {
@@ -397,6 +415,7 @@ struct qcow_image {
 	unsigned long aw_starting;
 	struct llist_head aw_done;
 	struct work_struct aw_work;
+	struct work_struct aw_start_work;
 	struct qcow_bounce_pool bounce;
 };
 
@@ -623,6 +642,7 @@ static inline bool qcow_image_failed(struct qcow_image *img)
 int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 			   size_t len, struct qcow_awrite *aw);
 void qcow_awrite_work(struct work_struct *work);
+void qcow_awrite_start_work(struct work_struct *work);
 int qcow_bounce_init(struct qcow_bounce_pool *pool, u32 cluster_size);
 void qcow_bounce_exit(struct qcow_bounce_pool *pool);
 void qcow_bounce_get(struct qcow_bounce_pool *pool, unsigned int n,
@@ -654,6 +674,9 @@ int qcow_epoch_enter(struct qcow_image *img);
 void qcow_epoch_exit(struct qcow_image *img, int epoch);
 
 /* qcow_read.c */
+int qcow_layer_read_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
+			  struct kiocb *iocb,
+			  void (*done)(struct kiocb *iocb, long ret));
 int qcow_layer_read(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 		    size_t len);
 int qcow_decompress_init(struct qcow_image *img);

@@ -140,6 +140,7 @@ int qcow_image_open(struct qcow_layer *l, u64 cache_bytes)
 	xa_init(&img->meta);
 	INIT_DELAYED_WORK(&img->wb_work, qcow_writeback_work);
 	INIT_WORK(&img->aw_work, qcow_awrite_work);
+	INIT_WORK(&img->aw_start_work, qcow_awrite_start_work);
 	init_llist_head(&img->aw_submit);
 	init_llist_head(&img->aw_done);
 	init_waitqueue_head(&img->inflight_wq);

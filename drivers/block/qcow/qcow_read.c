@@ -164,6 +164,55 @@ out:
 }
 
 /**
+ * qcow_layer_read_async() - start reading a guest range of a layer as one
+ *	asynchronous read, where it maps to one extent of one file
+ * @l: layer
+ * @pos: guest offset
+ * @iter: destination, all of it (iov_iter_count() bytes)
+ * @iocb: owned by the caller until @done runs
+ * @done: completion, called exactly once with the byte count or an error,
+ *	  possibly before this function returns and possibly in IRQ context
+ *
+ * The range is followed down the backing chain through unallocated
+ * clusters to the data of one cluster run, or of a raw file, lying inside
+ * its file.  The caller must keep the mapping from changing until @done
+ * (the guest clusters in img->inflight).
+ *
+ * Return: 0 when the read was started, -EAGAIN when the range maps to
+ * anything else (zeros, compressed data, several extents, past the end of
+ * a file, a layer without @read_async, a failed lookup): nothing was
+ * started, read it with qcow_layer_read(), which reports any error.
+ */
+int qcow_layer_read_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
+			  struct kiocb *iocb,
+			  void (*done)(struct kiocb *iocb, long ret))
+{
+	size_t len = iov_iter_count(iter);
+	struct qcow_extent ext;
+
+	for (; l; l = l->backing) {
+		if (!len || pos + len > l->size || !l->ops->read_async)
+			return -EAGAIN;
+		if (!l->img) {
+			if (pos + len > l->ops->size(l))
+				return -EAGAIN;
+			return l->ops->read_async(l, iocb, iter, pos, done);
+		}
+		if (qcow_map(l->img, pos, len, &ext) || ext.len != len)
+			return -EAGAIN;
+		if (ext.type == QCOW2_SUBCLUSTER_NORMAL) {
+			if (ext.host + len > l->ops->size(l))
+				return -EAGAIN;
+			return l->ops->read_async(l, iocb, iter, ext.host, done);
+		}
+		if (ext.type != QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN &&
+		    ext.type != QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC)
+			return -EAGAIN;
+	}
+	return -EAGAIN;
+}
+
+/**
  * qcow_layer_read() - read a guest range of one layer
  * @l: layer
  * @pos: guest offset in the layer

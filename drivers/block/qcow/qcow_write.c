@@ -1082,7 +1082,7 @@ static unsigned int qcow_bvec_bounce(struct qcow_cow *c, unsigned int per,
  */
 static int qcow_cow_part(struct qcow_layer *l, struct qcow_cow *c,
 			 unsigned int *nr, u64 pos, size_t len, bool zeros,
-			 size_t *boff)
+			 size_t *boff, bool defer)
 {
 	struct bio_vec *bv = c->bv + *nr;
 	struct iov_iter bi;
@@ -1094,10 +1094,18 @@ static int qcow_cow_part(struct qcow_layer *l, struct qcow_cow *c,
 		return 0;
 	}
 	n = qcow_bvec_bounce(c, l->img->bounce.nr_pages, *boff, len, bv);
-	iov_iter_bvec(&bi, READ, bv, n, len);
-	err = qcow_layer_read(l, pos, &bi, len);
-	if (err)
-		return err;
+	if (defer) {
+		/* The read's segments are the write's: read before it. */
+		c->rpos = pos;
+		c->rlen = len;
+		c->rbv = bv;
+		c->nr_rbv = n;
+	} else {
+		iov_iter_bvec(&bi, READ, bv, n, len);
+		err = qcow_layer_read(l, pos, &bi, len);
+		if (err)
+			return err;
+	}
 	*boff += len;
 	*nr += n;
 	return 0;
@@ -1125,12 +1133,24 @@ static bool qcow_cow_merge(unsigned int i, unsigned int j, size_t head,
  */
 static int qcow_cow_whole(struct qcow_layer *l, struct qcow_cow *c, u64 pos,
 			  size_t head, size_t tail, const struct iov_iter *guest,
-			  size_t glen, unsigned int *nr)
+			  size_t glen, unsigned int *nr, bool defer)
 {
 	unsigned int per = l->img->bounce.nr_pages, n;
 	struct iov_iter bi;
 	int err;
 
+	if (defer) {
+		/* The read's own segments follow the write's. */
+		n = qcow_bvec_bounce(c, per, 0, head, c->bv);
+		n += qcow_iter_bvecs(guest, glen, c->bv + n);
+		n += qcow_bvec_bounce(c, per, head + glen, tail, c->bv + n);
+		c->rpos = pos;
+		c->rlen = c->len;
+		c->rbv = c->bv + n;
+		c->nr_rbv = qcow_bvec_bounce(c, per, 0, c->len, c->rbv);
+		*nr = n;
+		return 0;
+	}
 	/* The read's segments first, in the array the write's replace. */
 	n = qcow_bvec_bounce(c, per, 0, c->len, c->bv);
 	iov_iter_bvec(&bi, READ, c->bv, n, c->len);
@@ -1158,13 +1178,15 @@ static void qcow_cow_release(struct qcow_image *img, struct qcow_cow *c)
  * contiguous, as one I/O in @c: the copy-on-write parts around the guest
  * bytes are read through the current mapping of layer @l.  Zeros need not
  * be written into a cluster beyond the end of the file: it reads as zeros
- * already (and QEMU accepts a last cluster cut short).  On success the
- * caller writes @c->iter and then calls qcow_cow_release().
+ * already (and QEMU accepts a last cluster cut short).  With @defer, when
+ * exactly one read is needed (one part, or both read as one), it is left
+ * to the caller: @c->rlen bytes at guest @c->rpos into @c->rbv.  On
+ * success the caller writes @c->iter and then calls qcow_cow_release().
  */
 static int qcow_cow_build(struct qcow_layer *l, struct qcow_wplan *p,
 			  unsigned int i, unsigned int j, u64 cpos,
 			  struct iov_iter *iter, u64 wpos, size_t wlen,
-			  struct qcow_cow *c)
+			  struct qcow_cow *c, bool defer)
 {
 	struct qcow_image *img = l->img;
 	const struct qcow2_header *h = img->hdr;
@@ -1207,22 +1229,28 @@ static int qcow_cow_build(struct qcow_layer *l, struct qcow_wplan *p,
 	c->nr_bounce = DIV_ROUND_UP(bytes, (size_t)per << PAGE_SHIFT);
 	if (WARN_ON_ONCE(c->nr_bounce > ARRAY_SIZE(c->bounce)))
 		return -EIO;
-	c->bv = kmalloc_array(guest + 2 * (per + 1), sizeof(*c->bv), GFP_NOIO);
+	/* Head, guest, tail; a merged read's own segments after them. */
+	c->bv = kmalloc_array(guest + 3 * (per + 1), sizeof(*c->bv), GFP_NOIO);
 	if (!c->bv) {
 		c->nr_bounce = 0;
 		return -ENOMEM;
 	}
 	qcow_bounce_get(&img->bounce, c->nr_bounce, c->bounce);
 	if (merge) {
-		err = qcow_cow_whole(l, c, gstart, head, tail, &sub, de - ds, &nr);
+		err = qcow_cow_whole(l, c, gstart, head, tail, &sub, de - ds, &nr,
+				     defer);
 	} else {
+		/* Only one read can be left to the caller. */
+		defer = defer && !(head && !zhead && tail && !ztail);
 		err = 0;
 		if (head)
-			err = qcow_cow_part(l, c, &nr, gstart, head, zhead, &boff);
+			err = qcow_cow_part(l, c, &nr, gstart, head, zhead, &boff,
+					    defer);
 		if (!err) {
 			nr += qcow_iter_bvecs(&sub, de - ds, c->bv + nr);
 			if (tail)
-				err = qcow_cow_part(l, c, &nr, de, tail, ztail, &boff);
+				err = qcow_cow_part(l, c, &nr, de, tail, ztail,
+						    &boff, defer);
 		}
 	}
 	if (err) {
@@ -1241,7 +1269,7 @@ static int qcow_write_run(struct qcow_layer *l, struct qcow_wplan *p,
 	struct qcow_cow c;
 	int err;
 
-	err = qcow_cow_build(l, p, i, j, cpos, iter, wpos, wlen, &c);
+	err = qcow_cow_build(l, p, i, j, cpos, iter, wpos, wlen, &c, false);
 	if (err)
 		return err;
 	err = l->ops->write_iter(l, &c.iter, c.len, c.host, false);
@@ -1504,8 +1532,8 @@ void qcow_awrite_work(struct work_struct *work)
 		return;
 	mutex_lock(&img->meta_lock);
 	llist_for_each_entry(aw, list, node) {
-		aw->err = 0;
-		if (aw->ret != aw->cow.len) {
+		aw->err = aw->rerr;
+		if (!aw->err && aw->ret != aw->cow.len) {
 			pr_err_ratelimited("%pD: write of %zu bytes at %llu failed: %ld\n",
 					   img->layer->file, aw->cow.len,
 					   aw->cow.host, aw->ret);
@@ -1691,12 +1719,11 @@ static struct llist_node *qcow_awrite_sort(struct llist_node *list)
  * file system's plug, nested in ours, no longer hands the bio to the disk
  * with the lock held.
  */
-static void qcow_awrite_queue(struct qcow_image *img, struct qcow_awrite *aw)
+static void qcow_awrite_run(struct qcow_image *img)
 {
 	struct llist_node *list;
 	struct blk_plug plug;
 
-	llist_add(&aw->snode, &img->aw_submit);
 	/*
 	 * A write queued after the starter's last look but before it let go
 	 * found the bit set and left it to the starter: look again after
@@ -1718,6 +1745,48 @@ static void qcow_awrite_queue(struct qcow_image *img, struct qcow_awrite *aw)
 	}
 }
 
+/* Queue @aw's data write and start what is queued (qcow_awrite_run()). */
+static void qcow_awrite_queue(struct qcow_image *img, struct qcow_awrite *aw)
+{
+	llist_add(&aw->snode, &img->aw_submit);
+	qcow_awrite_run(img);
+}
+
+/**
+ * qcow_awrite_start_work() - start the queued data writes whose
+ *	copy-on-write read completed
+ * @work: img->aw_start_work
+ */
+void qcow_awrite_start_work(struct work_struct *work)
+{
+	qcow_awrite_run(container_of(work, struct qcow_image, aw_start_work));
+}
+
+/*
+ * The copy-on-write read of @aw completed (possibly in IRQ context): queue
+ * its data write, and have a worker start it unless a writer is starting
+ * writes (that one sees it: llist_add() is a full barrier, and the
+ * starter looks at the list again after letting the bit go).  A failed
+ * read ends the request like a failed write, through img->aw_done.
+ */
+static void qcow_awrite_read_done(struct kiocb *iocb, long ret)
+{
+	struct qcow_awrite *aw = container_of(iocb, struct qcow_awrite, iocb);
+	struct qcow_image *img = aw->b.l->img;
+
+	if (ret != aw->cow.rlen) {
+		pr_err_ratelimited("%pD: copy-on-write read of %zu bytes at guest %llu failed: %ld\n",
+				   img->layer->file, aw->cow.rlen, aw->cow.rpos, ret);
+		aw->rerr = -EIO;
+		if (llist_add(&aw->node, &img->aw_done))
+			queue_work(img->aw_wq, &img->aw_work);
+		return;
+	}
+	llist_add(&aw->snode, &img->aw_submit);
+	if (!test_bit(0, &img->aw_starting))
+		queue_work(img->aw_wq, &img->aw_start_work);
+}
+
 /**
  * qcow_layer_write_async() - a slow-path write whose data write does not
  * block the caller
@@ -1732,10 +1801,12 @@ static void qcow_awrite_queue(struct qcow_image *img, struct qcow_awrite *aw)
  * a subcluster allocation, a zero cluster's first write, copy-on-write
  * from a backing file, a shared or a compressed cluster): the cluster is
  * planned and allocated, what is copied around the guest's bytes is read
- * (synchronously), the whole goes out as one asynchronous direct write
- * (qcow_awrite_queue()), and qcow_awrite_work() updates the L2 entry once
- * it completes, batching the metadata updates of many writes under one
- * hold of meta_lock.  Not for FUA writes.
+ * (one direct read that does not block the caller where it maps to one
+ * extent of a file, qcow_layer_read_async(), else synchronously), the
+ * whole goes out as one asynchronous direct write (qcow_awrite_queue()),
+ * and qcow_awrite_work() updates the L2 entry once it completes, batching
+ * the metadata updates of many writes under one hold of meta_lock.  Not
+ * for FUA writes.
  *
  * Return: -EINPROGRESS (@aw->done will be called), -EAGAIN (the write does
  * not qualify: nothing was done, use qcow_layer_write()), or an error from
@@ -1749,6 +1820,7 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 	u32 ws = pos & (img->hdr->cluster_size - 1);
 	struct qcow_wplan *p = &aw->plan;
 	struct qcow_wbatch *b = &aw->b;
+	struct iov_iter ri;
 	int err;
 
 	if (!img->aw_wq || !img->writable || qcow_image_failed(img) ||
@@ -1760,19 +1832,36 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 	b->pos = pos;
 	b->len = len;
 	b->p = p;
+	aw->rerr = 0;
 	err = qcow_wbatch_prepare(b);
 	if (err)
 		return err;
 	err = -EIO;
 	if (!WARN_ON_ONCE(!p->host))
 		err = qcow_cow_build(l, p, 0, 1, pos - ws, iter, pos, len,
-				     &aw->cow);
-	if (err) {
-		qcow_wbatch_end(b, err);
-		return err;
+				     &aw->cow, true);
+	if (err)
+		goto out_end;
+	if (aw->cow.rlen) {
+		/* What is copied: read without waiting where it can be. */
+		iov_iter_bvec(&ri, READ, aw->cow.rbv, aw->cow.nr_rbv,
+			      aw->cow.rlen);
+		err = qcow_layer_read_async(l, aw->cow.rpos, &ri, &aw->iocb,
+					    qcow_awrite_read_done);
+		if (!err)
+			return -EINPROGRESS;	/* qcow_awrite_read_done() */
+		err = qcow_layer_read(l, aw->cow.rpos, &ri, aw->cow.rlen);
+		if (err) {
+			qcow_cow_release(img, &aw->cow);
+			goto out_end;
+		}
 	}
 	qcow_awrite_queue(img, aw);
 	return -EINPROGRESS;
+
+out_end:
+	qcow_wbatch_end(b, err);
+	return err;
 }
 
 /* Bytes from @pos to the end of the guest range one L2 slice maps. */

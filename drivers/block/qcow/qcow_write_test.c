@@ -125,7 +125,9 @@ struct qwt_undo {
  * @punched: bytes punched
  * @truncates: truncate calls
  * @async_writes: write_async calls that started a write
- * @reads: read_iter calls
+ * @reads: read_iter calls (read_async's included)
+ * @async_reads: read_async calls that started a read
+ * @fail_read: the @fail_read-th read from now fails with -EIO (0: none)
  * @no_async: write_async refuses (-EAGAIN), as without direct I/O
  * @fail_write: the @fail_write-th write from now fails (0: none)
  * @fail_flush: the @fail_flush-th flush from now fails (0: none)
@@ -161,6 +163,8 @@ struct qwt_file {
 	unsigned int truncates;
 	unsigned int async_writes;
 	unsigned int reads;
+	unsigned int async_reads;
+	unsigned int fail_read;
 	bool no_async;
 	unsigned int fail_write;
 	unsigned int fail_flush;
@@ -314,6 +318,11 @@ static int qwt_read_iter(struct qcow_layer *l, struct iov_iter *iter,
 
 	mutex_lock(&f->lock);
 	f->reads++;
+	if (f->fail_read && !--f->fail_read) {
+		f->failures++;
+		mutex_unlock(&f->lock);
+		return -EIO;
+	}
 	if (pos < f->len)
 		n = min_t(u64, len, f->len - pos);
 	if (copy_to_iter(f->buf + pos, n, iter) != n ||
@@ -548,8 +557,36 @@ static int qwt_write_async(struct qcow_layer *l, struct kiocb *iocb,
 	return 0;
 }
 
+/* The same for reads: the data is read at once, completed later. */
+static int qwt_read_async(struct qcow_layer *l, struct kiocb *iocb,
+			  struct iov_iter *iter, loff_t pos,
+			  void (*done)(struct kiocb *iocb, long ret))
+{
+	struct qwt_file *f = l->priv;
+	size_t len = iov_iter_count(iter);
+	struct qwt_aio *a;
+	int err;
+
+	if (f->no_async)
+		return -EAGAIN;
+	a = kzalloc(sizeof(*a), GFP_NOIO);
+	if (!a)
+		return -EAGAIN;
+	err = qwt_read_iter(l, iter, len, pos);
+	a->iocb = iocb;
+	a->ret = err ?: len;
+	a->done = done;
+	INIT_WORK(&a->work, qwt_aio_work);
+	mutex_lock(&f->lock);
+	f->async_reads++;
+	mutex_unlock(&f->lock);
+	queue_work(system_unbound_wq, &a->work);
+	return 0;
+}
+
 static const struct qcow_layer_ops qwt_layer_ops = {
 	.read_iter	= qwt_read_iter,
+	.read_async	= qwt_read_async,
 	.write_iter	= qwt_write_iter,
 	.write_async	= qwt_write_async,
 	.size		= qwt_size,
@@ -3262,7 +3299,7 @@ static const struct qwt_geo qwt_async_cow_geos[] = {
 	QWT_GEO("c4k-backing", 3, 12, 4, false, false, SZ_512K, SZ_512K),
 	QWT_GEO("c1k-backing", 3, 10, 4, false, false, SZ_256K, SZ_256K),
 	QWT_GEO("c64k-ext-backing", 3, 16, 4, true, false, SZ_4M, SZ_4M),
-	QWT_GEO("c2m-backing", 3, 21, 4, false, false, 36 * SZ_1M, 36 * SZ_1M),
+	QWT_GEO("c2m-backing", 3, 21, 4, false, false, 40 * SZ_1M, 40 * SZ_1M),
 };
 
 KUNIT_ARRAY_PARAM(qwt_async_cow, qwt_async_cow_geos, qwt_geo_desc);
@@ -3373,9 +3410,12 @@ static void qcow_write_async_cow(struct kunit *test)
 	const struct qwt_geo *g = test->param_value;
 	struct qwt *t = qwt_new(test, g, false);
 	u64 len = min_t(u64, t->cs / 2, SZ_4K), nclu = t->vsize / t->cs, next = 0;
-	/* Five rounds of n clusters, then 2 x QWT_GROUP for the grouped writes. */
-	unsigned int n = min_t(u64, QWT_AW, (nclu - 2 * QWT_GROUP) / 5);
-	unsigned int async = 0, writes = 0, i, reads, groups;
+	/*
+	 * Five rounds of n clusters, 2 x QWT_GROUP for the grouped writes,
+	 * one for a failed read.
+	 */
+	unsigned int n = min_t(u64, QWT_AW, (nclu - 2 * QWT_GROUP - 1) / 5);
+	unsigned int async = 0, writes = 0, i, reads, groups, one, k;
 	unsigned long failed, lead;
 	u64 first;
 	int err;
@@ -3408,14 +3448,26 @@ static void qcow_write_async_cow(struct kunit *test)
 	 * What is copied comes from the backing file, both sides in one
 	 * read where the rule allows it (qcow_cow_merge()).
 	 */
-	for (i = 0, reads = 0; i < n; i++)
-		reads += qwt_cow_reads(t, qwt_aw_round_pos(t, 0, i, len), len);
+	/*
+	 * A write with one read (one side, or both read as one) reads
+	 * without waiting, and its completion starts the write.
+	 */
+	for (i = 0, reads = 0, one = 0; i < n; i++) {
+		k = qwt_cow_reads(t, qwt_aw_round_pos(t, 0, i, len), len);
+		reads += k;
+		one += k == 1;
+	}
 	t->back->reads = 0;
+	t->back->async_reads = 0;
 	qwt_aw_round(t, w, 0, n, len, &async);
 	writes += n;
 	KUNIT_EXPECT_EQ_MSG(test, async, writes, "%s: asynchronous", t->step);
 	KUNIT_EXPECT_EQ_MSG(test, t->back->reads, reads, "%s: backing file reads",
 			    t->step);
+	KUNIT_EXPECT_EQ_MSG(test, t->back->async_reads, one,
+			    "%s: reads not waited for", t->step);
+	if (!g->ext)
+		KUNIT_EXPECT_EQ_MSG(test, one, n, "%s", t->step);
 	qwt_step_ok(t);
 	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
 
@@ -3488,6 +3540,28 @@ static void qcow_write_async_cow(struct kunit *test)
 	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
 
 	/*
+	 * A failed copy-on-write read fails its request with -EIO: nothing
+	 * written, the new cluster given back; the same write then works.
+	 */
+	qwt_step(t, "a failed copy-on-write read");
+	len = min_t(u64, t->cs, SZ_4K) - SECTOR_SIZE;
+	first = 5 * n + 2 * QWT_GROUP;
+	t->back->failures = 0;
+	t->back->async_reads = 0;
+	t->back->fail_read = 1;
+	qwt_aw_start(t, &w[0], first * t->cs, len);
+	KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[0]), -EIO, "%s", t->step);
+	KUNIT_EXPECT_TRUE_MSG(test, w[0].async, "%s", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, t->back->async_reads, 1U, "%s", t->step);
+	KUNIT_EXPECT_EQ(test, t->back->failures, 1U);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	qwt_step(t, "the same write again");
+	qwt_aw_start(t, &w[0], first * t->cs, len);
+	KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[0]), 0, "%s", t->step);
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
+
+	/*
 	 * Writes queued while another writer starts writes go out in one
 	 * batch: those whose new clusters follow each other on the file as
 	 * one write (up to QCOW_AWGROUP_MAX bytes), each completing on its
@@ -3497,6 +3571,12 @@ static void qcow_write_async_cow(struct kunit *test)
 	 */
 	len = min_t(u64, t->cs, SZ_4K) - SECTOR_SIZE;
 	first = 5 * n;
+	/*
+	 * Copy-on-write reads that wait, so that every write is queued when
+	 * its writer returns (an asynchronous read would queue it whenever
+	 * it completes, and the batches would depend on timing).
+	 */
+	t->back->no_async = true;
 	KUNIT_ASSERT_TRUE(test, qwt_flush_check(t));
 	qwt_step(t, "%u writes queued behind a starter", QWT_GROUP);
 	writes = t->top->async_writes;
@@ -3548,6 +3628,7 @@ static void qcow_write_async_cow(struct kunit *test)
 	qwt_aw_groups(t, first, QWT_GROUP, len, &lead);
 	KUNIT_EXPECT_EQ_MSG(test, failed, lead, "%s: the writes failed", t->step);
 	qwt_step_ok(t);
+	t->back->no_async = false;
 	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
 
 	destroy_workqueue(wq);
