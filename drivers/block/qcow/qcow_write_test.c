@@ -527,13 +527,13 @@ static void qwt_aio_work(struct work_struct *work)
 }
 
 /*
- * The data reaches the file at once (the fault and power-cut models apply
- * as to write_iter); the completion comes later, from another thread, as
- * an interrupt's would.
+ * The data reaches the file (or the caller) at once, the fault and
+ * power-cut models apply as to write_iter and read_iter; the completion
+ * comes later, from another thread, as an interrupt's would.
  */
-static int qwt_write_async(struct qcow_layer *l, struct kiocb *iocb,
-			   struct iov_iter *iter, loff_t pos,
-			   void (*done)(struct kiocb *iocb, long ret))
+static int qwt_rw_async(struct qcow_layer *l, struct kiocb *iocb,
+			struct iov_iter *iter, loff_t pos,
+			void (*done)(struct kiocb *iocb, long ret), bool write)
 {
 	struct qwt_file *f = l->priv;
 	size_t len = iov_iter_count(iter);
@@ -545,43 +545,34 @@ static int qwt_write_async(struct qcow_layer *l, struct kiocb *iocb,
 	a = kzalloc(sizeof(*a), GFP_NOIO);
 	if (!a)
 		return -EAGAIN;
-	err = qwt_write_iter(l, iter, len, pos, false);
+	err = write ? qwt_write_iter(l, iter, len, pos, false) :
+		      qwt_read_iter(l, iter, len, pos);
 	a->iocb = iocb;
 	a->ret = err ?: len;
 	a->done = done;
 	INIT_WORK(&a->work, qwt_aio_work);
 	mutex_lock(&f->lock);
-	f->async_writes++;
+	if (write)
+		f->async_writes++;
+	else
+		f->async_reads++;
 	mutex_unlock(&f->lock);
 	queue_work(system_unbound_wq, &a->work);
 	return 0;
 }
 
-/* The same for reads: the data is read at once, completed later. */
+static int qwt_write_async(struct qcow_layer *l, struct kiocb *iocb,
+			   struct iov_iter *iter, loff_t pos,
+			   void (*done)(struct kiocb *iocb, long ret))
+{
+	return qwt_rw_async(l, iocb, iter, pos, done, true);
+}
+
 static int qwt_read_async(struct qcow_layer *l, struct kiocb *iocb,
 			  struct iov_iter *iter, loff_t pos,
 			  void (*done)(struct kiocb *iocb, long ret))
 {
-	struct qwt_file *f = l->priv;
-	size_t len = iov_iter_count(iter);
-	struct qwt_aio *a;
-	int err;
-
-	if (f->no_async)
-		return -EAGAIN;
-	a = kzalloc(sizeof(*a), GFP_NOIO);
-	if (!a)
-		return -EAGAIN;
-	err = qwt_read_iter(l, iter, len, pos);
-	a->iocb = iocb;
-	a->ret = err ?: len;
-	a->done = done;
-	INIT_WORK(&a->work, qwt_aio_work);
-	mutex_lock(&f->lock);
-	f->async_reads++;
-	mutex_unlock(&f->lock);
-	queue_work(system_unbound_wq, &a->work);
-	return 0;
+	return qwt_rw_async(l, iocb, iter, pos, done, false);
 }
 
 static const struct qcow_layer_ops qwt_layer_ops = {
