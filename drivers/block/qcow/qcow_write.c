@@ -1127,9 +1127,10 @@ static bool qcow_cow_merge(unsigned int i, unsigned int j, size_t head,
 
 /*
  * @c's segments for a run inside one cluster whose two copied parts are
- * read as one (qcow_cow_merge()): [@pos, @pos + @c->len) of layer @l is
- * read into the bounce element, then the segments are its first @head
- * bytes, the @glen guest bytes of @guest, and its last @tail bytes.
+ * read as one (qcow_cow_merge()): its first @head bytes of the bounce
+ * element, the @glen guest bytes of @guest, and its last @tail bytes;
+ * [@pos, @pos + @c->len) of layer @l is read into the element through
+ * segments of its own after those, now or, with @defer, by the caller.
  */
 static int qcow_cow_whole(struct qcow_layer *l, struct qcow_cow *c, u64 pos,
 			  size_t head, size_t tail, const struct iov_iter *guest,
@@ -1137,31 +1138,21 @@ static int qcow_cow_whole(struct qcow_layer *l, struct qcow_cow *c, u64 pos,
 {
 	unsigned int per = l->img->bounce.nr_pages, n;
 	struct iov_iter bi;
-	int err;
 
-	if (defer) {
-		/* The read's own segments follow the write's. */
-		n = qcow_bvec_bounce(c, per, 0, head, c->bv);
-		n += qcow_iter_bvecs(guest, glen, c->bv + n);
-		n += qcow_bvec_bounce(c, per, head + glen, tail, c->bv + n);
-		c->rpos = pos;
-		c->rlen = c->len;
-		c->rbv = c->bv + n;
-		c->nr_rbv = qcow_bvec_bounce(c, per, 0, c->len, c->rbv);
-		*nr = n;
-		return 0;
-	}
-	/* The read's segments first, in the array the write's replace. */
-	n = qcow_bvec_bounce(c, per, 0, c->len, c->bv);
-	iov_iter_bvec(&bi, READ, c->bv, n, c->len);
-	err = qcow_layer_read(l, pos, &bi, c->len);
-	if (err)
-		return err;
 	n = qcow_bvec_bounce(c, per, 0, head, c->bv);
 	n += qcow_iter_bvecs(guest, glen, c->bv + n);
 	n += qcow_bvec_bounce(c, per, head + glen, tail, c->bv + n);
 	*nr = n;
-	return 0;
+	/* The read's own segments follow the write's. */
+	c->rbv = c->bv + n;
+	c->nr_rbv = qcow_bvec_bounce(c, per, 0, c->len, c->rbv);
+	if (defer) {
+		c->rpos = pos;
+		c->rlen = c->len;
+		return 0;
+	}
+	iov_iter_bvec(&bi, READ, c->rbv, c->nr_rbv, c->len);
+	return qcow_layer_read(l, pos, &bi, c->len);
 }
 
 /* Give back what qcow_cow_build() took. */
@@ -1777,9 +1768,8 @@ static void qcow_awrite_read_done(struct kiocb *iocb, long ret)
 	if (ret != aw->cow.rlen) {
 		pr_err_ratelimited("%pD: copy-on-write read of %zu bytes at guest %llu failed: %ld\n",
 				   img->layer->file, aw->cow.rlen, aw->cow.rpos, ret);
-		aw->rerr = -EIO;
-		if (llist_add(&aw->node, &img->aw_done))
-			queue_work(img->aw_wq, &img->aw_work);
+		aw->rerr = -EIO;	/* what qcow_awrite_work() reports */
+		qcow_awrite_complete(iocb, ret);
 		return;
 	}
 	llist_add(&aw->snode, &img->aw_submit);
