@@ -7,7 +7,8 @@
 #                   userspace tests, lint, VM tests); ends with "N passed, N failed"
 #   make demo       install dependencies, build, show qcow working in a VM
 #   make stress     10,000 mutated images, 200 power cuts in fsync-heavy writes, 100
-#                   during snapshot create/delete (check: 200, 20, 22); one tally line
+#                   during snapshot create/delete (check: 200, 20, 22); one tally line;
+#                   then 30 minutes of verified writes under snapshot create/delete
 #   make fuzz       libFuzzer over the format core, FUZZ_SECONDS (default 600) per
 #                   target (check runs 20 s each), then a coverage report
 #   make install    build, then install qcow.ko, qcowctl, its man page, bash
@@ -77,12 +78,14 @@ stress: all
 	tests/vm/mutate/stress.sh -n 10000 \
 		-p 'tests/vm/powercut.sh -n 200' \
 		-p 'tests/vm/powercut.sh -n 100 snap'
+	QCOW_SNAP_CASES=load QCOW_SNAP_LOAD_SECONDS=1800 QCOW_VM_TIMEOUT=2700 \
+		tests/vm/run-vm.sh --name snapshot-soak tests/vm/guest/t-snapshot.sh
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh --long
 
 help:
-	@sed -n '3,20p' Makefile
+	@sed -n '3,21p' Makefile
 
 # --- install -------------------------------------------------------------------
 #

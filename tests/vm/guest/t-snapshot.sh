@@ -43,7 +43,12 @@
 #                  second writer resumes and the snapshot is created while
 #                  it writes, then the first resumes.  qemu's reading of
 #                  every remaining snapshot must match that checksum, and
-#                  qcow's apply of the oldest must read as qemu reads it
+#                  qcow's apply of the oldest must read as qemu reads it.
+#                  fio never has two overlapping writes in flight
+#                  (serialize_overlap: a block device may apply those in
+#                  either order).  On a verify failure the case prints what
+#                  the bad piece holds and whether the image holds it too
+#                  (sl_load_diag)
 # After every step that changes the image, the image is detached and
 # `qemu-img check` must find no corruption and no leak (the kernel caches
 # metadata, so an attached image cannot be checked), then reattached.
@@ -398,6 +403,74 @@ c_hundred() {
 	same "qemu-img convert" "$(sl_img_sum "$img")" "$cur"
 }
 
+# sl_load_diag DEV IMG HELD FREE HLEN: what a verify failure of c_load was.
+# fio (verify_dump) left each failing 4 KiB piece as it read it
+# (NAME.OFFSET.received) and as it wrote it (.expected).  Printed: the
+# 512-byte sectors that differ, what the first few hold, and what the
+# device reads there now that fio is done (the region is no longer
+# written): the expected data again means the read was torn or misdirected,
+# the received data means the image holds the wrong bytes.  Then the same
+# range as QEMU reads the image after a detach, and qemu-img check.  fio's
+# header (the first 64 bytes: time and sequence fields) is rebuilt for the
+# .expected file, so it is left out of every comparison.
+sl_piece_sum() { tail -c +65 | sha256sum; }
+sl_piece_diff() { cmp -l "$1" "$2" | awk '$1 > 64 { print int(($1 - 1) / 512) }' | uniq; }
+sl_load_diag() {
+	local dev=$1 img=$2 held=$3 free=$4 hlen=$5 r e name part off base s n=0 now q
+	for r in ./*.received; do
+		[ -e "$r" ] || { echo "diag: fio dumped no piece"; return 0; }
+		e=${r%.received}.expected
+		name=${r#./}
+		part=${name%%.*}
+		off=${name%.received}
+		off=${off##*.}
+		base=0
+		[ "$part" = "${free##*/}" ] && base=$hlen
+		[ "$part" = "${held##*/}" ] || [ "$base" != 0 ] ||
+			echo "diag: $name: not from $held or $free"
+		off=$((base + off))
+		echo "diag: piece at device offset $off (cluster-relative $((off % 65536))):" \
+			"sectors that differ: $(sl_piece_diff "$r" "$e" | paste -sd, -)"
+		for s in $(sl_piece_diff "$r" "$e" | head -n 3); do
+			if cmp -s <(dd if="$r" bs=512 skip="$s" count=1 status=none) \
+				<(head -c 512 /dev/zero); then
+				echo "diag:   sector $s as read: zeros"
+			else
+				echo "diag:   sector $s as read: $(dd if="$r" bs=512 skip="$s" count=1 status=none |
+					od -An -tx1 -N24 | tr -s ' ' | head -n 2 | paste -sd' ' -)"
+			fi
+		done
+		now=$(dd if="$dev" bs=512 iflag=direct skip=$((off / 512)) count=8 status=none |
+			sl_piece_sum)
+		if [ "$now" = "$(sl_piece_sum <"$e")" ]; then
+			echo "diag:   $dev reads it now as fio wrote it: the read was torn or misdirected"
+		elif [ "$now" = "$(sl_piece_sum <"$r")" ]; then
+			echo "diag:   $dev reads it now as fio read it: the image holds the wrong bytes"
+		else
+			echo "diag:   $dev reads it now as neither"
+		fi
+		n=$((n + 1))
+		[ "$n" -lt 4 ] || break
+	done
+	dmsetup remove sl-held sl-free >/dev/null 2>&1 || true
+	sl_detach "$dev"
+	qemu-img convert -O raw "$img" diag.raw || return 0
+	for r in ./*.received; do
+		name=${r#./}
+		off=${name%.received}
+		off=${off##*.}
+		[ "${name%%.*}" = "${free##*/}" ] && off=$((hlen + off))
+		q=$(dd if=diag.raw bs=512 skip=$((off / 512)) count=8 status=none | sl_piece_sum)
+		if [ "$q" = "$(sl_piece_sum <"${r%.received}.expected")" ]; then
+			echo "diag: qemu-img reads the piece at $off as fio wrote it"
+		else
+			echo "diag: qemu-img reads the piece at $off otherwise than fio wrote it"
+		fi
+	done
+	rm -f diag.raw
+	qemu-img check "$img" 2>&1 | tail -n 5 | sed 's/^/diag: /'
+}
+
 c_load() {
 	local img=$W/load.qcow2 dev held free secs n=0 rc=0 hlen=$((8 * M)) flen=$((32 * M)) keep=4
 	local next s err0 t0 held_us=0
@@ -424,7 +497,9 @@ c_load() {
 	verify=crc32c
 	verify_backlog=64
 	verify_fatal=1
+	verify_dump=1
 	randrepeat=0
+	serialize_overlap=1
 	[held]
 	filename=$held
 	size=$hlen
@@ -469,6 +544,7 @@ c_load() {
 	if [ "$rc" -ne 0 ] || ! jq -e '(.jobs | length) == 2 and all(.jobs[]; .error == 0 and
 		.write.io_bytes > 0 and .read.io_bytes > 0)' load.j >/dev/null; then
 		head -n 20 load.err
+		sl_load_diag "$dev" "$img" "$held" "$free" "$hlen"
 		die "fio failed (exit $rc)"
 	fi
 	# one every 2 s on an idle host; TCG on a busy one takes longer
