@@ -178,6 +178,36 @@ static struct qcow_cache_entry *qcow_cache_wait(struct qcow_cache *c,
 }
 
 /**
+ * qcow_cache_get_cached() - reference the slice at file offset @offset if
+ *	it is in the cache and loaded
+ * @c: cache
+ * @offset: slice-aligned file offset
+ *
+ * For callers that must not sleep on I/O (the request dispatcher): a miss
+ * loads nothing.  Does not sleep.
+ *
+ * Return: the entry (release with qcow_cache_put()), or ERR_PTR(-EAGAIN)
+ * when it is not cached or still loading.
+ */
+struct qcow_cache_entry *qcow_cache_get_cached(struct qcow_cache *c,
+					       u64 offset)
+{
+	struct qcow_cache_entry *e;
+
+	spin_lock(&c->lock);
+	e = qcow_cache_lookup(c, offset);
+	if (e && READ_ONCE(e->state) == QCOW_SLICE_VALID) {
+		e->refs++;
+		list_move(&e->lru, &c->lru);
+		c->hits++;
+	} else {
+		e = ERR_PTR(-EAGAIN);
+	}
+	spin_unlock(&c->lock);
+	return e;
+}
+
+/**
  * qcow_cache_get() - reference the slice at file offset @offset
  * @c: cache
  * @offset: slice-aligned file offset

@@ -8,18 +8,25 @@
  *
  *   (attach) -> BOUND -> RUNDOWN -> (freed on the last gendisk reference)
  *
- * Requests: queue_rq hands each request to an unbound workqueue, because
- * image I/O sleeps (metadata reads, backing files, decompression,
- * allocation).  The request PDU holds the work item, so nothing is
- * allocated per request in the common single-bio case.  Reads and writes
- * of allocated clusters (COPIED, for writes) become one asynchronous direct
- * I/O on the image file that completes the request.  A write inside one
- * cluster that needs a new cluster (copy-on-write included) is planned by
- * the worker, which reads what is copied around the guest's bytes; the
- * whole goes out the same way, and the image's completion work updates
- * the L2 entry and completes the request (qcow_layer_write_async()).
- * Everything else is done synchronously by the worker (qcow_read.c,
- * qcow_write.c).
+ * Requests: queue_rq cannot do image I/O itself (it may not sleep, and
+ * image I/O does: metadata reads, backing files, decompression,
+ * allocation).  Reads and writes go on their hardware queue's list, and
+ * one work item per hardware queue, the dispatcher, takes the whole list
+ * at once, as loop's worker does: one wake-up for a batch of requests,
+ * whose I/O it submits under one plug.  The dispatcher does not wait for
+ * I/O.  Reads and writes of allocated clusters (COPIED, for writes) whose
+ * L2 slice is cached become one asynchronous direct I/O on the image file
+ * that completes the request.  A write inside one cluster that needs a new
+ * cluster (copy-on-write included) is planned and allocated, what is
+ * copied around the guest's bytes is read asynchronously, the whole goes
+ * out the same way, and the image's completion work updates the L2 entry
+ * and completes the request (qcow_layer_write_async()).  Everything that
+ * would wait (a slice to read, a write in flight on the same cluster,
+ * anything else) is handed to the request's own work item, which does it
+ * synchronously (qcow_read.c, qcow_write.c); so are flushes, discards and
+ * write-zeroes, from queue_rq.  The request PDU holds both the list node
+ * and the work item, so nothing is allocated per request in the common
+ * single-bio case.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -27,6 +34,7 @@
 #include <linux/file.h>
 #include <linux/idr.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
 
@@ -57,18 +65,24 @@ static void qcow_cmd_epoch_exit(struct qcow_device *dev, struct qcow_cmd *cmd)
 	cmd->epoch = -1;
 }
 
+/* End @cmd with @err, leaving its epoch. */
+static void qcow_cmd_end(struct qcow_device *dev, struct qcow_cmd *cmd, int err)
+{
+	qcow_cmd_epoch_exit(dev, cmd);
+	if (err)
+		cmd->sts = err == -ENOMEM ? BLK_STS_RESOURCE :
+			   err == -EOPNOTSUPP ? BLK_STS_NOTSUPP : BLK_STS_IOERR;
+	blk_mq_end_request(blk_mq_rq_from_pdu(cmd), cmd->sts);
+}
+
 /* An allocating write finished by qcow_awrite_work(), in process context. */
 static void qcow_awrite_done(struct qcow_awrite *aw, int err)
 {
 	struct qcow_cmd *cmd = container_of(aw, struct qcow_cmd, aw);
-	struct request *rq = blk_mq_rq_from_pdu(cmd);
 
-	if (err)
-		cmd->sts = err == -ENOMEM ? BLK_STS_RESOURCE : BLK_STS_IOERR;
 	kfree(cmd->bvec);
 	cmd->bvec = NULL;
-	qcow_cmd_epoch_exit(rq->q->queuedata, cmd);
-	blk_mq_end_request(rq, cmd->sts);
+	qcow_cmd_end(blk_mq_rq_from_pdu(cmd)->q->queuedata, cmd, err);
 }
 
 static void qcow_aio_done(struct kiocb *iocb, long ret)
@@ -94,11 +108,11 @@ static void qcow_aio_done(struct kiocb *iocb, long ret)
  * Fast path: a read that maps to one run of data clusters inside the file,
  * or a write to one run of allocated clusters that are not shared (COPIED),
  * becomes one asynchronous direct I/O, as loop does; the worker does not
- * wait for it.
+ * wait for it.  @nowait: not when the L2 slice is not cached.
  */
 static bool qcow_rw_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
 			 struct iov_iter *iter, u64 pos, size_t len, bool write,
-			 bool fua)
+			 bool fua, bool nowait)
 {
 	struct qcow_layer *l = dev->top;
 	struct qcow_image *img = l->img;
@@ -108,7 +122,9 @@ static bool qcow_rw_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
 	 * The last sector may extend past the virtual size, and a cluster may
 	 * extend past the end of the file: the slow path reads zeros there.
 	 */
-	if (pos + len > l->size || qcow_map(img, pos, len, &ext) ||
+	if (pos + len > l->size ||
+	    (nowait ? qcow_map_nowait(img, pos, len, &ext) :
+		      qcow_map(img, pos, len, &ext)) ||
 	    ext.type != QCOW2_SUBCLUSTER_NORMAL || ext.len != len ||
 	    (!write && ext.host + len > l->ops->size(l)))
 		return false;
@@ -119,8 +135,14 @@ static bool qcow_rw_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
 				   fua ? IOCB_DSYNC : 0, qcow_aio_done);
 }
 
+/*
+ * Read or write @rq.  @nowait (the dispatcher): only what does not wait for
+ * I/O is done, else -EAGAIN with nothing done.  Return: -EINPROGRESS when
+ * the request's completion is left to an asynchronous I/O, else its result.
+ */
 static int qcow_cmd_rw(struct qcow_device *dev, struct qcow_cmd *cmd,
-		       struct request *rq, u64 pos, size_t len, bool write)
+		       struct request *rq, u64 pos, size_t len, bool write,
+		       bool nowait)
 {
 	struct req_iterator rq_iter;
 	struct bio *bio = rq->bio;
@@ -149,23 +171,28 @@ static int qcow_cmd_rw(struct qcow_device *dev, struct qcow_cmd *cmd,
 		iter.iov_offset = bio->bi_iter.bi_bvec_done;
 	}
 
-	if (qcow_rw_fast(dev, cmd, &iter, pos, len, write, fua))
+	if (qcow_rw_fast(dev, cmd, &iter, pos, len, write, fua, nowait))
 		return -EINPROGRESS;	/* qcow_aio_done() completes it */
 
 	err = -EAGAIN;
-	if (write && !fua)
+	if (write && !fua) {
+		cmd->aw.nowait = nowait;
 		err = qcow_layer_write_async(dev->top, pos, &iter, len, &cmd->aw);
+	}
 	if (err == -EINPROGRESS)
 		return err;		/* qcow_awrite_done() completes it */
-	if (err == -EAGAIN && write)
-		err = qcow_layer_write(dev->top, pos, &iter, len, fua);
-	else if (!write)
-		err = qcow_layer_read(dev->top, pos, &iter, len);
+	if (err == -EAGAIN && !nowait)
+		err = write ? qcow_layer_write(dev->top, pos, &iter, len, fua) :
+			      qcow_layer_read(dev->top, pos, &iter, len);
 	kfree(cmd->bvec);
 	cmd->bvec = NULL;
 	return err;
 }
 
+/*
+ * A request that may wait: flushes, discards, write-zeroes, and the reads
+ * and writes the dispatcher could not start without waiting.
+ */
 static void qcow_cmd_work(struct work_struct *work)
 {
 	struct qcow_cmd *cmd = container_of(work, struct qcow_cmd, work);
@@ -174,6 +201,7 @@ static void qcow_cmd_work(struct work_struct *work)
 	struct qcow_image *img = dev->top->img;
 	u64 pos = (u64)blk_rq_pos(rq) << SECTOR_SHIFT;
 	size_t len = blk_rq_bytes(rq);
+	unsigned int noio = memalloc_noio_save();
 	int err;
 
 	cmd->sts = BLK_STS_OK;
@@ -189,10 +217,10 @@ static void qcow_cmd_work(struct work_struct *work)
 
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
-		err = qcow_cmd_rw(dev, cmd, rq, pos, len, false);
+		err = qcow_cmd_rw(dev, cmd, rq, pos, len, false, false);
 		break;
 	case REQ_OP_WRITE:
-		err = qcow_cmd_rw(dev, cmd, rq, pos, len, true);
+		err = qcow_cmd_rw(dev, cmd, rq, pos, len, true, false);
 		break;
 	case REQ_OP_DISCARD:
 		err = qcow_layer_zero(dev->top, pos, len, true, true);
@@ -206,15 +234,65 @@ static void qcow_cmd_work(struct work_struct *work)
 		break;
 	}
 	if (err == -EINPROGRESS)
-		return;		/* the asynchronous I/O completes it */
+		goto out_noio;	/* the asynchronous I/O completes it */
 	if (!err && (rq->cmd_flags & REQ_FUA) && req_op(rq) != REQ_OP_WRITE)
 		err = qcow_image_flush(img, false);
-	qcow_cmd_epoch_exit(dev, cmd);
 out:
-	if (err)
-		cmd->sts = err == -ENOMEM ? BLK_STS_RESOURCE :
-			   err == -EOPNOTSUPP ? BLK_STS_NOTSUPP : BLK_STS_IOERR;
-	blk_mq_end_request(rq, cmd->sts);
+	qcow_cmd_end(dev, cmd, err);
+out_noio:
+	memalloc_noio_restore(noio);
+}
+
+/*
+ * Dispatch one read or write without waiting for I/O: started, failed
+ * planning, or handed to its own work item with nothing done.
+ */
+static void qcow_cmd_dispatch(struct qcow_device *dev, struct qcow_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct qcow_image *img = dev->top->img;
+	int err;
+
+	cmd->sts = BLK_STS_OK;
+	cmd->bvec = NULL;
+	cmd->epoch = img->writable ? qcow_epoch_enter(img) : -1;
+	err = qcow_cmd_rw(dev, cmd, rq, (u64)blk_rq_pos(rq) << SECTOR_SHIFT,
+			  blk_rq_bytes(rq), req_op(rq) == REQ_OP_WRITE, true);
+	if (err == -EINPROGRESS)
+		return;		/* the asynchronous I/O completes it */
+	if (err == -EAGAIN) {
+		qcow_cmd_epoch_exit(dev, cmd);
+		queue_work(dev->wq, &cmd->work);
+		return;
+	}
+	qcow_cmd_end(dev, cmd, err);
+}
+
+/*
+ * The dispatcher of a hardware queue: everything queued, in arrival order,
+ * under one plug, so the image file's I/O of a batch reaches its disk
+ * together.  A request may complete as soon as it is dispatched: the next
+ * one is read first.  As in loop's worker, no allocation here (the file
+ * system's included) may recurse into I/O, which could come back to this
+ * device.
+ */
+static void qcow_hwq_work(struct work_struct *work)
+{
+	struct qcow_hwq *hq = container_of(work, struct qcow_hwq, work);
+	unsigned int noio = memalloc_noio_save();
+	struct qcow_cmd *cmd, *next;
+	struct llist_node *list;
+	struct blk_plug plug;
+
+	while ((list = llist_del_all(&hq->cmds))) {
+		blk_start_plug(&plug);
+		llist_for_each_entry_safe(cmd, next, llist_reverse_order(list),
+					  node)
+			qcow_cmd_dispatch(hq->dev, cmd);
+		blk_finish_plug(&plug);
+		cond_resched();
+	}
+	memalloc_noio_restore(noio);
 }
 
 static void qcow_complete_rq(struct request *rq)
@@ -222,6 +300,27 @@ static void qcow_complete_rq(struct request *rq)
 	struct qcow_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	blk_mq_end_request(rq, cmd->sts);
+}
+
+/* Queue @cmd for the dispatcher of @hq; wake it if the list was empty. */
+static void qcow_hwq_add(struct qcow_hwq *hq, struct qcow_cmd *cmd)
+{
+	/*
+	 * A dispatcher that took the list before this add is either still
+	 * running, and queue_work() queues it again, or pending, and runs
+	 * after it.
+	 */
+	if (llist_add(&cmd->node, &hq->cmds))
+		queue_work(hq->dev->wq, &hq->work);
+}
+
+static int qcow_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
+			  unsigned int idx)
+{
+	struct qcow_device *dev = data;
+
+	hctx->driver_data = &dev->hwq[idx];
+	return 0;
 }
 
 static blk_status_t qcow_queue_rq(struct blk_mq_hw_ctx *hctx,
@@ -234,7 +333,7 @@ static blk_status_t qcow_queue_rq(struct blk_mq_hw_ctx *hctx,
 	blk_mq_start_request(rq);
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
-		queue_work(dev->wq, &cmd->work);
+		qcow_hwq_add(hctx->driver_data, cmd);
 		return BLK_STS_OK;
 	case REQ_OP_FLUSH:
 		if (dev->read_only) {
@@ -250,7 +349,10 @@ static blk_status_t qcow_queue_rq(struct blk_mq_hw_ctx *hctx,
 		/* The block layer lets writes to read-only disks through. */
 		if (dev->read_only)
 			return BLK_STS_IOERR;
-		queue_work(dev->wq, &cmd->work);
+		if (req_op(rq) == REQ_OP_WRITE)
+			qcow_hwq_add(hctx->driver_data, cmd);
+		else
+			queue_work(dev->wq, &cmd->work);
 		return BLK_STS_OK;
 	default:
 		return BLK_STS_NOTSUPP;
@@ -270,6 +372,7 @@ static int qcow_init_request(struct blk_mq_tag_set *set, struct request *rq,
 static const struct blk_mq_ops qcow_mq_ops = {
 	.queue_rq	= qcow_queue_rq,
 	.complete	= qcow_complete_rq,
+	.init_hctx	= qcow_init_hctx,
 	.init_request	= qcow_init_request,
 };
 
@@ -310,6 +413,7 @@ static void qcow_free_disk(struct gendisk *disk)
 	if (!dev)
 		return;		/* attach failed: its unwind frees dev */
 	mutex_destroy(&dev->lock);
+	kfree(dev->hwq);
 	kfree(dev);
 }
 
@@ -710,6 +814,7 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	unsigned int nr = a->nr_layers + 1;
 	struct qcow_device *dev;
 	struct gendisk *disk;
+	unsigned int i;
 	int err, idx;
 
 	dev = kzalloc(struct_size(dev, layers, nr), GFP_KERNEL);
@@ -737,6 +842,17 @@ int qcow_dev_attach(struct qcow_attach *a, const struct qcow_layer_desc *descs)
 	if (err)
 		goto err_layers;
 
+	dev->hwq = kcalloc(nr_cpu_ids, sizeof(*dev->hwq), GFP_KERNEL);
+	if (!dev->hwq) {
+		err = -ENOMEM;
+		goto err_layers;
+	}
+	for (i = 0; i < nr_cpu_ids; i++) {
+		init_llist_head(&dev->hwq[i].cmds);
+		INIT_WORK(&dev->hwq[i].work, qcow_hwq_work);
+		dev->hwq[i].dev = dev;
+	}
+	/* The dispatchers and the requests' work items run here. */
 	dev->wq = alloc_workqueue("qcow%d", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, idx);
 	if (!dev->wq) {
 		err = -ENOMEM;
@@ -820,6 +936,7 @@ err_layers:
 	mutex_unlock(&qcow_ctl_mutex);
 err_free:
 	mutex_destroy(&dev->lock);
+	kfree(dev->hwq);
 	kfree(dev);
 	return err;
 }

@@ -173,6 +173,8 @@ struct qcow_wplan {
  * @nr: clusters
  * @ce: the L2 slice, held from planning to the end
  * @idx: the first cluster's entry in @ce
+ * @nowait: planning fails with -EAGAIN instead of waiting for a write in
+ *	    flight on the same clusters
  */
 struct qcow_wbatch {
 	struct qcow_layer *l;
@@ -183,6 +185,7 @@ struct qcow_wbatch {
 	unsigned int nr;
 	struct qcow_cache_entry *ce;
 	u32 idx;
+	bool nowait;
 };
 
 /**
@@ -274,6 +277,11 @@ struct qcow_cow {
  * @err: what the request gets
  * @done: called by the image's completion work (process context) once the
  *	  L2 entry is updated, or the new cluster given back on error
+ * @nowait: set by the caller that must not wait for I/O (the request
+ *	    dispatcher): qcow_layer_write_async() leaves what would wait to
+ *	    the caller (-EAGAIN) or to @work
+ * @work: reads what is copied, when @nowait and that read cannot be
+ *	  started asynchronously
  */
 struct qcow_awrite {
 	struct qcow_wbatch b;
@@ -286,6 +294,8 @@ struct qcow_awrite {
 	int rerr;
 	int err;
 	void (*done)(struct qcow_awrite *aw, int err);
+	bool nowait;
+	struct work_struct work;
 };
 
 /**
@@ -445,6 +455,19 @@ enum qcow_state {
 };
 
 /**
+ * struct qcow_hwq - the requests of one hardware queue waiting for its
+ *	dispatcher (qcow_dev.c)
+ * @cmds: queued by queue_rq, taken all at once by @work
+ * @work: the dispatcher, on the device's workqueue
+ * @dev: the device
+ */
+struct qcow_hwq {
+	struct llist_head cmds;
+	struct work_struct work;
+	struct qcow_device *dev;
+};
+
+/**
  * struct qcow_device - one /dev/qcowN
  * @index: N
  * @lock: protects @state and @autoclear
@@ -456,6 +479,7 @@ enum qcow_state {
  * @wq: workqueue requests are handed to
  * @aw_wq: workqueue finishing asynchronous allocating writes
  *	   (img->aw_work of the top image)
+ * @hwq: one dispatcher per hardware queue
  * @top: top layer (the attached image)
  * @nr_layers: layers in the chain, top included
  * @layers: the chain, top first
@@ -471,6 +495,7 @@ struct qcow_device {
 	struct blk_mq_tag_set tag_set;
 	struct workqueue_struct *wq;
 	struct workqueue_struct *aw_wq;
+	struct qcow_hwq *hwq;
 	struct qcow_layer *top;
 	struct work_struct remove_work;
 	unsigned int nr_layers;
@@ -479,7 +504,8 @@ struct qcow_device {
 
 /**
  * struct qcow_cmd - per-request state (blk-mq PDU)
- * @work: the work item running the request
+ * @node: in its hardware queue's qcow_hwq.cmds until dispatched
+ * @work: the work item running the request when it may wait
  * @iocb: kiocb of the asynchronous direct read fast path
  * @aw: an allocating write finished asynchronously (qcow_layer_write_async())
  * @bvec: segment array when the request has several bios, else NULL
@@ -487,6 +513,7 @@ struct qcow_device {
  * @epoch: the image epoch the request entered, or -1
  */
 struct qcow_cmd {
+	struct llist_node node;
 	struct work_struct work;
 	struct kiocb iocb;
 	struct qcow_awrite aw;
@@ -531,6 +558,8 @@ struct qcow_cache *qcow_cache_create(struct qcow_layer *l, u32 slice_size,
 				     u64 bytes);
 void qcow_cache_destroy(struct qcow_cache *c);
 struct qcow_cache_entry *qcow_cache_get(struct qcow_cache *c, u64 offset);
+struct qcow_cache_entry *qcow_cache_get_cached(struct qcow_cache *c,
+					       u64 offset);
 void qcow_cache_put(struct qcow_cache *c, struct qcow_cache_entry *e);
 const void *qcow_cache_data(struct qcow_cache_entry *e);
 u64 qcow_cache_bytes(struct qcow_cache *c);
@@ -569,6 +598,8 @@ struct qcow_extent {
 int qcow_image_open(struct qcow_layer *l, u64 cache_bytes);
 void qcow_image_close(struct qcow_image *img);
 int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext);
+int qcow_map_nowait(struct qcow_image *img, u64 pos, u64 len,
+		    struct qcow_extent *ext);
 void qcow_image_corrupt(struct qcow_image *img, const char *fmt, ...);
 
 /* qcow_refcount.c */
@@ -676,7 +707,8 @@ void qcow_epoch_exit(struct qcow_image *img, int epoch);
 /* qcow_read.c */
 int qcow_layer_read_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 			  struct kiocb *iocb,
-			  void (*done)(struct kiocb *iocb, long ret));
+			  void (*done)(struct kiocb *iocb, long ret),
+			  bool nowait);
 int qcow_layer_read(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 		    size_t len);
 int qcow_decompress_init(struct qcow_image *img);

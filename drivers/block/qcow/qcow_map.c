@@ -291,19 +291,8 @@ static void qcow_l2_read(struct qcow_image *img, const void *slice, u32 idx,
 	} while (read_seqcount_retry(&img->l2_seq, seq));
 }
 
-/**
- * qcow_map() - translate the start of a guest range
- * @img: image
- * @pos: guest offset, below the virtual size
- * @len: bytes wanted (> 0)
- * @ext: the extent found; @ext->len is in 1..@len
- *
- * Runs of NORMAL clusters are merged while their host clusters are
- * contiguous, within one cached slice, so a large read becomes one I/O.
- *
- * Return: 0, -EIO on a corrupt entry or a failed table read, -ENOMEM.
- */
-int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
+static int qcow_map_common(struct qcow_image *img, u64 pos, u64 len,
+			   struct qcow_extent *ext, bool nowait)
 {
 	const struct qcow2_header *h = img->hdr;
 	u32 eps = img->slice_size / h->l2_entry_size;
@@ -347,7 +336,9 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 		return -EIO;
 
 	l2i = qcow2_l2_index(h, pos);
-	ce = qcow_cache_get(img->cache, l2off + (u64)(l2i / eps) * img->slice_size);
+	l2off += (u64)(l2i / eps) * img->slice_size;
+	ce = nowait ? qcow_cache_get_cached(img->cache, l2off) :
+		      qcow_cache_get(img->cache, l2off);
 	if (IS_ERR(ce))
 		return PTR_ERR(ce);
 	slice = qcow_cache_data(ce);
@@ -413,4 +404,41 @@ int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
 err_io:
 	qcow_cache_put(img->cache, ce);
 	return -EIO;
+}
+
+/**
+ * qcow_map() - translate the start of a guest range
+ * @img: image
+ * @pos: guest offset, below the virtual size
+ * @len: bytes wanted (> 0)
+ * @ext: the extent found; @ext->len is in 1..@len
+ *
+ * Runs of NORMAL clusters are merged while their host clusters are
+ * contiguous, within one cached slice, so a large read becomes one I/O.
+ * May sleep: a slice missing from the cache is read.
+ *
+ * Return: 0, -EIO on a corrupt entry or a failed table read, -ENOMEM.
+ */
+int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext)
+{
+	return qcow_map_common(img, pos, len, ext, false);
+}
+
+/**
+ * qcow_map_nowait() - qcow_map() without reading a missing slice
+ * @img: image
+ * @pos: guest offset, below the virtual size
+ * @len: bytes wanted (> 0)
+ * @ext: the extent found; @ext->len is in 1..@len
+ *
+ * For the request dispatcher, which must not wait for I/O.  Does not
+ * sleep, except to set the corrupt bit once when it finds corruption.
+ *
+ * Return: as qcow_map(), or -EAGAIN when the slice is not in the cache
+ * (nothing is loaded: use qcow_map()).
+ */
+int qcow_map_nowait(struct qcow_image *img, u64 pos, u64 len,
+		    struct qcow_extent *ext)
+{
+	return qcow_map_common(img, pos, len, ext, true);
 }

@@ -172,6 +172,7 @@ out:
  * @iocb: owned by the caller until @done runs
  * @done: completion, called exactly once with the byte count or an error,
  *	  possibly before this function returns and possibly in IRQ context
+ * @nowait: do not read a table missing from a cache (-EAGAIN instead)
  *
  * The range is followed down the backing chain through unallocated
  * clusters to the data of one cluster run, or of a raw file, lying inside
@@ -185,7 +186,8 @@ out:
  */
 int qcow_layer_read_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 			  struct kiocb *iocb,
-			  void (*done)(struct kiocb *iocb, long ret))
+			  void (*done)(struct kiocb *iocb, long ret),
+			  bool nowait)
 {
 	size_t len = iov_iter_count(iter);
 	struct qcow_extent ext;
@@ -198,7 +200,8 @@ int qcow_layer_read_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 				return -EAGAIN;
 			return l->ops->read_async(l, iocb, iter, pos, done);
 		}
-		if (qcow_map(l->img, pos, len, &ext) || ext.len != len)
+		if ((nowait ? qcow_map_nowait(l->img, pos, len, &ext) :
+			      qcow_map(l->img, pos, len, &ext)) || ext.len != len)
 			return -EAGAIN;
 		if (ext.type == QCOW2_SUBCLUSTER_NORMAL) {
 			if (ext.host + len > l->ops->size(l))

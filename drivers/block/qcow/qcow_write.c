@@ -38,6 +38,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <linux/vmalloc.h>
@@ -1329,9 +1330,11 @@ static void qcow_wbatch_give_back(struct qcow_wbatch *b)
 }
 
 /*
- * Plan the slow-path write @b (@b->l, @b->pos, @b->len and @b->p set) and
- * allocate its new clusters.  On success the guest clusters are in
- * img->inflight and @b->ce is held; meta_lock is not held either way.
+ * Plan the slow-path write @b (@b->l, @b->pos, @b->len, @b->p and
+ * @b->nowait set) and allocate its new clusters.  On success the guest
+ * clusters are in img->inflight and @b->ce is held; meta_lock is not held
+ * either way.  -EAGAIN (@b->nowait): a write on the same clusters is in
+ * flight, nothing was done.
  */
 static int qcow_wbatch_prepare(struct qcow_wbatch *b)
 {
@@ -1352,6 +1355,10 @@ static int qcow_wbatch_prepare(struct qcow_wbatch *b)
 	b->wop.last = last;
 	b->ce = NULL;
 	mutex_lock(&img->meta_lock);
+	if (b->nowait && qcow_inflight_conflict(img, first, last)) {
+		err = -EAGAIN;
+		goto out_unlock;
+	}
 	qcow_inflight_wait(img, first, last);
 	if (qcow_image_failed(img)) {
 		err = -EIO;
@@ -1517,10 +1524,12 @@ void qcow_awrite_work(struct work_struct *work)
 	struct qcow_image *img = container_of(work, struct qcow_image, aw_work);
 	struct llist_node *list = llist_reverse_order(llist_del_all(&img->aw_done));
 	struct qcow_awrite *aw, *tmp;
+	unsigned int noio;
 	int err;
 
 	if (!list)
 		return;
+	noio = memalloc_noio_save();
 	mutex_lock(&img->meta_lock);
 	llist_for_each_entry(aw, list, node) {
 		aw->err = aw->rerr;
@@ -1540,6 +1549,7 @@ void qcow_awrite_work(struct work_struct *work)
 		aw->b.ce = NULL;
 		aw->done(aw, aw->err ?: err);
 	}
+	memalloc_noio_restore(noio);
 }
 
 /* Start the data write of @aw; its completion goes to img->aw_done. */
@@ -1750,7 +1760,10 @@ static void qcow_awrite_queue(struct qcow_image *img, struct qcow_awrite *aw)
  */
 void qcow_awrite_start_work(struct work_struct *work)
 {
+	unsigned int noio = memalloc_noio_save();
+
 	qcow_awrite_run(container_of(work, struct qcow_image, aw_start_work));
+	memalloc_noio_restore(noio);
 }
 
 /*
@@ -1777,6 +1790,30 @@ static void qcow_awrite_read_done(struct kiocb *iocb, long ret)
 		queue_work(img->aw_wq, &img->aw_start_work);
 }
 
+/*
+ * @aw->nowait: what is copied could not be read without waiting, so it is
+ * read here, and the write queued (or failed like a failed asynchronous
+ * read).
+ */
+static void qcow_awrite_read_work(struct work_struct *work)
+{
+	struct qcow_awrite *aw = container_of(work, struct qcow_awrite, work);
+	struct qcow_image *img = aw->b.l->img;
+	unsigned int noio = memalloc_noio_save();
+	struct iov_iter ri;
+	int err;
+
+	iov_iter_bvec(&ri, READ, aw->cow.rbv, aw->cow.nr_rbv, aw->cow.rlen);
+	err = qcow_layer_read(aw->b.l, aw->cow.rpos, &ri, aw->cow.rlen);
+	if (err) {
+		aw->rerr = err;
+		qcow_awrite_complete(&aw->iocb, err);
+	} else {
+		qcow_awrite_queue(img, aw);
+	}
+	memalloc_noio_restore(noio);
+}
+
 /**
  * qcow_layer_write_async() - a slow-path write whose data write does not
  * block the caller
@@ -1798,9 +1835,16 @@ static void qcow_awrite_read_done(struct kiocb *iocb, long ret)
  * the metadata updates of many writes under one hold of meta_lock.  Not
  * for FUA writes.
  *
+ * With @aw->nowait, the caller does not wait for I/O: a write whose L2
+ * slice is not cached, or that overlaps a write in flight, is not started
+ * (-EAGAIN), and what is copied is read by a worker when it cannot be read
+ * asynchronously.  The caller may still sleep briefly (meta_lock, memory,
+ * the bounce pool, a refcount block or new L2 table the allocation needs).
+ *
  * Return: -EINPROGRESS (@aw->done will be called), -EAGAIN (the write does
- * not qualify: nothing was done, use qcow_layer_write()), or an error from
- * planning or reading what is copied (nothing was written).
+ * not qualify, or would wait with @aw->nowait: nothing was done, use
+ * qcow_layer_write()), or an error from planning or reading what is copied
+ * (nothing was written).
  */
 int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 			   size_t len, struct qcow_awrite *aw)
@@ -1817,11 +1861,19 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 	    pos + len > l->size || (pos >> cb) != ((pos + len - 1) >> cb) ||
 	    iov_iter_count(iter) != len || !qcow_layer_can_write_async(l))
 		return -EAGAIN;
+	if (aw->nowait) {
+		struct qcow_extent ext;
+
+		/* The L2 slice is cached (an L1 entry still to fill is not). */
+		if (qcow_map_nowait(img, pos, len, &ext))
+			return -EAGAIN;
+	}
 	memset(b, 0, sizeof(*b));
 	b->l = l;
 	b->pos = pos;
 	b->len = len;
 	b->p = p;
+	b->nowait = aw->nowait;
 	aw->rerr = 0;
 	err = qcow_wbatch_prepare(b);
 	if (err)
@@ -1837,9 +1889,14 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 		iov_iter_bvec(&ri, READ, aw->cow.rbv, aw->cow.nr_rbv,
 			      aw->cow.rlen);
 		err = qcow_layer_read_async(l, aw->cow.rpos, &ri, &aw->iocb,
-					    qcow_awrite_read_done);
+					    qcow_awrite_read_done, aw->nowait);
 		if (!err)
 			return -EINPROGRESS;	/* qcow_awrite_read_done() */
+		if (aw->nowait) {
+			INIT_WORK(&aw->work, qcow_awrite_read_work);
+			queue_work(img->aw_wq, &aw->work);
+			return -EINPROGRESS;
+		}
 		err = qcow_layer_read(l, aw->cow.rpos, &ri, aw->cow.rlen);
 		if (err) {
 			qcow_cow_release(img, &aw->cow);

@@ -3633,6 +3633,130 @@ static void qcow_write_async_cow(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, qwt_check(t));
 }
 
+/*
+ * A dispatcher's write of one sector into cluster @c, at sector 1, through
+ * @w: it must be accepted (completed through @aw->done).  Return: its
+ * result.
+ */
+static int qwt_aw_nowait(struct qwt *t, struct qwt_aw *w, u64 c)
+{
+	qwt_aw_prep(t, w, c * t->cs + SECTOR_SIZE, SECTOR_SIZE);
+	w->aw.nowait = true;
+	qwt_aw_go(w);
+	KUNIT_EXPECT_TRUE_MSG(t->test, w->async, "%s: accepted", t->step);
+	return qwt_aw_end(t, w);
+}
+
+/*
+ * Writes of the request dispatcher (@aw->nowait), which must not wait for
+ * I/O: one whose L2 slice is not cached, or that meets a write in flight
+ * on its cluster, is refused with nothing changed (the dispatcher hands it
+ * to a worker); one whose copy-on-write read cannot be started
+ * asynchronously is started, and a worker reads: its result, failure
+ * included, reaches the request through @aw->done.
+ */
+static void qcow_write_async_nowait(struct kunit *test)
+{
+	const struct qwt_geo *g = test->param_value;
+	struct qwt *t = qwt_new(test, g, false);
+	u64 len = min_t(u64, t->cs / 2, SZ_4K), nb;
+	struct qcow_layer *l = &t->top->l;
+	struct workqueue_struct *wq;
+	unsigned int reads, areads;
+	struct qcow_image *img;
+	struct qwt_aw *w;
+
+	w = kunit_kcalloc(test, 3, sizeof(*w), GFP_KERNEL);
+	wq = alloc_workqueue("qwt_aw", WQ_UNBOUND, 0);
+	KUNIT_ASSERT_TRUE(test, w && wq);
+
+	qwt_step(t, "cluster 0 written, reopened: no L2 slice cached");
+	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, t->cs, false), 0);
+	qwt_close(t);
+	KUNIT_ASSERT_EQ(test, qwt_open(t), 0);
+	img = qwt_img(t);
+	img->aw_wq = wq;
+	qwt_step(t, "a write whose L2 slice is not cached");
+	nb = img->nb_clusters;
+	qwt_aw_prep(t, &w[0], t->cs, len);
+	w[0].aw.nowait = true;
+	KUNIT_EXPECT_EQ_MSG(test, qcow_layer_write_async(l, w[0].pos, &w[0].iter,
+							 len, &w[0].aw),
+			    -EAGAIN, "%s", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, img->nb_clusters, nb, "%s: allocated", t->step);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	qwt_step(t, "the same write, allowed to wait");
+	w[0].aw.nowait = false;
+	qwt_aw_go(&w[0]);
+	KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[0]), 0, "%s", t->step);
+	KUNIT_EXPECT_TRUE_MSG(test, w[0].async, "%s", t->step);
+	qwt_step_ok(t);
+
+	qwt_step(t, "slice cached: started, the read not waited for");
+	areads = t->back->async_reads;
+	KUNIT_EXPECT_EQ_MSG(test, qwt_aw_nowait(t, w, 2), 0, "%s", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, t->back->async_reads, areads + 1, "%s", t->step);
+	qwt_step_ok(t);
+
+	/* The backing file reads only synchronously from here on. */
+	t->back->no_async = true;
+	qwt_step(t, "a read that waits, left to a worker");
+	reads = t->back->reads;
+	KUNIT_EXPECT_EQ_MSG(test, qwt_aw_nowait(t, w, 3), 0, "%s", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, t->back->reads, reads + 1, "%s", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, t->back->async_reads, areads + 1, "%s", t->step);
+	qwt_step_ok(t);
+
+	/*
+	 * Failing in the worker, it fails the request through @aw->done, not
+	 * the caller: nothing written, the new cluster given back.
+	 */
+	qwt_step(t, "a read left to a worker fails");
+	t->back->failures = 0;
+	t->back->fail_read = 1;
+	KUNIT_EXPECT_EQ_MSG(test, qwt_aw_nowait(t, w, 4), -EIO, "%s", t->step);
+	KUNIT_EXPECT_EQ(test, t->back->failures, 1U);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	qwt_step(t, "the same write again");
+	qwt_aw_start(t, &w[0], 4 * t->cs + SECTOR_SIZE, SECTOR_SIZE);
+	KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[0]), 0, "%s", t->step);
+	qwt_step_ok(t);
+
+	/*
+	 * A write queued but not started (a starter is busy) keeps its
+	 * cluster in flight: a second write there is refused, then goes
+	 * through once the first is out.
+	 */
+	qwt_step(t, "a write in flight on the same cluster");
+	set_bit(0, &img->aw_starting);
+	w[0].aw.nowait = false;
+	qwt_aw_start(t, &w[0], 5 * t->cs, SECTOR_SIZE);
+	KUNIT_EXPECT_TRUE_MSG(test, w[0].async, "%s", t->step);
+	nb = img->nb_clusters;
+	qwt_aw_prep(t, &w[1], 5 * t->cs + SECTOR_SIZE, SECTOR_SIZE);
+	w[1].aw.nowait = true;
+	KUNIT_EXPECT_EQ_MSG(test, qcow_layer_write_async(l, w[1].pos, &w[1].iter,
+							 SECTOR_SIZE, &w[1].aw),
+			    -EAGAIN, "%s", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, img->nb_clusters, nb, "%s: allocated", t->step);
+	clear_bit(0, &img->aw_starting);
+	qwt_aw_start(t, &w[2], 6 * t->cs, SECTOR_SIZE);	/* starts both */
+	KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[0]), 0, "%s", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[2]), 0, "%s", t->step);
+	qwt_step(t, "the refused write, once the first is done");
+	qwt_aw_go(&w[1]);
+	KUNIT_EXPECT_EQ_MSG(test, qwt_aw_end(t, &w[1]), 0, "%s", t->step);
+	KUNIT_EXPECT_TRUE_MSG(test, w[1].async, "%s", t->step);
+	t->back->no_async = false;
+	qwt_step_ok(t);
+	KUNIT_EXPECT_EQ_MSG(test, img->bounce.nr_free, img->bounce.nr_total, "%s", t->step);
+
+	destroy_workqueue(wq);
+	img->aw_wq = NULL;
+	qwt_step(t, "reopened");
+	KUNIT_ASSERT_TRUE(test, qwt_reopen(t));
+}
+
 struct qwt_bounce_waiter {
 	struct work_struct work;
 	struct qcow_bounce_pool *pool;
@@ -6482,6 +6606,7 @@ static struct kunit_case qcow_write_cases[] = {
 	KUNIT_CASE_PARAM(qcow_write_fault_data, qwt_err_gen_params),
 	KUNIT_CASE_PARAM(qcow_write_async, qwt_async_gen_params),
 	KUNIT_CASE_PARAM(qcow_write_async_cow, qwt_async_cow_gen_params),
+	KUNIT_CASE_PARAM(qcow_write_async_nowait, qwt_async_cow_gen_params),
 	KUNIT_CASE(qcow_write_bounce_pool),
 	{}
 };
