@@ -44,7 +44,7 @@
 #                  it writes, then the first resumes.  qemu's reading of
 #                  every remaining snapshot must match that checksum, and
 #                  qcow's apply of the oldest must read as qemu reads it.
-#                  fio never has two overlapping writes in flight
+#                  fio never has two overlapping I/Os in flight
 #                  (serialize_overlap: a block device may apply those in
 #                  either order).  On a verify failure the case prints what
 #                  the bad piece holds and whether the image holds it too
