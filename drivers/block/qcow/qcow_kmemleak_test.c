@@ -190,6 +190,9 @@ static noinline unsigned long qkl_reveal(const unsigned long *disguised)
 	return READ_ONCE(*disguised) ^ QKL_DISGUISE;
 }
 
+/* How kmemleak begins each record of its report. */
+static const char qkl_head[] = "unreferenced object 0x";
+
 /*
  * The canary a record names, or -1.  The record's address is read digit by
  * digit straight into its disguised form, so no address appears in the
@@ -198,14 +201,13 @@ static noinline unsigned long qkl_reveal(const unsigned long *disguised)
  */
 static int qkl_canary_index(const char *rec, const unsigned long *disguised)
 {
-	static const char head[] = "unreferenced object 0x";
 	unsigned long v;
 	unsigned int n, j, shift;
 	int d, i;
 
-	if (strncmp(rec, head, strlen(head)))
+	if (strncmp(rec, qkl_head, strlen(qkl_head)))
 		return -1;
-	rec += strlen(head);
+	rec += strlen(qkl_head);
 	n = strspn(rec, "0123456789abcdef");
 	if (!n || n > 2 * sizeof(long))
 		return -1;
@@ -225,11 +227,10 @@ static int qkl_canary_index(const char *rec, const unsigned long *disguised)
 /* How many canaries the report names (the report is left as it is). */
 static unsigned int qkl_canaries_seen(const char *report, const unsigned long *disguised)
 {
-	static const char head[] = "unreferenced object 0x";
 	const char *rec;
 	unsigned int n = 0;
 
-	for (rec = strstr(report, head); rec; rec = strstr(rec + 1, head))
+	for (rec = strstr(report, qkl_head); rec; rec = strstr(rec + 1, qkl_head))
 		n += qkl_canary_index(rec, disguised) >= 0;
 	return n;
 }
@@ -306,13 +307,12 @@ static void qkl_print_record(struct kunit *test, char *rec)
 static bool qkl_check_report(struct kunit *test, char *report, size_t len,
 			     const unsigned long *disguised, unsigned int made)
 {
-	static const char head[] = "unreferenced object 0x";
 	char *rec, *next;
 	int total = 0, ours = 0, printed = 0;
 	unsigned int seen = 0;
 
-	for (rec = strstr(report, head); rec; rec = next) {
-		next = strstr(rec + 1, head);
+	for (rec = strstr(report, qkl_head); rec; rec = next) {
+		next = strstr(rec + 1, qkl_head);
 		if (next)
 			next[-1] = '\0';
 		total++;

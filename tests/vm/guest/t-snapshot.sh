@@ -414,21 +414,23 @@ c_hundred() {
 # header (the first 64 bytes: time and sequence fields) is rebuilt for the
 # .expected file, so it is left out of every comparison.
 sl_piece_sum() { tail -c +65 | sha256sum; }
+# sl_piece_off NAME FREE HLEN: the device offset of a dumped piece
+sl_piece_off() {
+	local off=${1%.received}
+	off=${off##*.}
+	if [ "${1%%.*}" = "${2##*/}" ]; then echo $(($3 + off)); else echo "$off"; fi
+}
 sl_piece_diff() { cmp -l "$1" "$2" | awk '$1 > 64 { print int(($1 - 1) / 512) }' | uniq; }
 sl_load_diag() {
-	local dev=$1 img=$2 held=$3 free=$4 hlen=$5 r e name part off base s n=0 now q
+	local dev=$1 img=$2 held=$3 free=$4 hlen=$5 r e name part off s n=0 now q
 	for r in ./*.received; do
 		[ -e "$r" ] || { echo "diag: fio dumped no piece"; return 0; }
 		e=${r%.received}.expected
 		name=${r#./}
 		part=${name%%.*}
-		off=${name%.received}
-		off=${off##*.}
-		base=0
-		[ "$part" = "${free##*/}" ] && base=$hlen
-		[ "$part" = "${held##*/}" ] || [ "$base" != 0 ] ||
+		[ "$part" = "${held##*/}" ] || [ "$part" = "${free##*/}" ] ||
 			echo "diag: $name: not from $held or $free"
-		off=$((base + off))
+		off=$(sl_piece_off "$name" "$free" "$hlen")
 		echo "diag: piece at device offset $off (cluster-relative $((off % 65536))):" \
 			"sectors that differ: $(sl_piece_diff "$r" "$e" | paste -sd, -)"
 		for s in $(sl_piece_diff "$r" "$e" | head -n 3); do
@@ -456,10 +458,7 @@ sl_load_diag() {
 	sl_detach "$dev"
 	qemu-img convert -O raw "$img" diag.raw || return 0
 	for r in ./*.received; do
-		name=${r#./}
-		off=${name%.received}
-		off=${off##*.}
-		[ "${name%%.*}" = "${free##*/}" ] && off=$((hlen + off))
+		off=$(sl_piece_off "${r#./}" "$free" "$hlen")
 		q=$(dd if=diag.raw bs=512 skip=$((off / 512)) count=8 status=none | sl_piece_sum)
 		if [ "$q" = "$(sl_piece_sum <"${r%.received}.expected")" ]; then
 			echo "diag: qemu-img reads the piece at $off as fio wrote it"
