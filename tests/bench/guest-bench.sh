@@ -40,6 +40,8 @@
 # the device, before fio and after fio and a flush: write amplification),
 # .disk (the scratch disk's /proc/diskstats line at the same two moments:
 # its requests and the milliseconds they took, the emulated disk's latency),
+# .vm (/proc/vmstat and /proc/meminfo at the same two moments: reclaim,
+# page allocation and free memory around the point),
 # .na (why the point could not run), .perf.txt (perf report, when asked).
 # tests/bench/report.py turns them into the report.
 #
@@ -459,6 +461,15 @@ disk_line() {
 	done < /proc/diskstats
 }
 
+# mem_lines LABEL: /proc/vmstat and /proc/meminfo under a "## LABEL" line
+# (for .vm; builtins only, see cpu_jiffies).
+mem_lines() {
+	local line
+	echo "## $1"
+	while read -r line; do echo "$line"; done < /proc/vmstat
+	while read -r line; do echo "$line"; done < /proc/meminfo
+}
+
 # slot_log N [sync]: set SLOT_LOG to a fio replay log (v2) of 4K writes
 # at the start of 64K slots drawn at random among N, each at most once, in
 # the same order in every point, with an fsync after each write when asked,
@@ -531,6 +542,7 @@ point() {
 	fi
 	s0=$(snap "$dev")
 	disk_line > "$base.disk"
+	mem_lines before > "$base.vm"
 	# perf, when asked, over the whole fio run (perf takes seconds to
 	# start under TCG: started first, stopped when fio is done).
 	if [ -n "$perf" ]; then
@@ -584,6 +596,7 @@ point() {
 	fi
 	s1=$(snap "$dev")
 	disk_line >> "$base.disk"
+	mem_lines after >> "$base.vm"
 	# host_sectors dev_sectors dev_writes l2_hits l2_misses host_writes,
 	# before and after; slots
 	echo "$s0 $s1 $slots" > "$base.ds"

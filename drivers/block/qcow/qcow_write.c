@@ -605,9 +605,11 @@ void qcow_l1_set(struct qcow_image *img, u64 l1i, u64 entry)
  * L1 entry is empty, copy it when it is shared (COPIED clear).  The new
  * table is written before the L1 entry points at it.  Returns the table's
  * offset, or 0 in *@l2off when @create is false and there is no table.
+ * @nowait: -EAGAIN, with nothing done, where a table would be allocated
+ * or copied (that writes, and copying reads, synchronously).
  */
 static int qcow_l2_prepare(struct qcow_image *img, u64 pos, bool create,
-			   u64 *l2off)
+			   bool nowait, u64 *l2off)
 {
 	const struct qcow2_header *h = img->hdr;
 	u64 l1i = qcow2_l1_index(h, pos);
@@ -639,6 +641,8 @@ static int qcow_l2_prepare(struct qcow_image *img, u64 pos, bool create,
 	}
 	if (!old && !create)
 		return 0;
+	if (nowait)
+		return -EAGAIN;
 
 	err = qcow_meta_begin(img);
 	if (err)
@@ -670,16 +674,22 @@ out:
 	return err;
 }
 
-/* The L2 slice holding guest offset @pos of table @l2off. */
+/*
+ * The L2 slice holding guest offset @pos of table @l2off.  @nowait: only
+ * if it is cached (ERR_PTR(-EAGAIN) if not, nothing is read).
+ */
 static struct qcow_cache_entry *qcow_l2_slice(struct qcow_image *img,
-					      u64 l2off, u64 pos, u32 *idx)
+					      u64 l2off, u64 pos, u32 *idx,
+					      bool nowait)
 {
 	const struct qcow2_header *h = img->hdr;
 	u32 eps = img->slice_size / h->l2_entry_size;
 	u32 l2i = qcow2_l2_index(h, pos);
+	u64 off = l2off + (u64)(l2i / eps) * img->slice_size;
 
 	*idx = l2i % eps;
-	return qcow_cache_get(img->cache, l2off + (u64)(l2i / eps) * img->slice_size);
+	return nowait ? qcow_cache_get_cached(img->cache, off) :
+			qcow_cache_get(img->cache, off);
 }
 
 /**
@@ -1334,7 +1344,8 @@ static void qcow_wbatch_give_back(struct qcow_wbatch *b)
  * @b->nowait set) and allocate its new clusters.  On success the guest
  * clusters are in img->inflight and @b->ce is held; meta_lock is not held
  * either way.  -EAGAIN (@b->nowait): a write on the same clusters is in
- * flight, nothing was done.
+ * flight, the L2 slice is not cached, or the L2 table is still to be
+ * allocated or copied; nothing was done.
  */
 static int qcow_wbatch_prepare(struct qcow_wbatch *b)
 {
@@ -1366,10 +1377,10 @@ static int qcow_wbatch_prepare(struct qcow_wbatch *b)
 	}
 	err = qcow_meta_begin(img);
 	if (!err)
-		err = qcow_l2_prepare(img, pos, true, &l2off);
+		err = qcow_l2_prepare(img, pos, true, b->nowait, &l2off);
 	if (err)
 		goto out_unlock;
-	b->ce = qcow_l2_slice(img, l2off, pos, &b->idx);
+	b->ce = qcow_l2_slice(img, l2off, pos, &b->idx, b->nowait);
 	if (IS_ERR(b->ce)) {
 		err = PTR_ERR(b->ce);
 		b->ce = NULL;
@@ -1836,10 +1847,11 @@ static void qcow_awrite_read_work(struct work_struct *work)
  * for FUA writes.
  *
  * With @aw->nowait, the caller does not wait for I/O: a write whose L2
- * slice is not cached, or that overlaps a write in flight, is not started
- * (-EAGAIN), and what is copied is read by a worker when it cannot be read
- * asynchronously.  The caller may still sleep briefly (meta_lock, memory,
- * the bounce pool, a refcount block or new L2 table the allocation needs).
+ * slice is not cached, whose L2 table is still to be allocated or copied,
+ * or that overlaps a write in flight, is not started (-EAGAIN), and what
+ * is copied is read by a worker when it cannot be read asynchronously.
+ * The caller may still sleep briefly (meta_lock, memory, the bounce pool,
+ * a refcount block the allocation needs).
  *
  * Return: -EINPROGRESS (@aw->done will be called), -EAGAIN (the write does
  * not qualify, or would wait with @aw->nowait: nothing was done, use
@@ -1861,13 +1873,6 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 	    pos + len > l->size || (pos >> cb) != ((pos + len - 1) >> cb) ||
 	    iov_iter_count(iter) != len || !qcow_layer_can_write_async(l))
 		return -EAGAIN;
-	if (aw->nowait) {
-		struct qcow_extent ext;
-
-		/* The L2 slice is cached (an L1 entry still to fill is not). */
-		if (qcow_map_nowait(img, pos, len, &ext))
-			return -EAGAIN;
-	}
 	memset(b, 0, sizeof(*b));
 	b->l = l;
 	b->pos = pos;
@@ -2082,10 +2087,10 @@ static int qcow_zero_batch(struct qcow_layer *l, u64 pos, u64 len,
 	qcow_inflight_wait(img, first, last);
 	err = qcow_image_failed(img) ? -EIO : qcow_meta_begin(img);
 	if (!err)
-		err = qcow_l2_prepare(img, pos, zero, &l2off);
+		err = qcow_l2_prepare(img, pos, zero, false, &l2off);
 	if (err || !l2off)
 		goto out;	/* no table and nothing to zero: done */
-	ce = qcow_l2_slice(img, l2off, pos, &idx);
+	ce = qcow_l2_slice(img, l2off, pos, &idx, false);
 	if (IS_ERR(ce)) {
 		err = PTR_ERR(ce);
 		ce = NULL;

@@ -3649,11 +3649,12 @@ static int qwt_aw_nowait(struct qwt *t, struct qwt_aw *w, u64 c)
 
 /*
  * Writes of the request dispatcher (@aw->nowait), which must not wait for
- * I/O: one whose L2 slice is not cached, or that meets a write in flight
- * on its cluster, is refused with nothing changed (the dispatcher hands it
- * to a worker); one whose copy-on-write read cannot be started
- * asynchronously is started, and a worker reads: its result, failure
- * included, reaches the request through @aw->done.
+ * I/O: one whose L2 table is still to be allocated, whose L2 slice is not
+ * cached, or that meets a write in flight on its cluster, is refused with
+ * nothing changed (the dispatcher hands it to a worker); one whose
+ * copy-on-write read cannot be started asynchronously is started, and a
+ * worker reads: its result, failure included, reaches the request through
+ * @aw->done.
  */
 static void qcow_write_async_nowait(struct kunit *test)
 {
@@ -3662,13 +3663,31 @@ static void qcow_write_async_nowait(struct kunit *test)
 	u64 len = min_t(u64, t->cs / 2, SZ_4K), nb;
 	struct qcow_layer *l = &t->top->l;
 	struct workqueue_struct *wq;
-	unsigned int reads, areads;
+	unsigned int reads, areads, writes;
 	struct qcow_image *img;
 	struct qwt_aw *w;
 
 	w = kunit_kcalloc(test, 3, sizeof(*w), GFP_KERNEL);
 	wq = alloc_workqueue("qwt_aw", WQ_UNBOUND, 0);
 	KUNIT_ASSERT_TRUE(test, w && wq);
+
+	/* Allocating the table writes it synchronously: not the dispatcher's. */
+	qwt_step(t, "a write whose L2 table is still to be allocated");
+	img = qwt_img(t);
+	img->aw_wq = wq;
+	nb = img->nb_clusters;
+	writes = t->top->writes;
+	qwt_aw_prep(t, &w[0], 0, len);
+	w[0].aw.nowait = true;
+	KUNIT_EXPECT_EQ_MSG(test, qcow_layer_write_async(l, w[0].pos, &w[0].iter,
+							 len, &w[0].aw),
+			    -EAGAIN, "%s", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, img->nb_clusters, nb, "%s: allocated", t->step);
+	KUNIT_EXPECT_EQ_MSG(test, t->top->writes, writes, "%s: written", t->step);
+	KUNIT_EXPECT_TRUE_MSG(test, !img->l1[0], "%s: L1 entry set", t->step);
+	KUNIT_ASSERT_TRUE(test, qwt_check(t));
+	img->aw_wq = NULL;
+	qwt_step_ok(t);
 
 	qwt_step(t, "cluster 0 written, reopened: no L2 slice cached");
 	KUNIT_ASSERT_EQ(test, qwt_write(t, 0, t->cs, false), 0);
