@@ -21,7 +21,9 @@
 #          size) per point; loop on a fresh sparse raw file of that size
 #   cow64  writes over a fully populated backing file: a fresh qcow2
 #          overlay (64K clusters) on the ro qcow2 per point; loop borrows
-#          the empty row's sparse raw file (report.py)
+#          the empty row's sparse raw file (report.py); reads of such an
+#          overlay, all from the backing file, are compared with the ro
+#          set's loop and qcow
 #   cowel2 the same with 128K clusters and extended_l2=on
 # and runs every workload row on its devices for several rounds.  Within a
 # round the devices of a row run back to back, in an order rotated every
@@ -78,6 +80,7 @@ ROWS=(
 	"read-64k|ro|qcow loop nbd|--rw=read --bs=64k --iodepth=16"
 	"read-1m|ro|qcow loop nbd|--rw=read --bs=1m --iodepth=16"
 	"randread-qd16-l2miss|ro|qcows nbds|--rw=randread --bs=4k --iodepth=16 --norandommap"
+	"randread-overlay|cow64|qcow nbd|--rw=randread --bs=4k --iodepth=16 --norandommap"
 	"randwrite-qd1|rw|qcow loop nbd|--rw=randwrite --bs=4k --iodepth=1 --norandommap"
 	"randwrite-qd16|rw|qcow loop nbd|--rw=randwrite --bs=4k --iodepth=16 --norandommap"
 	"randwrite-qd16-uring|rw|qcow loop nbd|--rw=randwrite --bs=4k --iodepth=16 --norandommap --ioengine=io_uring"

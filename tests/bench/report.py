@@ -52,6 +52,10 @@ ROWS = [
         refs={'loop': ('randread-qd16', 'loop'),
               'nbd': ('randread-qd16-l2miss', 'nbds'),
               'qcow': ('randread-qd16', 'qcow')}),
+    row('randread-overlay', '4K randread QD16, overlay', 'rd overlay',
+        refs={'loop': ('randread-qd16', 'loop'),
+              'nbd': ('randread-overlay', 'nbd'),
+              'direct': ('randread-qd16', 'qcow')}),
     row('randwrite-qd1', '4K randwrite QD1', 'wr 4K QD1', lat='write'),
     row('randwrite-qd16', '4K randwrite QD16', 'wr 4K QD16', lat='write'),
     row('randwrite-qd16-uring', '4K randwrite QD16 io_uring', 'wr 4K uring',
@@ -120,7 +124,8 @@ DEVICE_NAMES = {
 REF_NAMES = {'loop': 'loop', 'nbd': 'qemu-nbd',
              'qcow': 'qcow with a big L2 cache',
              'file': 'fio on the raw file', '1job': 'qcow with 1 job',
-             'nobacking': 'qcow into an empty image'}
+             'nobacking': 'qcow into an empty image',
+             'direct': 'qcow on the backing image itself'}
 
 KEYS = ['iops', 'bw', 'lat_p50_us', 'lat_p99_us', 'lat_mean_us',
         'cpu_cores', 'cpu_us_per_io', 'ctxt_per_io', 'l2_hit_rate',

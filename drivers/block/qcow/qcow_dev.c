@@ -108,31 +108,68 @@ static void qcow_aio_done(struct kiocb *iocb, long ret)
  * Fast path: a read that maps to one run of data clusters inside the file,
  * or a write to one run of allocated clusters that are not shared (COPIED),
  * becomes one asynchronous direct I/O, as loop does; the worker does not
- * wait for it.  @nowait: not when the L2 slice is not cached.
+ * wait for it.  @nowait: not when the L2 slice is not cached.  When it
+ * declines, @ext is what the whole request maps to in the top layer, or
+ * @ext->len is 0 (not mapped, or not in one extent).
  */
 static bool qcow_rw_fast(struct qcow_device *dev, struct qcow_cmd *cmd,
 			 struct iov_iter *iter, u64 pos, size_t len, bool write,
-			 bool fua, bool nowait)
+			 bool fua, bool nowait, struct qcow_extent *ext)
 {
 	struct qcow_layer *l = dev->top;
 	struct qcow_image *img = l->img;
-	struct qcow_extent ext;
 
 	/*
 	 * The last sector may extend past the virtual size, and a cluster may
 	 * extend past the end of the file: the slow path reads zeros there.
 	 */
 	if (pos + len > l->size ||
-	    (nowait ? qcow_map_nowait(img, pos, len, &ext) :
-		      qcow_map(img, pos, len, &ext)) ||
-	    ext.type != QCOW2_SUBCLUSTER_NORMAL || ext.len != len ||
-	    (!write && ext.host + len > l->ops->size(l)))
+	    (nowait ? qcow_map_nowait(img, pos, len, ext) :
+		      qcow_map(img, pos, len, ext)) || ext->len != len) {
+		ext->len = 0;
 		return false;
-	if (write && (!ext.copied || qcow_image_failed(img) ||
-		      qcow_meta_overlaps(img, ext.host, len)))
+	}
+	if (ext->type != QCOW2_SUBCLUSTER_NORMAL ||
+	    (!write && ext->host + len > l->ops->size(l)))
 		return false;
-	return !qcow_file_rw_async(l, &cmd->iocb, iter, ext.host,
+	if (write && (!ext->copied || qcow_image_failed(img) ||
+		      qcow_meta_overlaps(img, ext->host, len)))
+		return false;
+	return !qcow_file_rw_async(l, &cmd->iocb, iter, ext->host,
 				   fua ? IOCB_DSYNC : 0, qcow_aio_done);
+}
+
+/*
+ * A read of the dispatcher that the fast path declined, @ext being what it
+ * maps to in the top layer: zeros are filled in here, and a range the top
+ * layer does not allocate is read from the backing chain asynchronously
+ * when it is one run of data there (qcow_layer_read_async()), as a fast
+ * path read is.  Return: 0 (done), -EINPROGRESS (qcow_aio_done() completes
+ * it), or -EAGAIN (anything else: compressed data, several extents, a
+ * slice not cached; nothing done).
+ */
+static int qcow_read_nowait(struct qcow_device *dev, struct qcow_cmd *cmd,
+			    struct iov_iter *iter, u64 pos, size_t len,
+			    const struct qcow_extent *ext)
+{
+	struct qcow_layer *l = dev->top;
+
+	if (ext->len != len)
+		return -EAGAIN;
+	switch (ext->type) {
+	case QCOW2_SUBCLUSTER_UNALLOCATED_PLAIN:
+	case QCOW2_SUBCLUSTER_UNALLOCATED_ALLOC:
+		if (l->backing)
+			return qcow_layer_read_async(l->backing, pos, iter,
+						     &cmd->iocb, qcow_aio_done,
+						     true) ? -EAGAIN : -EINPROGRESS;
+		fallthrough;
+	case QCOW2_SUBCLUSTER_ZERO_PLAIN:
+	case QCOW2_SUBCLUSTER_ZERO_ALLOC:
+		return iov_iter_zero(len, iter) == len ? 0 : -EIO;
+	default:
+		return -EAGAIN;
+	}
 }
 
 /*
@@ -147,6 +184,7 @@ static int qcow_cmd_rw(struct qcow_device *dev, struct qcow_cmd *cmd,
 	struct req_iterator rq_iter;
 	struct bio *bio = rq->bio;
 	unsigned int nr_bvec = 0, i = 0;
+	struct qcow_extent ext;
 	struct iov_iter iter;
 	struct bio_vec tmp;
 	bool fua = rq->cmd_flags & REQ_FUA;
@@ -171,11 +209,15 @@ static int qcow_cmd_rw(struct qcow_device *dev, struct qcow_cmd *cmd,
 		iter.iov_offset = bio->bi_iter.bi_bvec_done;
 	}
 
-	if (qcow_rw_fast(dev, cmd, &iter, pos, len, write, fua, nowait))
+	if (qcow_rw_fast(dev, cmd, &iter, pos, len, write, fua, nowait, &ext))
 		return -EINPROGRESS;	/* qcow_aio_done() completes it */
 
 	err = -EAGAIN;
-	if (write && !fua) {
+	if (!write && nowait) {
+		err = qcow_read_nowait(dev, cmd, &iter, pos, len, &ext);
+		if (err == -EINPROGRESS)
+			return err;
+	} else if (write && !fua) {
 		cmd->aw.nowait = nowait;
 		err = qcow_layer_write_async(dev->top, pos, &iter, len, &cmd->aw);
 	}

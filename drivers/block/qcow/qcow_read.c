@@ -176,8 +176,11 @@ out:
  *
  * The range is followed down the backing chain through unallocated
  * clusters to the data of one cluster run, or of a raw file, lying inside
- * its file.  The caller must keep the mapping from changing until @done
- * (the guest clusters in img->inflight).
+ * its file.  The caller keeps what is read from being freed or changed
+ * until @done: a copy-on-write read holds its guest clusters in
+ * img->inflight; a guest read of the dispatcher starts at a backing layer,
+ * which is read-only (a write to the top layer meanwhile may or may not
+ * be seen, as with any read racing a write).
  *
  * Return: 0 when the read was started, -EAGAIN when the range maps to
  * anything else (zeros, compressed data, several extents, past the end of
