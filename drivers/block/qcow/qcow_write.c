@@ -1801,6 +1801,15 @@ static void qcow_awrite_read_done(struct kiocb *iocb, long ret)
 		queue_work(img->aw_wq, &img->aw_start_work);
 }
 
+/* Read what @aw copies, waiting for it. */
+static int qcow_awrite_read_sync(struct qcow_awrite *aw)
+{
+	struct iov_iter ri;
+
+	iov_iter_bvec(&ri, READ, aw->cow.rbv, aw->cow.nr_rbv, aw->cow.rlen);
+	return qcow_layer_read(aw->b.l, aw->cow.rpos, &ri, aw->cow.rlen);
+}
+
 /*
  * @aw->nowait: what is copied could not be read without waiting, so it is
  * read here, and the write queued (or failed like a failed asynchronous
@@ -1811,11 +1820,9 @@ static void qcow_awrite_read_work(struct work_struct *work)
 	struct qcow_awrite *aw = container_of(work, struct qcow_awrite, work);
 	struct qcow_image *img = aw->b.l->img;
 	unsigned int noio = memalloc_noio_save();
-	struct iov_iter ri;
 	int err;
 
-	iov_iter_bvec(&ri, READ, aw->cow.rbv, aw->cow.nr_rbv, aw->cow.rlen);
-	err = qcow_layer_read(aw->b.l, aw->cow.rpos, &ri, aw->cow.rlen);
+	err = qcow_awrite_read_sync(aw);
 	if (err) {
 		aw->rerr = err;
 		qcow_awrite_complete(&aw->iocb, err);
@@ -1902,7 +1909,7 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 			queue_work(img->aw_wq, &aw->work);
 			return -EINPROGRESS;
 		}
-		err = qcow_layer_read(l, aw->cow.rpos, &ri, aw->cow.rlen);
+		err = qcow_awrite_read_sync(aw);
 		if (err) {
 			qcow_cow_release(img, &aw->cow);
 			goto out_end;
