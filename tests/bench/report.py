@@ -203,6 +203,14 @@ def load_point(base, latdir, runtime):
             p['exhausted'] = v[2 * n]
     except (OSError, ValueError, IndexError):
         pass
+    if 'exhausted' in p and (p['ios'] < 1000 or p['job_runtime_ms'] < 100):
+        # Out of log just after the ramp: a few hundred I/Os over some
+        # milliseconds, mostly the start and the drain of the queue, not a
+        # rate.  Left out of the medians and ratios, and said so.
+        return {'na': 'the replay log (%d writes) ran out %d ms (%d I/Os) '
+                      'into the measured window'
+                      % (p['exhausted'], p['job_runtime_ms'], p['ios']),
+                'dropped': True}
     return p
 
 
@@ -264,6 +272,10 @@ def main():
             exhausted = [p['exhausted'] for p in per if ok(p) and 'exhausted' in p]
             if exhausted:
                 d['exhausted'] = exhausted
+            dropped = ['round %d: %s' % (r, p['na'])
+                       for r, p in zip(rounds, per) if p and p.get('dropped')]
+            if dropped:
+                d['dropped'] = dropped
             out['devices'][dev] = d
         for ref, (rrow, rdev) in r_['refs'].items():
             vals = []
@@ -385,6 +397,11 @@ def print_table(results):
         print('host load average at start: %s, at end: %s; other VMs running '
               'at start: %s' % (host['load_start'], host.get('load_end', '?'),
                                 host.get('other_vms', '?')))
+    if host.get('scratch'):
+        print('scratch disk: %s' % (
+            'a file in host memory (tmpfs), %.1f GiB used'
+            % (host.get('scratch_used', 0) / 2**30)
+            if host['scratch'] == 'tmpfs' else 'a file on the host\'s disk'))
     if meta.get('qcow_rw_na'):
         print('qcow write rows n/a: %s' % meta['qcow_rw_na'])
     print('medians over rounds; spread = (max - min) / median; latency is fio '
@@ -431,6 +448,9 @@ def print_table(results):
                 notes.append('%s on %s: a point wrote its whole replay log (%s '
                              'writes) before the runtime was over and stopped '
                              'early' % (r_['name'], d['name'], d['exhausted'][0]))
+            for why in d.get('dropped', []):
+                notes.append('%s on %s, %s: not counted' % (r_['name'], d['name'],
+                                                            why))
     for n in notes:
         print('note: ' + n)
     print()

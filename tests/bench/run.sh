@@ -21,8 +21,12 @@
 # QCOW_BENCH_ROWS (only these rows, e.g. "randwrite-qd16 randread-qd16"),
 # QCOW_BENCH_PERF (rows whose qcow points run under perf record in the
 # guest), QCOW_BENCH_COMMIT (what to record as the tree measured, for a
-# copy outside git; default: git log -1 of this tree), and the QCOW_VM_* variables of tests/vm/run-vm.sh (the scratch
-# disk defaults to 12G here).
+# copy outside git; default: git log -1 of this tree),
+# QCOW_BENCH_SCRATCH (tmpfs, the default: the VM's scratch disk is a file
+# in /dev/shm when the host has the memory for it, so that the host never
+# writes it back to a disk of its own during the run; disk: the usual file
+# under the cache directory), and the QCOW_VM_* variables of
+# tests/vm/run-vm.sh (the scratch disk defaults to 12G here).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,6 +49,29 @@ if [ "$quick" = 1 ]; then
 fi
 # Read and write images, their copies and the allocating points' images.
 export QCOW_VM_SCRATCH_SIZE=${QCOW_VM_SCRATCH_SIZE:-12G}
+
+# The scratch disk in the host's memory.  On a file of the host's own file
+# system, the gigabytes the write rows write are written back by the host's
+# flusher some 30 s later, in the middle of later points, on the host CPUs
+# that run the guest: points then differ by up to a third from round to
+# round (benchmark.rst).  tmpfs has nothing to write back.  It needs the
+# scratch disk's size in free memory (the guest touches a part of it),
+# with 6 GiB to spare for the VM and the host.
+scratch_on=disk
+if [ -z "${QCOW_VM_SCRATCH_FILE:-}" ] && [ "${QCOW_BENCH_SCRATCH:-tmpfs}" = tmpfs ]; then
+	need=$(numfmt --from=iec "$QCOW_VM_SCRATCH_SIZE")
+	mem=$(($(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo) * 1024))
+	shm=$(df -B1 --output=avail /dev/shm 2>/dev/null | tail -n 1 || echo 0)
+	if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
+	   [ "$shm" -ge "$need" ] && [ "$mem" -ge $((need + (6 << 30))) ]; then
+		shm_dir=$(mktemp -d /dev/shm/qcow-bench.XXXXXX)
+		trap 'rm -rf "$shm_dir"' EXIT
+		export QCOW_VM_SCRATCH_FILE=$shm_dir/scratch.img
+		scratch_on=tmpfs
+	else
+		echo "bench: not enough free memory for the scratch disk in /dev/shm: on disk"
+	fi
+fi
 
 # Bench-only packages, installed the way scripts/install-deps.sh does.
 PKGS=(gnuplot-nox)
@@ -84,6 +111,11 @@ else
 fi
 
 "$top/tests/vm/run-vm.sh" --name bench "$guest"
+scratch_used=0
+if [ "$scratch_on" = tmpfs ]; then
+	scratch_used=$(du -B1 "$QCOW_VM_SCRATCH_FILE" | cut -f1)
+	rm -rf "$shm_dir"
+fi
 
 t1=$(date +%s)
 rm -rf "$out"
@@ -98,6 +130,7 @@ jq -n --arg load_start "$load_start" --arg load_end "$(load)" \
 	--argjson host_ncpu "$(nproc)" --argjson seconds_vm $((t1 - t0)) \
 	--arg commit "${QCOW_BENCH_COMMIT:-$(git -C "$top" log -1 --format='%h %s' 2>/dev/null || true)}" \
 	--argjson tree_dirty "$dirty" \
+	--arg scratch "$scratch_on" --argjson scratch_used "$scratch_used" \
 	--argjson quick "$([ "$quick" = 1 ] && echo true || echo false)" \
 	'$ARGS.named' > "$out/host.json"
 
