@@ -173,8 +173,6 @@ struct qcow_wplan {
  * @nr: clusters
  * @ce: the L2 slice, held from planning to the end
  * @idx: the first cluster's entry in @ce
- * @nowait: planning fails with -EAGAIN instead of waiting for a write in
- *	    flight on the same clusters
  */
 struct qcow_wbatch {
 	struct qcow_layer *l;
@@ -185,7 +183,6 @@ struct qcow_wbatch {
 	unsigned int nr;
 	struct qcow_cache_entry *ce;
 	u32 idx;
-	bool nowait;
 };
 
 /**

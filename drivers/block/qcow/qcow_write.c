@@ -1340,14 +1340,14 @@ static void qcow_wbatch_give_back(struct qcow_wbatch *b)
 }
 
 /*
- * Plan the slow-path write @b (@b->l, @b->pos, @b->len, @b->p and
- * @b->nowait set) and allocate its new clusters.  On success the guest
- * clusters are in img->inflight and @b->ce is held; meta_lock is not held
- * either way.  -EAGAIN (@b->nowait): a write on the same clusters is in
+ * Plan the slow-path write @b (@b->l, @b->pos, @b->len and @b->p set) and
+ * allocate its new clusters.  On success the guest clusters are in
+ * img->inflight and @b->ce is held; meta_lock is not held either way.
+ * -EAGAIN (@nowait, the dispatcher): a write on the same clusters is in
  * flight, the L2 slice is not cached, or the L2 table is still to be
  * allocated or copied; nothing was done.
  */
-static int qcow_wbatch_prepare(struct qcow_wbatch *b)
+static int qcow_wbatch_prepare(struct qcow_wbatch *b, bool nowait)
 {
 	struct qcow_layer *l = b->l;
 	struct qcow_image *img = l->img;
@@ -1366,7 +1366,7 @@ static int qcow_wbatch_prepare(struct qcow_wbatch *b)
 	b->wop.last = last;
 	b->ce = NULL;
 	mutex_lock(&img->meta_lock);
-	if (b->nowait && qcow_inflight_conflict(img, first, last)) {
+	if (nowait && qcow_inflight_conflict(img, first, last)) {
 		err = -EAGAIN;
 		goto out_unlock;
 	}
@@ -1377,10 +1377,10 @@ static int qcow_wbatch_prepare(struct qcow_wbatch *b)
 	}
 	err = qcow_meta_begin(img);
 	if (!err)
-		err = qcow_l2_prepare(img, pos, true, b->nowait, &l2off);
+		err = qcow_l2_prepare(img, pos, true, nowait, &l2off);
 	if (err)
 		goto out_unlock;
-	b->ce = qcow_l2_slice(img, l2off, pos, &b->idx, b->nowait);
+	b->ce = qcow_l2_slice(img, l2off, pos, &b->idx, nowait);
 	if (IS_ERR(b->ce)) {
 		err = PTR_ERR(b->ce);
 		b->ce = NULL;
@@ -1502,7 +1502,7 @@ static int qcow_write_batch(struct qcow_layer *l, u64 pos, struct iov_iter *iter
 		      GFP_NOIO);
 	if (!b.p)
 		return -ENOMEM;
-	err = qcow_wbatch_prepare(&b);
+	err = qcow_wbatch_prepare(&b, false);
 	if (!err) {
 		err = qcow_wbatch_data(&b, iter);
 		qcow_wbatch_end(&b, err);
@@ -1885,9 +1885,8 @@ int qcow_layer_write_async(struct qcow_layer *l, u64 pos, struct iov_iter *iter,
 	b->pos = pos;
 	b->len = len;
 	b->p = p;
-	b->nowait = aw->nowait;
 	aw->rerr = 0;
-	err = qcow_wbatch_prepare(b);
+	err = qcow_wbatch_prepare(b, aw->nowait);
 	if (err)
 		return err;
 	err = -EIO;
