@@ -597,6 +597,8 @@ void qcow_image_close(struct qcow_image *img);
 int qcow_map(struct qcow_image *img, u64 pos, u64 len, struct qcow_extent *ext);
 int qcow_map_nowait(struct qcow_image *img, u64 pos, u64 len,
 		    struct qcow_extent *ext);
+struct qcow_cache_entry *qcow_l2_slice(struct qcow_image *img, u64 l2off,
+				       u64 pos, u32 *idx, bool nowait);
 void qcow_image_corrupt(struct qcow_image *img, const char *fmt, ...);
 
 /* qcow_refcount.c */

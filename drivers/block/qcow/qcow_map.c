@@ -291,6 +291,30 @@ static void qcow_l2_read(struct qcow_image *img, const void *slice, u32 idx,
 	} while (read_seqcount_retry(&img->l2_seq, seq));
 }
 
+/**
+ * qcow_l2_slice() - reference the cached L2 slice holding a guest offset
+ * @img: image
+ * @l2off: file offset of the L2 table
+ * @pos: guest offset
+ * @idx: set to @pos's entry index in the slice
+ * @nowait: only if it is cached: nothing is read (the request dispatcher)
+ *
+ * Return: the entry (release with qcow_cache_put()), or an ERR_PTR as from
+ * qcow_cache_get(), or ERR_PTR(-EAGAIN) with @nowait on a miss.
+ */
+struct qcow_cache_entry *qcow_l2_slice(struct qcow_image *img, u64 l2off,
+				       u64 pos, u32 *idx, bool nowait)
+{
+	const struct qcow2_header *h = img->hdr;
+	u32 eps = img->slice_size / h->l2_entry_size;
+	u32 l2i = qcow2_l2_index(h, pos);
+	u64 off = l2off + (u64)(l2i / eps) * img->slice_size;
+
+	*idx = l2i % eps;
+	return nowait ? qcow_cache_get_cached(img->cache, off) :
+			qcow_cache_get(img->cache, off);
+}
+
 static int qcow_map_common(struct qcow_image *img, u64 pos, u64 len,
 			   struct qcow_extent *ext, bool nowait)
 {
@@ -302,7 +326,7 @@ static int qcow_map_common(struct qcow_image *img, u64 pos, u64 len,
 	struct qcow_cache_entry *ce;
 	struct qcow2_l2e e, prev;
 	u64 file_size, l2off, word, bitmap, bytes, span, l1e;
-	u32 l2i, idx, sc, run;
+	u32 idx, sc, run;
 	enum qcow2_subcluster_type t;
 	const void *slice;
 	bool copied;
@@ -335,14 +359,10 @@ static int qcow_map_common(struct qcow_image *img, u64 pos, u64 len,
 	if (qcow_host_range_bad(img, l2off, h->cluster_size, "L2 table", pos))
 		return -EIO;
 
-	l2i = qcow2_l2_index(h, pos);
-	l2off += (u64)(l2i / eps) * img->slice_size;
-	ce = nowait ? qcow_cache_get_cached(img->cache, l2off) :
-		      qcow_cache_get(img->cache, l2off);
+	ce = qcow_l2_slice(img, l2off, pos, &idx, nowait);
 	if (IS_ERR(ce))
 		return PTR_ERR(ce);
 	slice = qcow_cache_data(ce);
-	idx = l2i % eps;
 
 	qcow_l2_read(img, slice, idx, &word, &bitmap);
 	file_size = READ_ONCE(img->file_size);	/* after the entry, see above */

@@ -674,24 +674,6 @@ out:
 	return err;
 }
 
-/*
- * The L2 slice holding guest offset @pos of table @l2off.  @nowait: only
- * if it is cached (ERR_PTR(-EAGAIN) if not, nothing is read).
- */
-static struct qcow_cache_entry *qcow_l2_slice(struct qcow_image *img,
-					      u64 l2off, u64 pos, u32 *idx,
-					      bool nowait)
-{
-	const struct qcow2_header *h = img->hdr;
-	u32 eps = img->slice_size / h->l2_entry_size;
-	u32 l2i = qcow2_l2_index(h, pos);
-	u64 off = l2off + (u64)(l2i / eps) * img->slice_size;
-
-	*idx = l2i % eps;
-	return nowait ? qcow_cache_get_cached(img->cache, off) :
-			qcow_cache_get(img->cache, off);
-}
-
 /**
  * qcow_l2_update() - change an L2 entry in a cached slice
  * @img: writable image, meta_lock held
